@@ -1,0 +1,195 @@
+"""Blob attributes: serialising Python values into rows and arrays into Zarr.
+
+``blob`` columns hold the value in the row as bytes:
+
+* a numpy array (not of object dtype) as ``.npy`` bytes (dtype, shape and order kept);
+* any other JSON value (dict, list, number, string, bool, None) as ``JSON\\0`` + UTF-8 JSON.
+
+``longblob`` columns hold a ``STRUCT(inline, store, offset, count, shape, dtype)``:
+
+* values smaller than :data:`INLINE_LIMIT` bytes (and non-arrays) go to ``inline``
+  (encoded as for ``blob``);
+* larger arrays of one insert are flattened and concatenated, per column, into
+  one 1-D Zarr array (zstd + bitshuffle) at ``store`` (a path relative to the
+  lake root, ``catalog/arrays/<schema>/<table>/<column>-<uuid>.zarr``); each
+  row keeps its ``offset`` and ``count`` in that array and its ``shape`` and
+  ``dtype``, so the rows of one query are read with few requests.
+
+An :class:`ArrayRef` given as a value is stored as is: writers that lay out
+their own Zarr groups (spike trains sorted by unit) insert references directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labdata.core.errors import WrongTypeError
+
+__all__ = ["INLINE_LIMIT", "ArrayRef", "ArrayReader", "decode_blob", "encode_blob", "write_long_blobs"]
+
+INLINE_LIMIT = 32 * 1024
+_JSON_TAG = b"JSON\x00"
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+@dataclass(frozen=True)
+class ArrayRef:
+    """Where a large array lives: a slice of a flat Zarr array.
+
+    Attributes
+    ----------
+    store : str
+        Path of the Zarr array relative to the lake root.
+    offset, count : int
+        The slice ``[offset, offset + count)`` of the flat array.
+    shape : tuple of int
+        Shape to give the slice.
+    dtype : str
+        Numpy dtype string.
+    """
+
+    store: str
+    offset: int
+    count: int
+    shape: tuple[int, ...]
+    dtype: str
+
+    def as_row(self) -> dict[str, Any]:
+        """Return the value of the ``longblob`` STRUCT column."""
+        return {"inline": None, "store": self.store, "offset": self.offset, "count": self.count,
+                "shape": list(self.shape), "dtype": self.dtype}
+
+
+def encode_blob(value: Any, attribute: str = "blob") -> bytes:
+    """Serialise a value for a blob column.
+
+    Raises
+    ------
+    WrongTypeError
+        For objects that are neither arrays nor JSON values.
+    """
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        return buffer.getvalue()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    try:
+        return _JSON_TAG + json.dumps(value, default=_json_default, allow_nan=True).encode()
+    except TypeError as error:
+        raise WrongTypeError(
+            f"Attribute {attribute!r} cannot hold a {type(value).__name__}: {error}.",
+            hint="Blob attributes hold numpy arrays (not of object dtype), or dicts, lists, "
+            "numbers and strings.",
+        ) from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not serialisable")
+
+
+def decode_blob(data: bytes | None) -> Any:
+    """Deserialise the bytes of a blob column."""
+    if data is None:
+        return None
+    data = bytes(data)
+    if data.startswith(_NPY_MAGIC):
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if data.startswith(_JSON_TAG):
+        value = json.loads(data[len(_JSON_TAG):])
+        return np.asarray(value) if isinstance(value, list) and _is_numeric_list(value) else value
+    return data
+
+
+def _is_numeric_list(value: list[Any]) -> bool:
+    return bool(value) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+
+
+def write_long_blobs(values: list[Any], *, root: Path, location: str, attribute: str) -> list[Any]:
+    """Turn the values of one ``longblob`` column into STRUCT rows, writing large arrays to Zarr.
+
+    Parameters
+    ----------
+    values : list
+        The column's values (None for NULL).
+    root : Path
+        The lake root.
+    location : str
+        ``<schema>/<table>`` of the column, for the store path.
+    attribute : str
+        Column name.
+    """
+    rows: list[Any] = [None] * len(values)
+    large: list[tuple[int, np.ndarray]] = []
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, ArrayRef):
+            rows[index] = value.as_row()
+        elif isinstance(value, np.ndarray) and value.dtype != object and value.nbytes > INLINE_LIMIT:
+            large.append((index, value))
+        else:
+            rows[index] = {"inline": encode_blob(value, attribute), "store": None, "offset": None,
+                           "count": None, "shape": None, "dtype": None}
+    for dtype in {array.dtype.str for _, array in large}:
+        group = [(i, a) for i, a in large if a.dtype.str == dtype]
+        for index, ref in zip([i for i, _ in group], _write_flat(group, root, location, attribute),
+                              strict=True):
+            rows[index] = ref.as_row()
+    return rows
+
+
+def _write_flat(group: list[tuple[int, np.ndarray]], root: Path, location: str,
+                attribute: str) -> list[ArrayRef]:
+    import zarr
+    from numcodecs import Blosc
+
+    flat = np.concatenate([np.ravel(array) for _, array in group])
+    store = f"catalog/arrays/{location}/{attribute}-{uuid.uuid4().hex}.zarr"
+    zarr.open_array(str(Path(root) / store), mode="w", shape=flat.shape, dtype=flat.dtype,
+                    chunks=(max(1, min(flat.size, 4_000_000)),),
+                    compressor=Blosc("zstd", clevel=1, shuffle=Blosc.BITSHUFFLE))[:] = flat
+    refs, offset = [], 0
+    for _, array in group:
+        refs.append(ArrayRef(store, offset, int(array.size), tuple(array.shape), array.dtype.str))
+        offset += array.size
+    return refs
+
+
+class ArrayReader:
+    """Resolves ``longblob`` STRUCT values to numpy arrays, opening each Zarr store once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._arrays: dict[str, Any] = {}
+
+    def read(self, value: dict[str, Any] | None) -> Any:
+        """Return the array (or object) a ``longblob`` value stands for."""
+        if value is None:
+            return None
+        if value.get("inline") is not None:
+            return decode_blob(value["inline"])
+        array = self._open(value["store"])
+        start = int(value["offset"])
+        flat = array[start:start + int(value["count"])]
+        return flat.reshape(tuple(value["shape"])).astype(np.dtype(value["dtype"]), copy=False)
+
+    def _open(self, store: str) -> Any:
+        if store not in self._arrays:
+            import zarr
+
+            self._arrays[store] = zarr.open_array(str(self.root / store), mode="r")
+        return self._arrays[store]

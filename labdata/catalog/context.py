@@ -1,0 +1,113 @@
+"""Which lake and project table operations use.
+
+A :class:`Context` pairs an open :class:`~labdata.catalog.engine.Lake` with a
+project name. Tables resolve their context when they are used, in this order:
+an instance bound explicitly, a class bound by ``load_project_schema``, the
+context set with :func:`use`, and finally the default context opened on first
+use from the preference file. Nothing is opened or read at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from labdata.catalog.registry import schema_name
+
+if TYPE_CHECKING:
+    from labdata.catalog.engine import Lake
+
+__all__ = ["DEFAULT_PROJECT", "Context", "DefaultContextFactory", "current_context", "use"]
+
+DEFAULT_PROJECT = "lab_data"
+
+
+@dataclass(frozen=True)
+class Context:
+    """A lake and the project whose schemas tables read and write.
+
+    Parameters
+    ----------
+    lake : Lake
+        The open catalog.
+    project : str
+        Project name; its data schema is ``<project>`` and its computed schema
+        ``<project>_computed``.
+    """
+
+    lake: Lake
+    project: str = DEFAULT_PROJECT
+    _ensured: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def schema_for(self, group: str) -> str:
+        """Return the catalog schema name holding tables of ``group``."""
+        return schema_name(group, self.project)
+
+    def qualified(self, group: str, sql_name: str) -> str:
+        """Return the quoted ``lake.schema.table`` name of a table."""
+        return f'{self.lake.alias}."{self.schema_for(group)}"."{sql_name}"'
+
+
+class DefaultContextFactory:
+    """Opens the default context from the preference file, once per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: Context | None = None
+
+    def get(self) -> Context:
+        """Return the default context, opening it on first call."""
+        with self._lock:
+            if self._context is None:
+                self._context = self._open()
+            return self._context
+
+    def reset(self) -> None:
+        """Forget the default context (it is reopened on next use)."""
+        with self._lock:
+            if self._context is not None:
+                self._context.lake.close()
+            self._context = None
+
+    @staticmethod
+    def _open() -> Context:
+        from labdata.catalog.engine import Lake
+        from labdata.core.config import Preferences
+
+        preferences = Preferences.load()
+        lake = Lake.from_settings(preferences.catalog)
+        return Context(lake, preferences.project or DEFAULT_PROJECT)
+
+
+_current: ContextVar[Context | None] = ContextVar("labdata_context", default=None)
+default_contexts = DefaultContextFactory()
+
+
+def current_context() -> Context:
+    """Return the context set with :func:`use`, else the default one."""
+    return _current.get() or default_contexts.get()
+
+
+@contextlib.contextmanager
+def use(context: Context) -> Iterator[Context]:
+    """Make ``context`` the current one inside a ``with`` block.
+
+    Examples
+    --------
+    >>> with use(Context(lake, "mice")):          # doctest: +SKIP
+    ...     Subject.insert1(row)
+    """
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def set_current(context: Context | None) -> None:
+    """Set the current context for this thread until changed (``None`` restores the default)."""
+    _current.set(context)

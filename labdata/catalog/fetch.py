@@ -1,0 +1,109 @@
+"""Fetching rows in the shapes DataJoint users expect, blobs decoded to numpy arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from labdata.catalog.blobs import ArrayReader, decode_blob
+from labdata.core.errors import QueryError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labdata.catalog.declare import TableSchema
+    from labdata.catalog.query import Query
+
+__all__ = ["decode_frame", "fetch_one", "fetch_rows"]
+
+
+def decode_frame(frame: pd.DataFrame, schema: TableSchema, root: Path) -> pd.DataFrame:
+    """Decode the blob columns of a fetched DataFrame in place and return it."""
+    reader = ArrayReader(root)
+    for name in frame.columns:
+        if name not in schema:
+            continue
+        kind = schema[name].type.kind
+        if kind == "blob":
+            frame[name] = [decode_blob(v) for v in frame[name]]
+        elif kind == "longblob":
+            frame[name] = _object_column([reader.read(v) for v in frame[name]])
+    return frame
+
+
+def _object_column(values: list[Any]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+def _ordered_frame(query: Query, columns: tuple[str, ...], order_by: Any, limit: int | None,
+                   offset: int | None) -> pd.DataFrame:
+    from labdata.catalog.query import Query as _Query  # noqa: F401  (type of query)
+
+    context = query._ensure()
+    sql, params = query.compile(columns or None)
+    order = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    if order:
+        sql += " ORDER BY " + ", ".join(_order_term(query, term) for term in order)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if offset:
+        sql += f" OFFSET {int(offset)}"
+    frame = context.lake.execute(sql, params).fetch_arrow_table().to_pandas()
+    return decode_frame(frame, query.schema, context.lake.root)
+
+
+def _order_term(query: Query, term: str) -> str:
+    name, _, direction = term.strip().partition(" ")
+    if name == "KEY":
+        return ", ".join(f'"{k}" {direction}' for k in query.schema.primary_key)
+    query._check_columns((name,))
+    if direction.upper() not in ("", "ASC", "DESC"):
+        raise QueryError(f"Cannot order by {term!r}.", hint="Use 'attribute', 'attribute ASC' or 'attribute DESC'.")
+    return f'"{name}" {direction}'
+
+
+def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, format: str | None,
+               order_by: Any, limit: int | None, offset: int | None) -> Any:
+    """Implement :meth:`Query.fetch`."""
+    if format not in (None, "array", "frame"):
+        raise QueryError(f"Unknown fetch format {format!r}.", hint="Use format='array' or format='frame'.")
+    keys = query.schema.primary_key
+    names = tuple(a for a in attributes if a != "KEY")
+    query._check_columns(names)
+    wanted = tuple(dict.fromkeys((*keys, *names) if "KEY" in attributes else names))
+    frame = _ordered_frame(query, wanted, order_by, limit, offset)
+    if attributes:
+        arrays = [frame[list(keys)].to_dict("records") if a == "KEY" else frame[a].to_numpy() for a in attributes]
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
+    if format == "frame":
+        return frame.set_index(list(keys)) if keys else frame
+    if as_dict:
+        return frame.to_dict("records")
+    return frame.to_records(index=False)
+
+
+def fetch_one(query: Query, attributes: tuple[str, ...]) -> Any:
+    """Implement :meth:`Query.fetch1`."""
+    rows = fetch_rows(query, (), as_dict=True, format=None, order_by=None, limit=2, offset=None)
+    if len(rows) != 1:
+        count = len(query) if rows else 0
+        raise QueryError(
+            f"fetch1 needs exactly one row but the query on {query._table._full_name} has {count}.",
+            hint="Restrict the query to a single primary key, or use fetch().",
+        )
+    row = rows[0]
+    if not attributes:
+        return row
+    values = tuple(_key_or_value(query, row, name) for name in attributes)
+    return values[0] if len(values) == 1 else values
+
+
+def _key_or_value(query: Query, row: dict[str, Any], name: str) -> Any:
+    if name == "KEY":
+        return {k: row[k] for k in query.schema.primary_key}
+    query._check_columns((name,))
+    return row[name]

@@ -1,0 +1,203 @@
+"""Table classes: the DataJoint-style tiers users declare and query.
+
+A table is a class with a ``definition`` string, declared in a schema group by
+a :class:`~labdata.catalog.registry.TableRegistry` decorator::
+
+    @data
+    class Session(Manual):
+        definition = '''
+        -> Subject
+        session_name : varchar(54)
+        ---
+        session_datetime = NULL : datetime
+        '''
+
+Part tables are nested classes deriving from :class:`Part`. Operators work on
+the class and on instances (``Session & key`` and ``Session() & key``).
+Which lake and project a table reads and writes is decided when it is used,
+never at import: an instance bound with :meth:`Table.bind`, else the class's
+bound context, else the current context (:mod:`labdata.catalog.context`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import FunctionType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from labdata.catalog.context import Context, current_context
+from labdata.catalog.query import Query
+
+if TYPE_CHECKING:
+    from labdata.catalog.declare import TableSchema
+    from labdata.catalog.registry import TableRegistry
+
+__all__ = ["Computed", "Imported", "Lookup", "Manual", "Part", "Table"]
+
+
+class _TableMeta(type):
+    """Lets operators, query methods and properties be used on the class itself.
+
+    ``Session.insert1(row)`` and ``Session.heading`` work as on ``Session()``:
+    a public function or property looked up on a declared table class is
+    bound to a fresh instance.
+    """
+
+    def __getattribute__(cls, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if name.startswith("_") or not isinstance(value, FunctionType | property):
+            return value
+        return getattr(cls(), name)
+
+    def __and__(cls, restriction: Any) -> Query:
+        return cls() & restriction
+
+    def __sub__(cls, restriction: Any) -> Query:
+        return cls() - restriction
+
+    def __mul__(cls, other: Any) -> Query:
+        return cls() * other
+
+    def __rmul__(cls, other: Any) -> Query:
+        return other * cls()
+
+    def __repr__(cls) -> str:
+        if getattr(cls, "_full_name", None) is None:
+            return super().__repr__()
+        return f"<table {cls._full_name} ({cls.tier})>"
+
+
+class Table(Query, metaclass=_TableMeta):
+    """Base class of declared tables (use a tier subclass)."""
+
+    definition: ClassVar[str] = ""
+    tier: ClassVar[str] = ""
+    _full_name: ClassVar[str | None] = None
+    _group: ClassVar[str] = ""
+    _sql_name: ClassVar[str] = ""
+    _registry: ClassVar[TableRegistry | None] = None
+    _master: ClassVar[type[Table] | None] = None
+    _bound_context: ClassVar[Context | None] = None
+
+    def __init__(self, context: Context | None = None) -> None:
+        self._own_context = context
+        super().__init__(table=type(self), restrictions=())
+
+    # ---- identity -------------------------------------------------------
+    @classmethod
+    def _part_classes(cls) -> list[type[Table]]:
+        return [value for name, value in vars(cls).items()
+                if isinstance(value, type) and issubclass(value, Part) and not name.startswith("_")]
+
+    @classmethod
+    def table_schema(cls) -> TableSchema:
+        """The parsed declaration: primary key, attributes, references."""
+        if cls._registry is None:
+            raise TypeError(f"{cls.__name__} is not declared in a schema group.")
+        return cls._registry.schema(cls._full_name)
+
+    @property
+    def heading(self) -> TableSchema:
+        """The parsed declaration (DataJoint's ``heading``)."""
+        return self.table_schema()
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """Names of the primary-key attributes."""
+        return self.table_schema().primary_key
+
+    @classmethod
+    def bind(cls, context: Context) -> type[Table]:
+        """Return a subclass of this table bound to ``context`` (a lake and a project)."""
+        return type(cls.__name__, (cls,), {"_bound_context": context, "__module__": cls.__module__,
+                                            "__qualname__": cls.__qualname__})
+
+    @property
+    def context(self) -> Context:
+        """The lake and project this table reads and writes."""
+        return self._own_context or type(self)._bound_context or current_context()
+
+    def full_table_name(self) -> str:
+        """Return ``schema.table`` in the catalog for the current context."""
+        return f"{self.context.schema_for(self._group)}.{self._sql_name}"
+
+    # ---- writing ----------------------------------------------------------
+    def insert(self, rows: Any, *, replace: bool = False, skip_duplicates: bool = False,
+               ignore_extra_fields: bool = False, allow_direct_insert: bool | None = None) -> int:
+        """Insert rows given as dicts, a list of dicts or tuples, a DataFrame or an Arrow table.
+
+        Parameters
+        ----------
+        rows : dict, sequence, pandas.DataFrame or pyarrow.Table
+            The rows. Values are checked against the declared types and coerced
+            where the conversion is lossless (an integer into a varchar).
+        replace : bool
+            Overwrite rows whose primary key exists.
+        skip_duplicates : bool
+            Keep existing rows and skip the new ones with the same key.
+        ignore_extra_fields : bool
+            Drop attributes the table does not have instead of raising.
+        allow_direct_insert : bool, optional
+            Needed to insert into an Imported or Computed table outside its ``make``.
+
+        Returns
+        -------
+        int
+            Number of rows written.
+
+        Raises
+        ------
+        DuplicateError, MissingParentError, UnknownAttributeError, MissingAttributeError,
+        WrongTypeError, ValueTooLongError, NotAllowedError
+            Nothing is written when any row is rejected.
+        """
+        from labdata.catalog.insert import insert_rows
+
+        return insert_rows(self, rows, replace=replace, skip_duplicates=skip_duplicates,
+                           ignore_extra_fields=ignore_extra_fields,
+                           allow_direct_insert=allow_direct_insert)
+
+    def insert1(self, row: Any, **kwargs: Any) -> int:
+        """Insert one row (a dict, a tuple in attribute order, or a record); see :meth:`insert`."""
+        return self.insert([row], **kwargs)
+
+    def update1(self, row: dict[str, Any]) -> None:
+        """Update secondary attributes of the one row identified by the primary key in ``row``."""
+        from labdata.catalog.insert import update_row
+
+        update_row(self, row)
+
+    @classmethod
+    def _populating(cls) -> bool:
+        return False
+
+
+class Manual(Table):
+    """Data entered by people or by upload rules."""
+
+    tier: ClassVar[str] = "manual"
+
+
+class Lookup(Table):
+    """Small reference tables; ``contents`` are inserted when the schema is created."""
+
+    tier: ClassVar[str] = "lookup"
+    contents: ClassVar[Iterable[Any]] = ()
+
+
+class Imported(Table):
+    """Data imported from files by rules or by ``make``; direct inserts need ``allow_direct_insert``."""
+
+    tier: ClassVar[str] = "imported"
+
+
+class Computed(Table):
+    """Data computed from other tables by ``make``; direct inserts need ``allow_direct_insert``."""
+
+    tier: ClassVar[str] = "computed"
+
+
+class Part(Table):
+    """A part of a master table, inserted together with it."""
+
+    tier: ClassVar[str] = "part"

@@ -1,0 +1,139 @@
+"""The one exception hierarchy of labdata.
+
+Every error labdata raises derives from :class:`LabdataError`. Each carries a
+``hint``: the next step for the user, printed by the CLI on its own line.
+Where a builtin fits, the error inherits it too, so generic handlers still work.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "CatalogError",
+    "ConfigError",
+    "DataError",
+    "DuplicateError",
+    "ExtensionMissingError",
+    "IntegrityError",
+    "LabdataError",
+    "LabdataWarning",
+    "MissingAttributeError",
+    "MissingParentError",
+    "NotAllowedError",
+    "QueryError",
+    "SecretError",
+    "TransactionConflictError",
+    "UnknownAttributeError",
+    "UnknownTableError",
+    "ValueTooLongError",
+    "WrongTypeError",
+    "did_you_mean",
+]
+
+
+class LabdataError(Exception):
+    """Base class of every error labdata raises.
+
+    Parameters
+    ----------
+    message : str
+        What failed, with the offending value.
+    hint : str, optional
+        The next step for the user.
+    """
+
+    default_hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}\nhint: {self.hint}" if self.hint else text
+
+
+class LabdataWarning(UserWarning):
+    """Base class of labdata warnings."""
+
+
+class ConfigError(LabdataError, ValueError):
+    """The preference file or an environment variable is malformed."""
+
+
+class SecretError(ConfigError):
+    """A stored secret cannot be decrypted (wrong or missing key file)."""
+
+
+class CatalogError(LabdataError):
+    """The catalog cannot be opened, attached or written."""
+
+
+class ExtensionMissingError(CatalogError, ImportError):
+    """A DuckDB extension wheel is not installed."""
+
+
+class TransactionConflictError(CatalogError):
+    """A write kept conflicting with concurrent writers after every retry."""
+
+    default_hint = "Another process is writing heavily; try again, or raise `max_retries`."
+
+
+class UnknownTableError(CatalogError, LookupError):
+    """A table name does not exist in the declarations."""
+
+
+class DataError(LabdataError, ValueError):
+    """Rows given to insert or update do not fit the table."""
+
+
+class UnknownAttributeError(DataError):
+    """A row names an attribute the table does not have."""
+
+
+class MissingAttributeError(DataError):
+    """A row lacks a required attribute."""
+
+
+class WrongTypeError(DataError, TypeError):
+    """A value cannot be converted to its attribute's type."""
+
+
+class ValueTooLongError(DataError):
+    """A string is longer than its varchar attribute allows."""
+
+
+class IntegrityError(DataError):
+    """A write would break a key or a reference."""
+
+
+class DuplicateError(IntegrityError):
+    """A primary key already exists."""
+
+    default_hint = "Pass skip_duplicates=True to keep the existing rows, or replace=True to overwrite them."
+
+
+class MissingParentError(IntegrityError):
+    """A foreign key points to a parent row that does not exist."""
+
+
+class NotAllowedError(LabdataError, PermissionError):
+    """The operation is not allowed on this table (e.g. a direct insert into a computed table)."""
+
+
+class QueryError(LabdataError, ValueError):
+    """A query or restriction is malformed."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a " Did you mean 'x'?" suffix for the closest candidate, or "".
+
+    Examples
+    --------
+    >>> did_you_mean("subjet_name", ["subject_name", "session_name"])
+    " Did you mean 'subject_name'?"
+    """
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
