@@ -1,0 +1,90 @@
+"""labdata: a data lake for experimental neuroscience labs.
+
+Raw recordings go to object storage, arrays to NWB and Zarr, and metadata to a
+DuckLake catalog queried with SQL or with a DataJoint-compatible algebra::
+
+    import labdata
+    labdata.connect("~/labdata/lake", project="mice")
+    from labdata.schema import *
+    Session & 'subject_name = "JC178"'
+    labdata.sql("SELECT count(*) FROM session")
+
+Importing labdata reads no configuration and opens nothing; the heavy parts
+are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from labdata.core.errors import LabdataError
+
+__version__ = "0.2.0.dev0"
+__all__ = ["Context", "LabdataError", "Lake", "__version__", "connect", "load_project_schema", "sql", "use"]
+
+_LAZY = {
+    "Context": "labdata.catalog.context",
+    "Lake": "labdata.catalog.engine",
+    "use": "labdata.catalog.context",
+    "load_project_schema": "labdata.schema.projects",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'labdata' has no attribute {name!r}")
+
+
+def connect(path: str | None = None, *, project: str | None = None, kind: str | None = None,
+            dsn: str | None = None, data_path: str | None = None) -> Any:
+    """Open a lake and make it the default for this process.
+
+    Parameters
+    ----------
+    path : str, optional
+        Lake folder; default from the preference file (``lake_path``).
+    project : str, optional
+        Project; default ``LABDATA_DATABASE_PROJECT`` or ``database.project``.
+    kind : {"sqlite", "postgres"}, optional
+        Catalog database; default from the preference file.
+    dsn : str, optional
+        PostgreSQL connection string for ``kind="postgres"``.
+    data_path : str, optional
+        Where Parquet data files go (default ``<path>/catalog/data``).
+
+    Returns
+    -------
+    Context
+        The lake and project now used by the tables.
+    """
+    from labdata.catalog.context import DEFAULT_PROJECT, Context, default_contexts
+    from labdata.catalog.engine import Lake
+
+    if path is None or project is None or kind is None:
+        from labdata.core.config import Preferences
+
+        preferences = Preferences.load()
+        settings = preferences.catalog
+        path = path or str(settings.lake_path)
+        kind = kind or settings.kind
+        dsn = dsn or settings.dsn
+        data_path = data_path or settings.data_path
+        project = project or preferences.project
+    context = Context(Lake(kind, path, dsn=dsn, data_path=data_path), project or DEFAULT_PROJECT)
+    default_contexts.set(context)
+    return context
+
+
+def sql(query: str, params: Any = None) -> Any:
+    """Run DuckDB SQL over the tables of the current project (and the lab-wide ones).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from labdata.catalog.context import current_context
+    from labdata.catalog.sqlquery import run_sql
+
+    return run_sql(current_context(), query, params)

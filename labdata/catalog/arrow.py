@@ -34,8 +34,19 @@ def arrow_type(sql_type: str) -> pa.DataType:
     raise ValueError(f"No Arrow type for {sql_type!r}")
 
 
-def arrow_table(rows: list[dict[str, Any]], schema: TableSchema) -> pa.Table:
-    """Build an Arrow table of prepared rows with the declaration's column types."""
-    fields = [pa.field(a.name, arrow_type(a.sql_type)) for a in schema.attributes]
-    columns = [pa.array([row[a.name] for row in rows], type=f.type) for a, f in zip(schema.attributes, fields, strict=True)]
+def arrow_table(rows: list[dict[str, Any]], schema: TableSchema, names: list[str] | None = None) -> pa.Table:
+    """Build an Arrow table of prepared rows with the declaration's column types.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Prepared rows (values already coerced and blobs serialised).
+    schema : TableSchema
+        The declaration.
+    names : list of str, optional
+        Only these attributes (default: all).
+    """
+    attributes = [schema[n] for n in names] if names else list(schema.attributes)
+    fields = [pa.field(a.name, arrow_type(a.sql_type)) for a in attributes]
+    columns = [pa.array([row[a.name] for row in rows], type=f.type) for a, f in zip(attributes, fields, strict=True)]
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))

@@ -13,10 +13,12 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labdata.catalog.registry import schema_name
+from labdata.catalog.registry import LAB_SCHEMA, schema_name
+from labdata.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from labdata.catalog.engine import Lake
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PROJECT", "Context", "DefaultContextFactory", "current_context", "use"]
 
 DEFAULT_PROJECT = "lab_data"
+_PROJECT_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,14 @@ class Context:
 
     lake: Lake
     project: str = DEFAULT_PROJECT
-    _ensured: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _PROJECT_NAME.fullmatch(self.project or "") or self.project == LAB_SCHEMA:
+            raise ConfigError(
+                f"{self.project!r} is not a valid project name.",
+                hint="Project names are lowercase letters, digits and '_', start with a letter, "
+                f"at most 32 characters, and not {LAB_SCHEMA!r}.",
+            )
 
     def schema_for(self, group: str) -> str:
         """Return the catalog schema name holding tables of ``group``."""
@@ -65,6 +75,13 @@ class DefaultContextFactory:
             if self._context is None:
                 self._context = self._open()
             return self._context
+
+    def set(self, context: Context) -> None:
+        """Make ``context`` the default of this process (closing the previous default)."""
+        with self._lock:
+            if self._context is not None and self._context.lake is not context.lake:
+                self._context.lake.close()
+            self._context = context
 
     def reset(self) -> None:
         """Forget the default context (it is reopened on next use)."""

@@ -142,7 +142,9 @@ class Lake:
 
     @property
     def catalog_file(self) -> Path:
-        """The SQLite catalog file of an embedded lake."""
+        """The SQLite catalog file of an embedded lake (``dsn`` if given, else under the root)."""
+        if self.kind == "sqlite" and self.dsn:
+            return Path(self.dsn).expanduser()
         return self.root / "catalog" / "catalog.sqlite"
 
     def _catalog_url(self) -> str:

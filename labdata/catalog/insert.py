@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from labdata.catalog.arrow import arrow_table
 from labdata.catalog.blobs import encode_blob, write_long_blobs
 from labdata.catalog.ddl import ensure_schemas
-from labdata.catalog.rows import AUTO, check_batch_keys, normalize_rows, prepare_row
+from labdata.catalog.rows import AUTO, check_batch_keys, coerce_value, normalize_rows, prepare_row
 from labdata.core.errors import DataError, DuplicateError, MissingParentError, NotAllowedError, did_you_mean
 
 if TYPE_CHECKING:
@@ -85,22 +85,42 @@ def _serialise_blobs(rows: list[dict[str, Any]], schema: TableSchema, context: C
 
 def _write(table: Table, schema: TableSchema, context: Context, rows: list[dict[str, Any]],
            replace: bool, skip_duplicates: bool) -> int:
+    """Insert in one statement that skips existing keys and rows with missing parents.
+
+    When fewer rows than given are written, the reason is diagnosed and raised
+    (the transaction is then rolled back), unless they were duplicates to skip.
+    """
     lake, target = context.lake, context.qualified(schema.tier_group, schema.sql_name)
     rows = _fill_autoincrement(rows, schema, lake, target)
     staged = f"labdata_new_{uuid.uuid4().hex}"
     cursor = lake.cursor()
     cursor.register(staged, arrow_table(rows, schema))
     try:
-        duplicates = _check(table, schema, context, staged, target, skip_duplicates or replace)
-        key_match = " AND ".join(f't."{k}" IS NOT DISTINCT FROM n."{k}"' for k in schema.primary_key)
-        if replace and duplicates:
+        key_match = " AND ".join(f't."{k}" = n."{k}"' for k in schema.primary_key)
+        if replace:
             cursor.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {staged} n WHERE {key_match})")
+        references = [fk for fk in schema.foreign_keys if _any_set(rows, fk)]
+        conditions = [f"NOT EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"]
+        conditions += [_parent_exists_sql(table, context, fk) for fk in references]
         names = ", ".join(f'"{n}"' for n in schema.names)
-        where = f" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {key_match})" if skip_duplicates else ""
-        cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged} n{where}")
-        return len(rows) - (duplicates if skip_duplicates and not replace else 0)
+        written = cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged} n "
+                                 f"WHERE {' AND '.join(conditions)}").fetchone()[0]
+        if written < len(rows):
+            _diagnose(table, schema, context, staged, target, references, skip_duplicates)
+        return int(written)
     finally:
         cursor.unregister(staged)
+
+
+def _any_set(rows: list[dict[str, Any]], reference: ForeignKey) -> bool:
+    return any(all(row[c] is not None for c in reference.child_attributes) for row in rows)
+
+
+def _parent_exists_sql(table: Table, context: Context, reference: ForeignKey) -> str:
+    nulls = " OR ".join(f'n."{child}" IS NULL' for child in reference.child_attributes)
+    match = " AND ".join(f'p."{parent}" = n."{child}"' for child, parent in reference.attribute_map)
+    parent = _parent_target(table, context, reference)
+    return f"({nulls} OR EXISTS (SELECT 1 FROM {parent} p WHERE {match}))"
 
 
 def _fill_autoincrement(rows: list[dict[str, Any]], schema: TableSchema, lake: Any, target: str) -> list[dict[str, Any]]:
@@ -127,24 +147,23 @@ def _missing_parent_sql(table: Table, context: Context, reference: ForeignKey, s
     return f"SELECT * FROM {staged} n WHERE {present} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})"
 
 
-def _check(table: Table, schema: TableSchema, context: Context, staged: str, target: str,
-           tolerate_duplicates: bool) -> int:
-    """Count existing keys and raise on missing parents or (unless tolerated) duplicates."""
-    key_match = " AND ".join(f't."{k}" = n."{k}"' for k in schema.primary_key)
-    duplicate_sql = f"SELECT * FROM {staged} n WHERE EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"
-    missing = [_missing_parent_sql(table, context, fk, staged) for fk in schema.foreign_keys]
-    counts = context.lake.execute(
-        "SELECT " + ", ".join(f"(SELECT count(*) FROM ({sql}))" for sql in [duplicate_sql, *missing])
-    ).fetchone()
-    for reference, sql, count in zip(schema.foreign_keys, missing, counts[1:], strict=True):
+def _diagnose(table: Table, schema: TableSchema, context: Context, staged: str, target: str,
+              references: list[ForeignKey], skip_duplicates: bool) -> None:
+    """Raise the reason rows were not written: a missing parent, or a duplicate key."""
+    for reference in references:
+        sql = _missing_parent_sql(table, context, reference, staged)
+        count = context.lake.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
         if count:
             _raise_missing_parent(schema, context, reference, sql, count)
-    if counts[0] and not tolerate_duplicates:
-        example = context.lake.execute(f"SELECT * FROM ({duplicate_sql}) LIMIT 1").fetch_arrow_table()
-        key = {k: example.column(k)[0].as_py() for k in schema.primary_key}
-        raise DuplicateError(f"{schema.class_name} already has a row with the key {key} "
-                             f"({counts[0]} of the new rows exist).")
-    return int(counts[0])
+    if skip_duplicates:
+        return
+    key_match = " AND ".join(f't."{k}" = n."{k}"' for k in schema.primary_key)
+    duplicates = f"SELECT * FROM {staged} n WHERE EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"
+    example = context.lake.execute(f"SELECT * FROM ({duplicates}) LIMIT 1").fetch_arrow_table()
+    count = context.lake.execute(f"SELECT count(*) FROM ({duplicates})").fetchone()[0]
+    key = {k: example.column(k)[0].as_py() for k in schema.primary_key}
+    raise DuplicateError(f"{schema.class_name} already has a row with the key {key} "
+                         f"({count} of the new rows exist).")
 
 
 def _raise_missing_parent(schema: TableSchema, context: Context, reference: ForeignKey, sql: str,
@@ -168,53 +187,49 @@ def update_row(table: Table, row: dict[str, Any]) -> None:
         raise DataError(f"update1 needs the full primary key of {schema.class_name}; missing {missing_key}.",
                         hint="Include every primary-key attribute in the row.")
     changes = [n for n in row if n not in schema.primary_key]
-    unknown = [n for n in changes if n not in schema]
-    if unknown:
-        raise DataError(f"{schema.class_name} has no attribute {unknown[0]!r}."
-                        f"{did_you_mean(unknown[0], schema.secondary)}", hint=f"Secondary attributes: {', '.join(schema.secondary)}.")
+    for name in changes:
+        if name not in schema:
+            raise DataError(f"{schema.class_name} has no attribute {name!r}.{did_you_mean(name, schema.secondary)}",
+                            hint=f"Secondary attributes: {', '.join(schema.secondary)}.")
     if not changes:
         raise DataError("update1 was given only primary-key attributes; nothing to update.",
                         hint="Add the secondary attributes to change.")
-    full = {a: row.get(a) for a in schema.names}
-    prepared = prepare_row({k: v for k, v in full.items() if v is not None or k in row}, schema,
-                           ignore_extra_fields=False)
-    values = {n: prepared[n] for n in changes}
-    encoded = [dict(values)]
-    _serialise_update(encoded, schema, context)
-    context.lake.run(lambda: _apply_update(table, schema, context, prepared, encoded[0]))
+    values = {n: coerce_value(schema[n], row[n], schema) for n in (*schema.primary_key, *changes)}
+    _serialise_update(values, changes, schema, context)
+    context.lake.run(lambda: _apply_update(table, schema, context, values, changes))
 
 
-def _serialise_update(rows: list[dict[str, Any]], schema: TableSchema, context: Context) -> None:
+def _serialise_update(values: dict[str, Any], changes: list[str], schema: TableSchema, context: Context) -> None:
     location = f"{context.schema_for(schema.tier_group)}/{schema.sql_name}"
-    for name in rows[0]:
+    for name in changes:
         kind = schema[name].type.kind
-        if kind == "blob" and rows[0][name] is not None:
-            rows[0][name] = encode_blob(rows[0][name], name)
+        if kind == "blob" and values[name] is not None:
+            values[name] = encode_blob(values[name], name)
         elif kind == "longblob":
-            rows[0][name] = write_long_blobs([rows[0][name]], root=context.lake.root,
-                                             location=location, attribute=name)[0]
+            values[name] = write_long_blobs([values[name]], root=context.lake.root,
+                                            location=location, attribute=name)[0]
 
 
-def _apply_update(table: Table, schema: TableSchema, context: Context, prepared: dict[str, Any],
-                  values: dict[str, Any]) -> None:
+def _apply_update(table: Table, schema: TableSchema, context: Context, values: dict[str, Any],
+                  changes: list[str]) -> None:
     target = context.qualified(schema.tier_group, schema.sql_name)
-    key = {k: prepared[k] for k in schema.primary_key}
-    where = " AND ".join(f'"{k}" = ?' for k in key)
-    if not context.lake.execute(f"SELECT count(*) FROM {target} WHERE {where}", list(key.values())).fetchone()[0]:
-        raise DataError(f"{schema.class_name} has no row with the key {key} to update.",
+    key = [values[k] for k in schema.primary_key]
+    where = " AND ".join(f'"{k}" = ?' for k in schema.primary_key)
+    if not context.lake.execute(f"SELECT count(*) FROM {target} WHERE {where}", key).fetchone()[0]:
+        shown = dict(zip(schema.primary_key, key, strict=True))
+        raise DataError(f"{schema.class_name} has no row with the key {shown} to update.",
                         hint="Insert the row first, or fix the key.")
     staged = f"labdata_upd_{uuid.uuid4().hex}"
     cursor = context.lake.cursor()
-    cursor.register(staged, arrow_table([prepared | values], schema))
+    cursor.register(staged, arrow_table([values], schema, names=list(values)))
     try:
         for reference in schema.foreign_keys:
-            if set(reference.child_attributes) & set(values):
+            if set(reference.child_attributes) <= set(values) and set(reference.child_attributes) & set(changes):
                 sql = _missing_parent_sql(table, context, reference, staged)
                 count = context.lake.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
                 if count:
                     _raise_missing_parent(schema, context, reference, sql, count)
-        assignments = ", ".join(f'"{n}" = (SELECT "{n}" FROM {staged})' for n in values)
-        cursor.execute(f"UPDATE {target} SET {assignments} WHERE {where}", list(key.values()))
+        assignments = ", ".join(f'"{n}" = (SELECT "{n}" FROM {staged})' for n in changes)
+        cursor.execute(f"UPDATE {target} SET {assignments} WHERE {where}", key)
     finally:
         cursor.unregister(staged)
-

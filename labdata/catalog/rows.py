@@ -25,7 +25,7 @@ from labdata.core.errors import (
     did_you_mean,
 )
 
-__all__ = ["AUTO", "check_batch_keys", "normalize_rows", "prepare_row"]
+__all__ = ["AUTO", "check_batch_keys", "coerce_value", "normalize_rows", "prepare_row"]
 
 
 class _Auto:
@@ -98,7 +98,7 @@ def prepare_row(row: dict[str, Any], schema: TableSchema, *, ignore_extra_fields
                     hint=f"Attributes: {', '.join(schema.names)}. Pass ignore_extra_fields=True "
                     "to drop unknown ones.",
                 )
-    return {a.name: _value(a, row.get(a.name, NO_DEFAULT), schema) for a in schema.attributes}
+    return {a.name: coerce_value(a, row.get(a.name, NO_DEFAULT), schema) for a in schema.attributes}
 
 
 def _is_missing(value: Any, kind: str) -> bool:
@@ -109,7 +109,8 @@ def _is_missing(value: Any, kind: str) -> bool:
     return type(value).__name__ in ("NaTType", "NAType")
 
 
-def _value(attribute: Any, value: Any, schema: TableSchema) -> Any:
+def coerce_value(attribute: Any, value: Any, schema: TableSchema) -> Any:
+    """Return the stored value of one attribute: coerced, defaulted, or an error."""
     kind = attribute.type.kind
     if isinstance(value, float) and math.isnan(value) and kind == "float" and attribute.nullable:
         return None  # as in DataJoint on MySQL: NaN in a nullable float is NULL

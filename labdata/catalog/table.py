@@ -108,9 +108,12 @@ class Table(Query, metaclass=_TableMeta):
 
     @classmethod
     def bind(cls, context: Context) -> type[Table]:
-        """Return a subclass of this table bound to ``context`` (a lake and a project)."""
-        return type(cls.__name__, (cls,), {"_bound_context": context, "__module__": cls.__module__,
-                                            "__qualname__": cls.__qualname__})
+        """Return a subclass of this table (and of its parts) bound to ``context``."""
+        namespace: dict[str, Any] = {"_bound_context": context, "__module__": cls.__module__,
+                                     "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        for part in cls._part_classes():
+            namespace[part.__name__] = part.bind(context)
+        return type(cls.__name__, (cls,), namespace)
 
     @property
     def context(self) -> Context:

@@ -155,10 +155,14 @@ def n_jobs(environ: Mapping[str, str] | None = None) -> int:
         raw = env.get(name, "").strip()
         if not raw:
             continue
-        if not raw.isdigit() or int(raw) < 1:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
             raise ConfigError(f"{name}={raw!r} is not a positive integer.",
                               hint=f"Set {name} to a number of processes such as 4, or unset it.")
-        return int(raw)
+        return value
     return 8
 
 
@@ -179,7 +183,7 @@ class CatalogSettings:
         ``sqlite`` (embedded) or ``postgres``.
     dsn : str
         Decrypted. For ``sqlite`` the path of the SQLite file (default
-        ``<data_path>/catalog.sqlite``); for ``postgres`` a libpq string or URL.
+        ``<lake_path>/catalog/catalog.sqlite``); for ``postgres`` a libpq string or URL.
     data_path : str
         Folder of the catalog's Parquet files (default ``<lake_path>/catalog``):
         an absolute local path, or a URL (``s3://...``) left as given.
@@ -385,23 +389,23 @@ class Preferences(Mapping[str, Any]):
         ------
         ConfigError
             Unknown ``catalog.kind``; ``postgres`` without a DSN; ``sqlite`` with
-            a remote ``data_path`` and no DSN.
+            a remote ``lake_path`` and no DSN.
         """
         kind = _catalog_kind(self._data["catalog"]["kind"], self._path)
         lake = _location(self._data["lake_path"])
         raw_data_path = self._data["catalog"]["data_path"]
-        data_path = _location(raw_data_path) if raw_data_path else _join(lake, "catalog")
+        data_path = _location(raw_data_path) if raw_data_path else _join(lake, "catalog/data") + "/"
         dsn = self.secret("catalog.dsn")
         if kind is CatalogKind.POSTGRES and not dsn:
             raise ConfigError("catalog.kind is 'postgres' but catalog.dsn is not set.",
                               hint=f"Set catalog.dsn (e.g. 'dbname=lake host=db user=me') in "
                                    f"{self._path} or LABDATA_CATALOG_DSN.")
         if kind is CatalogKind.SQLITE:
-            if not dsn and "://" in data_path:
-                raise ConfigError(f"The catalog data path {data_path} is remote; the SQLite "
-                                  "catalog file cannot live there.",
+            if not dsn and "://" in lake:
+                raise ConfigError(f"The lake {lake} is remote; the SQLite catalog file "
+                                  "cannot live there.",
                                   hint="Set catalog.dsn to a local SQLite file path.")
-            dsn = _location(dsn) if dsn else os.path.join(data_path, "catalog.sqlite")
+            dsn = _location(dsn) if dsn else os.path.join(lake, "catalog", "catalog.sqlite")
         return CatalogSettings(kind=kind, dsn=dsn or "", data_path=data_path, lake_path=lake)
 
     def _effective(self, stored: Mapping[str, Any]) -> dict[str, Any]:

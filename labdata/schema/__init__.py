@@ -16,6 +16,7 @@ lake and project a table uses is decided when it is used.
 from __future__ import annotations
 
 from labdata.schema._registry import registry
+from labdata.schema.projects import load_project_schema
 from labdata.schema.general import (
     DEFAULT_ANALYSIS_STORAGE,
     DEFAULT_RAW_STORAGE,
@@ -148,4 +149,5 @@ __all__ = [
     "DEFAULT_RAW_STORAGE",
     "DEFAULT_ANALYSIS_STORAGE",
     "registry",
+    "load_project_schema",
 ]

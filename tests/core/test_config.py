@@ -98,7 +98,7 @@ def test_env_overrides_win_and_are_never_saved(home: Path, env: dict[str, str]) 
     assert prefs.secret("database.password") == "env-pass"
     assert prefs.project == "p2"
     assert prefs.catalog.kind is CatalogKind.POSTGRES
-    assert prefs.catalog.data_path == "s3://bucket/lake/catalog"
+    assert prefs.catalog.data_path == "s3://bucket/lake/catalog/data/"
     assert prefs.overridden["database.user"] == "LABDATA_DATABASE_USER"
     prefs.set("upload_storage", "data")
     prefs.save()
@@ -139,8 +139,8 @@ def test_plain_secrets_on_disk_are_encrypted(home: Path, env: dict[str, str]) ->
     })
     prefs = Preferences.load(environ=env)
     text = prefs.path.read_text()
-    plains = ("db-pass", "AKIADATA", "data-secret", "extra-secret", "AKIAAWS", "aws-secret", "pg-pass")
-    for plain in plains:
+    plains = ("db-pass", "AKIADATA", "data-secret", "extra-secret", "AKIAAWS", "aws-secret")
+    for plain in (*plains, "pg-pass"):
         assert plain not in text
     on_disk = json.loads(text)
     assert secrets.is_encrypted(on_disk["database"]["password"])
@@ -276,12 +276,15 @@ def test_explicit_path_is_created(tmp_path: Path, env: dict[str, str]) -> None:
 def test_catalog_defaults_and_validation(home: Path, env: dict[str, str], tmp_path: Path) -> None:
     catalog = Preferences.load(environ={**env, "LABDATA_LAKE_PATH": str(tmp_path / "lake")}).catalog
     assert catalog.kind == "sqlite" and catalog.lake_path == str(tmp_path / "lake")
-    assert catalog.data_path == str(tmp_path / "lake" / "catalog")
+    assert catalog.data_path == str(tmp_path / "lake" / "catalog" / "data") + "/"
     assert catalog.dsn == str(tmp_path / "lake" / "catalog" / "catalog.sqlite")
     default = Preferences.load(environ=env).catalog
     assert default.lake_path == str(Path("~/labdata/lake").expanduser())
     custom = Preferences.load(environ={**env, "LABDATA_CATALOG_DATA_PATH": "~/cat"}).catalog
     assert custom.data_path == str(Path("~/cat").expanduser())
+    assert custom.dsn == str(Path("~/labdata/lake/catalog/catalog.sqlite").expanduser())
+    remote_data = {**env, "LABDATA_CATALOG_DATA_PATH": "s3://b/cat", "LABDATA_LAKE_PATH": "/l"}
+    assert Preferences.load(environ=remote_data).catalog.data_path == "s3://b/cat"
     with pytest.raises(ConfigError, match="Unknown catalog.kind 'mysql'") as info:
         _ = Preferences.load(environ={**env, "LABDATA_CATALOG_KIND": "mysql"}).catalog
     assert "sqlite" in info.value.hint and "postgres" in info.value.hint
@@ -314,6 +317,8 @@ def test_n_jobs() -> None:
     assert n_jobs({"LABDATA_N_JOBS": "2", "SLURM_CPUS_ON_NODE": "4"}) == 2
     with pytest.raises(ConfigError, match="LABDATA_N_JOBS"):
         n_jobs({"LABDATA_N_JOBS": "many"})
+    with pytest.raises(ConfigError, match="SLURM_CPUS_ON_NODE"):
+        n_jobs({"SLURM_CPUS_ON_NODE": "0"})
 
 
 def test_load_reads_os_environ_at_call_time(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
