@@ -12,8 +12,6 @@ if TYPE_CHECKING:
 
 __all__ = ["arrow_table", "arrow_type"]
 
-_ARRAY_REF = pa.struct([("inline", pa.binary()), ("store", pa.string()), ("offset", pa.int64()),
-                        ("count", pa.int64()), ("shape", pa.list_(pa.int64())), ("dtype", pa.string())])
 _SIMPLE = {
     "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(),
     "INTEGER": pa.int32(), "BIGINT": pa.int64(), "UTINYINT": pa.uint8(), "USMALLINT": pa.uint16(),
@@ -29,8 +27,6 @@ def arrow_type(sql_type: str) -> pa.DataType:
     decimal = re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", sql_type)
     if decimal:
         return pa.decimal128(int(decimal[1]), int(decimal[2]))
-    if sql_type.startswith("STRUCT"):
-        return _ARRAY_REF
     raise ValueError(f"No Arrow type for {sql_type!r}")
 
 

@@ -5,15 +5,19 @@
 * a numpy array (not of object dtype) as ``.npy`` bytes (dtype, shape and order kept);
 * any other JSON value (dict, list, number, string, bool, None) as ``JSON\\0`` + UTF-8 JSON.
 
-``longblob`` columns hold a ``STRUCT(inline, store, offset, count, shape, dtype)``:
+``longblob`` columns are ``BLOB`` too and hold either
 
-* values smaller than :data:`INLINE_LIMIT` bytes (and non-arrays) go to ``inline``
-  (encoded as for ``blob``);
+* the value itself, encoded as for ``blob``, when it is smaller than
+  :data:`INLINE_LIMIT` bytes or not an array; or
+* ``ZREF\0`` + a JSON reference ``{store, offset, count, shape, dtype}``:
 * larger arrays of one insert are flattened and concatenated, per column, into
   one 1-D Zarr array (zstd + bitshuffle) at ``store`` (a path relative to the
   lake root, ``catalog/arrays/<schema>/<table>/<column>-<uuid>.zarr``); each
   row keeps its ``offset`` and ``count`` in that array and its ``shape`` and
   ``dtype``, so the rows of one query are read with few requests.
+
+In SQL, ``blob_kind(col)``-style inspection is simple: a reference starts with
+``ZREF``, an array with the ``.npy`` magic, anything else with ``JSON``.
 
 An :class:`ArrayRef` given as a value is stored as is: writers that lay out
 their own Zarr groups (spike trains sorted by unit) insert references directly.
@@ -37,6 +41,7 @@ __all__ = ["INLINE_LIMIT", "ArrayRef", "ArrayReader", "decode_blob", "encode_blo
 INLINE_LIMIT = 32 * 1024
 _JSON_TAG = b"JSON\x00"
 _NPY_MAGIC = b"\x93NUMPY"
+_REF_TAG = b"ZREF\x00"
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,18 @@ class ArrayRef:
     shape: tuple[int, ...]
     dtype: str
 
-    def as_row(self) -> dict[str, Any]:
-        """Return the value of the ``longblob`` STRUCT column."""
-        return {"inline": None, "store": self.store, "offset": self.offset, "count": self.count,
-                "shape": list(self.shape), "dtype": self.dtype}
+    def encode(self) -> bytes:
+        """Return the bytes stored in a ``longblob`` column for this reference."""
+        fields = {"store": self.store, "offset": self.offset, "count": self.count,
+                  "shape": list(self.shape), "dtype": self.dtype}
+        return _REF_TAG + json.dumps(fields).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> ArrayRef:
+        """Parse the bytes written by :meth:`encode`."""
+        fields = json.loads(data[len(_REF_TAG):])
+        return cls(fields["store"], int(fields["offset"]), int(fields["count"]),
+                   tuple(fields["shape"]), fields["dtype"])
 
 
 def encode_blob(value: Any, attribute: str = "blob") -> bytes:
@@ -119,7 +132,7 @@ def _is_numeric_list(value: list[Any]) -> bool:
 
 
 def write_long_blobs(values: list[Any], *, root: Path, location: str, attribute: str) -> list[Any]:
-    """Turn the values of one ``longblob`` column into STRUCT rows, writing large arrays to Zarr.
+    """Encode the values of one ``longblob`` column, writing large arrays to Zarr.
 
     Parameters
     ----------
@@ -138,17 +151,16 @@ def write_long_blobs(values: list[Any], *, root: Path, location: str, attribute:
         if value is None:
             continue
         if isinstance(value, ArrayRef):
-            rows[index] = value.as_row()
+            rows[index] = value.encode()
         elif isinstance(value, np.ndarray) and value.dtype != object and value.nbytes > INLINE_LIMIT:
             large.append((index, value))
         else:
-            rows[index] = {"inline": encode_blob(value, attribute), "store": None, "offset": None,
-                           "count": None, "shape": None, "dtype": None}
+            rows[index] = encode_blob(value, attribute)
     for dtype in {array.dtype.str for _, array in large}:
         group = [(i, a) for i, a in large if a.dtype.str == dtype]
         for index, ref in zip([i for i, _ in group], _write_flat(group, root, location, attribute),
                               strict=True):
-            rows[index] = ref.as_row()
+            rows[index] = ref.encode()
     return rows
 
 
@@ -170,22 +182,22 @@ def _write_flat(group: list[tuple[int, np.ndarray]], root: Path, location: str,
 
 
 class ArrayReader:
-    """Resolves ``longblob`` STRUCT values to numpy arrays, opening each Zarr store once."""
+    """Resolves ``longblob`` values to numpy arrays, opening each Zarr store once."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._arrays: dict[str, Any] = {}
 
-    def read(self, value: dict[str, Any] | None) -> Any:
+    def read(self, value: bytes | None) -> Any:
         """Return the array (or object) a ``longblob`` value stands for."""
         if value is None:
             return None
-        if value.get("inline") is not None:
-            return decode_blob(value["inline"])
-        array = self._open(value["store"])
-        start = int(value["offset"])
-        flat = array[start:start + int(value["count"])]
-        return flat.reshape(tuple(value["shape"])).astype(np.dtype(value["dtype"]), copy=False)
+        value = bytes(value)
+        if not value.startswith(_REF_TAG):
+            return decode_blob(value)
+        ref = ArrayRef.decode(value)
+        flat = self._open(ref.store)[ref.offset:ref.offset + ref.count]
+        return flat.reshape(ref.shape).astype(np.dtype(ref.dtype), copy=False)
 
     def _open(self, store: str) -> Any:
         if store not in self._arrays:

@@ -117,7 +117,7 @@ def _same_project(parent: _Node, child: _Node, registry: TableRegistry) -> bool:
 
 def _stage(context: Context, node: _Node, sql: str, params: list[Any],
            key_sets: dict[_Node, tuple[str, int]], staged: list[str]) -> None:
-    keys: pa.Table = context.lake.execute(sql, params).fetch_arrow_table()
+    keys: pa.Table = context.lake.execute(sql, params).to_arrow_table()
     if keys.num_rows == 0:
         return
     name = f"labdata_del_{uuid.uuid4().hex}"

@@ -12,6 +12,7 @@ from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from labdata.catalog.declare import TableSchema
     from labdata.catalog.query import Query
@@ -39,10 +40,8 @@ def _object_column(values: list[Any]) -> np.ndarray:
     return column
 
 
-def _ordered_frame(query: Query, columns: tuple[str, ...], order_by: Any, limit: int | None,
-                   offset: int | None) -> pd.DataFrame:
-    from labdata.catalog.query import Query as _Query  # noqa: F401  (type of query)
-
+def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit: int | None,
+                   offset: int | None) -> pa.Table:
     context = query._ensure()
     sql, params = query.compile(columns or None)
     order = [order_by] if isinstance(order_by, str) else list(order_by or [])
@@ -52,8 +51,22 @@ def _ordered_frame(query: Query, columns: tuple[str, ...], order_by: Any, limit:
         sql += f" LIMIT {int(limit)}"
     if offset:
         sql += f" OFFSET {int(offset)}"
-    frame = context.lake.execute(sql, params).fetch_arrow_table().to_pandas()
-    return decode_frame(frame, query.schema, context.lake.root)
+    return context.lake.execute(sql, params).to_arrow_table()
+
+
+def column_values(table: pa.Table, name: str, schema: TableSchema, reader: ArrayReader) -> np.ndarray:
+    """Return one fetched column as a numpy array: native dtype for complete numeric columns,
+    else objects (None for NULL, ``datetime`` for dates, arrays for blobs)."""
+    column = table.column(name)
+    kind = schema[name].type.kind if name in schema else ""
+    if kind in ("integer", "float", "bool") and column.null_count == 0:
+        return column.to_numpy()
+    values = column.to_pylist()
+    if kind == "blob":
+        values = [decode_blob(v) for v in values]
+    elif kind == "longblob":
+        values = [reader.read(v) for v in values]
+    return _object_column(values)
 
 
 def _order_term(query: Query, term: str) -> str:
@@ -71,19 +84,28 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
     """Implement :meth:`Query.fetch`."""
     if format not in (None, "array", "frame"):
         raise QueryError(f"Unknown fetch format {format!r}.", hint="Use format='array' or format='frame'.")
-    keys = query.schema.primary_key
+    schema, keys = query.schema, query.schema.primary_key
     names = tuple(a for a in attributes if a != "KEY")
     query._check_columns(names)
     wanted = tuple(dict.fromkeys((*keys, *names) if "KEY" in attributes else names))
-    frame = _ordered_frame(query, wanted, order_by, limit, offset)
-    if attributes:
-        arrays = [frame[list(keys)].to_dict("records") if a == "KEY" else frame[a].to_numpy() for a in attributes]
-        return arrays[0] if len(arrays) == 1 else tuple(arrays)
-    if format == "frame":
+    table = _ordered_arrow(query, wanted, order_by, limit, offset)
+    root = query.context.lake.root
+    if format == "frame" and not attributes:
+        frame = decode_frame(table.to_pandas(), schema, root)
         return frame.set_index(list(keys)) if keys else frame
+    reader = ArrayReader(root)
+    columns = {name: column_values(table, name, schema, reader) for name in table.column_names}
+    if attributes:
+        arrays = [_keys(columns, keys, table.num_rows) if a == "KEY" else columns[a] for a in attributes]
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
     if as_dict:
-        return frame.to_dict("records")
-    return frame.to_records(index=False)
+        return [{name: values[i] for name, values in columns.items()} for i in range(table.num_rows)]
+    return np.rec.fromarrays(list(columns.values()), names=list(columns)) if columns else np.rec.array([])
+
+
+def _keys(columns: dict[str, np.ndarray], keys: tuple[str, ...], count: int) -> list[dict[str, Any]]:
+    return [{k: columns[k][i].item() if isinstance(columns[k][i], np.generic) else columns[k][i] for k in keys}
+            for i in range(count)]
 
 
 def fetch_one(query: Query, attributes: tuple[str, ...]) -> Any:

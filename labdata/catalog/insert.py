@@ -159,7 +159,7 @@ def _diagnose(table: Table, schema: TableSchema, context: Context, staged: str, 
         return
     key_match = " AND ".join(f't."{k}" = n."{k}"' for k in schema.primary_key)
     duplicates = f"SELECT * FROM {staged} n WHERE EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"
-    example = context.lake.execute(f"SELECT * FROM ({duplicates}) LIMIT 1").fetch_arrow_table()
+    example = context.lake.execute(f"SELECT * FROM ({duplicates}) LIMIT 1").to_arrow_table()
     count = context.lake.execute(f"SELECT count(*) FROM ({duplicates})").fetchone()[0]
     key = {k: example.column(k)[0].as_py() for k in schema.primary_key}
     raise DuplicateError(f"{schema.class_name} already has a row with the key {key} "
@@ -168,7 +168,7 @@ def _diagnose(table: Table, schema: TableSchema, context: Context, staged: str, 
 
 def _raise_missing_parent(schema: TableSchema, context: Context, reference: ForeignKey, sql: str,
                           count: int) -> None:
-    example = context.lake.execute(f"SELECT * FROM ({sql}) LIMIT 1").fetch_arrow_table()
+    example = context.lake.execute(f"SELECT * FROM ({sql}) LIMIT 1").to_arrow_table()
     key = {child: example.column(child)[0].as_py() for child, _ in reference.attribute_map}
     raise MissingParentError(
         f"{schema.class_name} refers to {reference.parent} {key}, which does not exist "

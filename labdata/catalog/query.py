@@ -110,7 +110,7 @@ class Query:
         self._check_columns(attributes)
         context = self._ensure()
         sql, params = self.compile(tuple(attributes) or None)
-        return context.lake.execute(sql, params).fetch_arrow_table()
+        return context.lake.execute(sql, params).to_arrow_table()
 
     def to_pandas(self, *attributes: str) -> pd.DataFrame:
         """Return the rows as a DataFrame, blobs decoded to numpy arrays."""

@@ -9,11 +9,13 @@ How blobs are held
 DuckDB ``BLOB`` column: numpy arrays as ``.npy`` bytes (dtype and shape kept),
 any other JSON-able Python value (dicts, lists, numbers, strings) as UTF-8 JSON
 behind a ``JSON\\0`` tag. ``longblob`` and ``mediumblob`` attributes hold large
-arrays (spike trains, waveforms, traces) as *references into Zarr*: the column
-is a ``STRUCT`` with either the value inline (when it is small or not an array)
-or the location of a slice of a flat Zarr array (``store``, ``offset``,
+arrays (spike trains, waveforms, traces) as *references into Zarr*: the
+``BLOB`` column holds either the value itself (when small or not an array) or
+a tagged reference to a slice of a flat Zarr array (``store``, ``offset``,
 ``count``, ``shape``, ``dtype``). The API resolves both forms to numpy arrays;
-see :mod:`labdata.catalog.blobs`.
+see :mod:`labdata.catalog.blobs`. (A ``STRUCT`` column was tried first: DuckLake
+1.5.5 mangles a BLOB nested in a STRUCT when the row is inlined in a SQLite
+catalog.)
 """
 
 from __future__ import annotations
@@ -29,12 +31,8 @@ import numpy as np
 
 from labdata.core.errors import ValueTooLongError, WrongTypeError
 
-__all__ = ["ARRAY_REF_SQL", "AttributeType", "parse_type"]
+__all__ = ["AttributeType", "parse_type"]
 
-ARRAY_REF_SQL = (
-    'STRUCT("inline" BLOB, "store" VARCHAR, "offset" BIGINT, "count" BIGINT, '
-    '"shape" BIGINT[], "dtype" VARCHAR)'
-)
 
 _INTEGER_RANGES = {
     "tinyint": ("TINYINT", -(2**7), 2**7 - 1),
@@ -167,7 +165,7 @@ _BUILDERS = {
     "date": _simple("date", "DATE"), "datetime": _simple("datetime", "TIMESTAMP"),
     "timestamp": _simple("datetime", "TIMESTAMP"), "time": _simple("time", "TIME"),
     "blob": _simple("blob", "BLOB"), "tinyblob": _simple("blob", "BLOB"),
-    "mediumblob": _simple("longblob", ARRAY_REF_SQL), "longblob": _simple("longblob", ARRAY_REF_SQL),
+    "mediumblob": _simple("longblob", "BLOB"), "longblob": _simple("longblob", "BLOB"),
 }
 
 

@@ -1,0 +1,33 @@
+"""``labdata demo``: the main job on the embedded default."""
+
+from __future__ import annotations
+
+import tempfile
+
+import click
+
+from labdata.cli.main import reports_errors
+from labdata.cli.render import print_frame
+
+__all__ = ["demo"]
+
+
+@click.command()
+@click.option("--path", type=click.Path(file_okay=False), default=None,
+              help="Folder for the new lake (new or empty; default: a fresh temporary folder).")
+@reports_errors
+def demo(path: str | None) -> None:
+    """Create a lake in a fresh folder, fill it through the Python API and query it.
+
+    \b
+    EXAMPLES
+        labdata demo
+        labdata demo --path ./my-first-lake
+    """
+    from labdata.schema.demo import run_demo
+
+    path = path or tempfile.mkdtemp(prefix="labdata-demo-")
+    result = run_demo(path)
+    click.echo(f"Created a lake at {result.path} (SQLite catalog, snapshot {result.snapshot}).")
+    click.echo("Rows: " + ", ".join(f"{name} {count}" for name, count in result.counts.items()))
+    print_frame(result.summary, title="Sessions and their datasets (labdata.sql over the catalog)")

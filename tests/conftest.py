@@ -1,0 +1,130 @@
+"""Shared fixtures: lakes on a SQLite catalog and on PostgreSQL, and a project context.
+
+PostgreSQL tests are marked ``postgres`` and skip when 127.0.0.1:5432 is not
+reachable, unless ``LABDATA_REQUIRE_SERVICES=1`` (set by CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labdata.catalog import Context, Lake, use
+
+PG_DSN = "dbname=test host=127.0.0.1 port=5432 user=postgres"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def postgres_reachable() -> bool:
+    """Whether the PostgreSQL test server accepts connections."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> None:
+    """Skip (or, in CI, fail) when PostgreSQL is not reachable."""
+    if postgres_reachable():
+        return
+    reason = "PostgreSQL is not reachable on 127.0.0.1:5432 (start it to run the postgres tests)"
+    if os.environ.get("LABDATA_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def drop_pg_schema(name: str) -> None:
+    """Drop a PostgreSQL schema holding a test lake's DuckLake metadata."""
+    import duckdb
+
+    from labdata.catalog.engine import extension_path
+
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")
+    connection.execute(f"ATTACH '{PG_DSN}' AS pgadmin (TYPE postgres)")
+    connection.execute(f"CALL postgres_execute('pgadmin', 'DROP SCHEMA IF EXISTS {name} CASCADE')")
+    connection.close()
+
+
+class LakeFactory:
+    """Opens lakes of one kind sharing one catalog (several handles = several clients)."""
+
+    def __init__(self, kind: str, root: Path) -> None:
+        self.kind, self.root = kind, root
+        self.metadata_schema = f"ld_test_{uuid.uuid4().hex[:10]}" if kind == "postgres" else None
+        self.opened: list[Lake] = []
+
+    @property
+    def dsn(self) -> str | None:
+        return PG_DSN if self.kind == "postgres" else None
+
+    def open(self, **kwargs: object) -> Lake:
+        lake = Lake(self.kind, self.root, dsn=self.dsn, metadata_schema=self.metadata_schema, **kwargs)
+        self.opened.append(lake)
+        return lake
+
+    def close(self) -> None:
+        for lake in self.opened:
+            lake.close()
+        if self.metadata_schema:
+            drop_pg_schema(self.metadata_schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def lakes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LakeFactory]:
+    """A factory of lake handles, once with a SQLite catalog and once with PostgreSQL."""
+    if request.param == "postgres":
+        require_postgres()
+    factory = LakeFactory(request.param, tmp_path / "lake")
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def lake(lakes: LakeFactory) -> Lake:
+    """One open lake (SQLite and PostgreSQL catalogs)."""
+    return lakes.open()
+
+
+@pytest.fixture
+def sqlite_lake(tmp_path: Path) -> Iterator[Lake]:
+    """An embedded lake (SQLite catalog) only."""
+    lake = Lake("sqlite", tmp_path / "lake")
+    yield lake
+    lake.close()
+
+
+@pytest.fixture
+def context(lake: Lake) -> Iterator[Context]:
+    """The project ``test_project`` of ``lake``, current for the test."""
+    context = Context(lake, "test_project")
+    with use(context):
+        yield context
+
+
+@pytest.fixture
+def people(context: Context) -> Context:
+    """A context with a lab member, a species and a strain inserted."""
+    from labdata.schema import LabMember, Species, Strain
+
+    LabMember.insert1(dict(user_name="couto", date_joined="2019-09-01"))
+    Species.insert1(dict(species_name="mouse", species_scientific_name="Mus musculus"))
+    Strain.insert1(dict(strain_name="C57BL/6J", species_name="mouse"))
+    return context
+
+
+@pytest.fixture
+def subject_row():
+    """Build a valid Subject row: ``subject_row("JC178", subject_sex="F")``."""
+
+    def build(name: str = "JC178", **extra: object) -> dict[str, object]:
+        return dict(subject_name=name, subject_dob="2023-01-01", subject_sex="M",
+                    strain_name="C57BL/6J", user_name="couto") | extra
+
+    return build
