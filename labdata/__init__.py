@@ -62,17 +62,19 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
     from labdata.catalog.context import DEFAULT_PROJECT, Context, default_contexts
     from labdata.catalog.engine import Lake
 
-    if path is None or project is None or kind is None:
+    if path is not None and kind in (None, "sqlite"):  # an explicit embedded lake: no preferences needed
+        lake = Lake("sqlite", path, dsn=dsn, data_path=data_path)
+    else:
         from labdata.core.config import Preferences
 
         preferences = Preferences.load()
         settings = preferences.catalog
-        path = path or str(settings.lake_path)
         kind = kind or settings.kind
-        dsn = dsn or settings.dsn
-        data_path = data_path or settings.data_path
+        same_kind = kind == settings.kind
+        lake = Lake(kind, path or settings.lake_path, dsn=dsn or (settings.dsn if same_kind else None),
+                    data_path=data_path or (settings.data_path if path is None else None))
         project = project or preferences.project
-    context = Context(Lake(kind, path, dsn=dsn, data_path=data_path), project or DEFAULT_PROJECT)
+    context = Context(lake, project or DEFAULT_PROJECT)
     default_contexts.set(context)
     return context
 

@@ -52,6 +52,21 @@ def drop_pg_schema(name: str) -> None:
     connection.close()
 
 
+@pytest.fixture(autouse=True)
+def private_labdata_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Never read or write the user's ~/labdata: every test gets its own folder and default context."""
+    from labdata.catalog.context import default_contexts
+
+    folder = tmp_path_factory.mktemp("labdata_home")
+    monkeypatch.setenv("LABDATA_PATH", str(folder / "labdata"))
+    monkeypatch.setenv("HOME", str(folder))
+    for name in ("LABDATA_DATABASE_PROJECT", "LABDATA_PREFERENCES", "LABDATA_LAKE_PATH", "LABDATA_CATALOG_KIND",
+                 "LABDATA_CATALOG_DSN", "LABDATA_CATALOG_DATA_PATH", "LABDATA_OVERRIDE_DATAPATH"):
+        monkeypatch.delenv(name, raising=False)
+    yield folder
+    default_contexts.reset()
+
+
 class LakeFactory:
     """Opens lakes of one kind sharing one catalog (several handles = several clients)."""
 

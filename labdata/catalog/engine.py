@@ -335,7 +335,7 @@ class Lake:
         return self.execute(
             f"SELECT snapshot_id, snapshot_time, schema_version, changes FROM {self.alias}.snapshots() "
             "ORDER BY snapshot_id"
-        ).df()
+        ).to_arrow_table().to_pandas()
 
     def current_snapshot(self) -> int:
         """Return the id of the latest snapshot."""

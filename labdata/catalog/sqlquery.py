@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from labdata.catalog.registry import LAB_SCHEMA
+from labdata.core.errors import CatalogError, QueryError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,11 +26,20 @@ def run_sql(context: Context, query: str, params: Any = None) -> pd.DataFrame:
     >>> run_sql(context, "SELECT count(*) AS n FROM session")     # doctest: +SKIP
     """
     lake = context.lake
+    schemas = lake.schemas()
+    if context.schema_for("data") not in schemas:
+        projects = sorted(s for s in schemas if f"{s}_computed" in schemas)
+        raise CatalogError(f"The lake has no project {context.project!r}.",
+                           hint=f"Projects in this lake: {', '.join(projects) or 'none yet'}.")
     path = ",".join(f"{lake.alias}.{schema}" for schema in
                     (context.schema_for("data"), context.schema_for("computed"), LAB_SCHEMA))
     cursor = lake.cursor()
     cursor.execute(f"SET search_path = '{path}'")
     try:
-        return cursor.execute(query, params).df()
+        return cursor.execute(query, params).to_arrow_table().to_pandas()
+    except duckdb.Error as error:
+        raise QueryError(f"The SQL failed: {error}",
+                         hint="Tables are named in snake_case (session, dataset__data_files); "
+                         "see labdata.schema for their attributes.") from error
     finally:
         cursor.execute("RESET search_path")

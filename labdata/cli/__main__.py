@@ -1,0 +1,5 @@
+"""``python -m labdata.cli``."""
+
+from labdata.cli.main import main
+
+main()

@@ -1,0 +1,107 @@
+"""Several processes writing one lake, and processes killed in the middle of a transaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labdata.catalog import Context, use
+from labdata.schema import Dataset, Session, Subject
+
+WORKERS = Path(__file__).with_name("workers.py")
+
+
+def spec_of(lakes) -> str:
+    return json.dumps({"kind": lakes.kind, "root": str(lakes.root), "dsn": lakes.dsn,
+                       "metadata_schema": lakes.metadata_schema})
+
+
+def start(command: str, spec: str, *args: object, pause: bool = False) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(WORKERS), command, spec, *(json.dumps(a) for a in args)],
+        stdin=subprocess.PIPE if pause else subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+
+
+def run(command: str, spec: str, *args: object) -> None:
+    process = start(command, spec, *args)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+
+
+@pytest.mark.slow
+def test_four_processes_insert_with_skip_duplicates(lakes) -> None:
+    """4 × 200 sessions, each half shared with another process: exact count, no duplicates, no failure."""
+    spec = spec_of(lakes)
+    run("setup", spec)
+    starts = [0, 100, 200, 300]  # worker i writes [100 i, 100 i + 200): every key is written by two workers
+    processes = [start("insert_sessions", spec, first, 200) for first in starts]
+    for process in processes:
+        out, err = process.communicate(timeout=900)
+        assert process.returncode == 0, f"a worker failed:\n{err}"
+        assert out.strip() == "done"
+    with use(Context(lakes.open(), "test_project")):
+        names = Session.fetch("session_name")
+    assert len(names) == 500
+    assert len(set(names)) == 500
+    assert sorted(names) == [f"s{n:05d}" for n in range(500)]
+
+
+KILL_POINTS = ["begin", "subject", "session", "datasets"]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_sigkill_inside_a_multi_table_transaction_leaves_all_or_nothing(lakes, point) -> None:
+    spec = spec_of(lakes)
+    run("setup", spec)
+    process = start("multi_table", spec, "KILLED", True, pause=True)
+    for line in process.stdout:
+        if line.strip() == point:
+            break
+        process.stdin.write("\n")
+        process.stdin.flush()
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    with use(Context(lakes.open(), "test_project")):
+        assert_all_or_nothing("KILLED", expect=0)
+    run("multi_table", spec, "KILLED", False)  # a re-run completes
+    with use(Context(lakes.open(), "test_project")):
+        assert_all_or_nothing("KILLED", expect=1)
+
+
+def test_sigkill_at_random_moments_including_commit(lakes) -> None:
+    """Kill workers after random delays, hitting commits too: every subject is complete or absent."""
+    spec = spec_of(lakes)
+    run("setup", spec)
+    rng = random.Random(7)
+    names = [f"R{i}" for i in range(6)]
+    for name in names:
+        process = start("multi_table", spec, name, False)
+        time.sleep(rng.uniform(0.2, 2.0))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    with use(Context(lakes.open(), "test_project")):
+        for name in names:
+            assert_all_or_nothing(name, expect=None)
+    for name in names:
+        run("multi_table", spec, name, False)
+    with use(Context(lakes.open(), "test_project")):
+        for name in names:
+            assert_all_or_nothing(name, expect=1)
+
+
+def assert_all_or_nothing(name: str, expect: int | None) -> None:
+    counts = (len(Subject & {"subject_name": name}), len(Session & {"subject_name": name}),
+              len(Dataset & {"subject_name": name}))
+    assert counts in ((0, 0, 0), (1, 1, 2)), f"half-written transaction: {counts}"
+    if expect is not None:
+        assert counts[0] == expect

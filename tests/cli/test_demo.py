@@ -1,0 +1,54 @@
+"""The main job, ``labdata demo``, and the command line's error reporting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from labdata.catalog import Context, Lake, use
+from labdata.cli.main import main
+from labdata.schema import Dataset, Session, Subject
+
+
+def test_demo_fills_a_fresh_lake_and_prints_a_query(tmp_path: Path) -> None:
+    path = tmp_path / "demo-lake"
+    result = CliRunner().invoke(main, ["demo", "--path", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Subject 3, Session 6, Dataset 12" in result.output
+    assert "JC178" in result.output and "ephys_g0" in result.output
+    with use(Context(Lake("sqlite", path), "demo")):
+        assert len(Subject()) == 3 and len(Session()) == 6 and len(Dataset()) == 12
+        assert set(Dataset.fetch("dataset_type")) == {"ephys", "task-training"}
+
+
+def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "something").write_text("x")
+    result = CliRunner().invoke(main, ["demo", "--path", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "is not empty" in result.output and "hint:" in result.output
+
+
+def test_help_lists_the_commands() -> None:
+    result = subprocess.run([sys.executable, "-m", "labdata.cli", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "demo" in result.stdout and "sql" in result.stdout
+
+
+def test_sql_command_queries_a_lake(tmp_path: Path) -> None:
+    CliRunner().invoke(main, ["demo", "--path", str(tmp_path / "lake")])
+    result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "demo",
+                                       "SELECT count(*) AS sessions FROM session"])
+    assert result.exit_code == 0, result.output
+    assert "6" in result.output
+
+
+def test_sql_command_reports_an_unknown_project_and_bad_sql(tmp_path: Path) -> None:
+    CliRunner().invoke(main, ["demo", "--path", str(tmp_path / "lake")])
+    result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "nope", "SELECT 1"])
+    assert result.exit_code == 1 and "no project 'nope'" in result.output and "demo" in result.output
+    result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "demo", "SELEC oops"])
+    assert result.exit_code == 1 and "The SQL failed" in result.output and "hint:" in result.output
