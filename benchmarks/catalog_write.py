@@ -92,11 +92,11 @@ def drop_metadata_schema(lake: Lake, dsn: str) -> None:
 def seed(context: Context) -> None:
     """Create the tables (first insert) and the parent rows every session refers to."""
     with use(context):
-        LabMember.insert1(dict(user_name="u", date_joined="2020-01-01"))
-        Species.insert1(dict(species_name="mouse", species_scientific_name="Mus musculus"))
-        Strain.insert1(dict(strain_name="C57BL/6J", species_name="mouse"))
-        Subject.insert1(dict(subject_name="S1", subject_dob="2023-01-01", subject_sex="M",
-                             strain_name="C57BL/6J", user_name="u"))
+        LabMember.insert1({"user_name": "u", "date_joined": "2020-01-01"})
+        Species.insert1({"species_name": "mouse", "species_scientific_name": "Mus musculus"})
+        Strain.insert1({"strain_name": "C57BL/6J", "species_name": "mouse"})
+        Subject.insert1({"subject_name": "S1", "subject_dob": "2023-01-01", "subject_sex": "M",
+                         "strain_name": "C57BL/6J", "user_name": "u"})
     columns = ", ".join(f'"{a.name}" {a.sql_type}' for a in Session.heading.attributes)
     context.lake.execute(f"CREATE TABLE {raw_target(context)} ({columns})")
 
@@ -108,8 +108,8 @@ def raw_target(context: Context) -> str:
 
 def session_row(prefix: str, i: int) -> dict:
     """A Session row with a distinct key."""
-    return dict(subject_name="S1", session_name=f"{prefix}{i:07d}",
-                session_datetime=START + dt.timedelta(seconds=i), experimenter="u")
+    return {"subject_name": "S1", "session_name": f"{prefix}{i:07d}",
+            "session_datetime": START + dt.timedelta(seconds=i), "experimenter": "u"}
 
 
 # ---- measuring --------------------------------------------------------------------
@@ -128,8 +128,8 @@ def single_inserts(context: Context, n: int, kind: str) -> tuple[list[float], li
     with use(context):
         for i in tqdm(range(n), desc=f"{kind}: single-row inserts", unit="pair", file=sys.stderr):
             row = session_row("s", i)
-            labdata_insert = lambda: Session.insert1(row)  # noqa: E731
-            raw_insert = lambda: context.lake.execute(sql, list(row.values()))  # noqa: E731
+            labdata_insert = lambda row=row: Session.insert1(row)
+            raw_insert = lambda row=row: context.lake.execute(sql, list(row.values()))
             if i % 2:
                 lab.append(timed(labdata_insert))
                 raw.append(timed(raw_insert))
@@ -205,7 +205,7 @@ def print_table(title: str, rows: list[list[str]]) -> None:
     """Print a plain-text table with a title."""
     header = ["measurement", "labdata", "raw DuckLake baseline", "ratio", "target", "met?"]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
     print(f"\n{title}\n" + line(header) + "\n" + "  ".join("-" * w for w in widths))
     for cells in rows:
         print(line(cells))
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix=f"labdata-bench-{kind}-") as tmp:
             try:
                 lake = open_lake(kind, Path(tmp) / "lake", args.dsn)
-            except Exception as error:  # noqa: BLE001 - an unreachable server skips the kind
+            except Exception as error:  # an unreachable server skips the kind
                 if kind != "postgres":
                     raise
                 print(f"\n{kind}: skipped, could not open the catalog "

@@ -48,7 +48,8 @@ def drop_pg_schema(name: str) -> None:
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")
     connection.execute(f"ATTACH '{PG_DSN}' AS pgadmin (TYPE postgres)")
-    connection.execute(f"CALL postgres_execute('pgadmin', 'DROP SCHEMA IF EXISTS {name} CASCADE')")
+    connection.execute(f"CALL postgres_execute('pgadmin', 'SET lock_timeout = ''20s''; "
+                       f"DROP SCHEMA IF EXISTS {name} CASCADE')")
     connection.close()
 
 

@@ -302,8 +302,8 @@ class Lake:
 
     # ---- schemas and tables ----------------------------------------------------
     def create_internal(self) -> None:
-        """Create labdata's own bookkeeping tables (idempotent)."""
-        if self.read_only:
+        """Create labdata's own bookkeeping tables (idempotent; no snapshot when they exist)."""
+        if self.read_only or "write_guard" in self.tables(GUARD_SCHEMA):
             return
 
         def create() -> None:
@@ -361,7 +361,9 @@ class Lake:
 
     def data_files(self) -> int:
         """Return the number of live Parquet data files."""
-        sql = f"SELECT count(*) FROM __ducklake_metadata_{self.alias}.ducklake_data_file WHERE end_snapshot IS NULL"
+        schema = f'."{self.metadata_schema}"' if self.metadata_schema else ""
+        sql = (f"SELECT count(*) FROM __ducklake_metadata_{self.alias}{schema}.ducklake_data_file "
+               "WHERE end_snapshot IS NULL")
         return int(self.execute(sql).fetchone()[0])
 
 
