@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from labdata.catalog.metadata import nonempty_tables
 from labdata.catalog.registry import schema_name
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def cascade_delete(query: Query, *, dry_run: bool) -> dict[str, int]:
         try:
             key_sets = _stage_key_sets(query, context, registry, plan, staged)
             if not dry_run:
+                context.lake.forget_keys()
                 for node in reversed(plan):
                     if node in key_sets:
                         _delete_node(context, registry, node, key_sets[node][0])
@@ -64,12 +66,14 @@ def _plan(query: Query, context: Context, registry: TableRegistry) -> list[_Node
     root_schema = context.schema_for(registry.schema(root).tier_group)
     projects = _projects(context) if registry.schema(root).tier_group == "lab" else [context.project]
     existing = {s: set(context.lake.tables(s)) for s in context.lake.schemas()}
+    nonempty = nonempty_tables(context.lake)
     nodes = [_Node(root, root_schema)]
     for name in registry.descendants(root):
         declaration = registry.schema(name)
         for project in ([None] if declaration.tier_group == "lab" else projects):
             where = schema_name(declaration.tier_group, project or context.project)
-            if declaration.sql_name in existing.get(where, ()):
+            holds_rows = nonempty is None or (where, declaration.sql_name) in nonempty
+            if declaration.sql_name in existing.get(where, ()) and holds_rows:
                 nodes.append(_Node(name, where))
     return nodes
 

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 
 from labdata.catalog.locks import FileLock
+from labdata.catalog.metadata import metadata_table
+from labdata.catalog.verified import VerifiedKeys
 from labdata.core.errors import CatalogError, ExtensionMissingError, TransactionConflictError
 
 if TYPE_CHECKING:
@@ -122,7 +124,8 @@ class Lake:
         if kind == "postgres" and not dsn:
             raise CatalogError("A PostgreSQL catalog needs a DSN.",
                                hint="Set catalog.dsn, e.g. 'dbname=lab host=db.example.org'.")
-        self.kind, self.root, self.dsn = kind, Path(root).expanduser(), dsn
+        self.kind, self.root, self.dsn = kind, Path(root).expanduser().resolve(), dsn
+        self._default_data_path = not data_path
         self.data_path = data_path or str(self.root / "catalog" / "data") + "/"
         self.metadata_schema = metadata_schema
         self.read_only = read_only or snapshot_version is not None or snapshot_time is not None
@@ -130,6 +133,7 @@ class Lake:
         self.inline_row_limit = inline_row_limit
         self._local = threading.local()
         self.ensured: set[tuple[int, str]] = set()
+        self.verified = VerifiedKeys()
         self._lock = FileLock(self.catalog_file.with_suffix(".lock")) if kind == "sqlite" else None
         self._connection = self._connect(attach_timeout)
 
@@ -154,6 +158,8 @@ class Lake:
 
     def _attach_options(self) -> str:
         options = [f"DATA_PATH '{_quote(self.data_path)}'"]
+        if self._default_data_path and self.kind == "sqlite":
+            options.append("OVERRIDE_DATA_PATH true")  # the data follow the lake folder when it moves
         if self.metadata_schema:
             options.append(f"METADATA_SCHEMA '{_quote(self.metadata_schema)}'")
         if self.read_only:
@@ -216,7 +222,7 @@ class Lake:
         if cursor is None:
             cursor = self._connection.cursor()
             self._local.cursor = cursor
-            self._local.depth = 0
+            self._local.depth, self._local.found, self._local.validated = 0, None, False
         return cursor
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
@@ -246,19 +252,50 @@ class Lake:
             return
         with self._write_lock():
             cursor.execute("BEGIN TRANSACTION")
-            self._local.depth = 1
+            self._local.depth, self._local.found, self._local.validated = 1, {}, False
             try:
                 yield self
                 self._touch_guard(cursor)
                 cursor.execute("COMMIT")
+                self._record_found_keys()
             except BaseException as error:
+                self.verified.forget()
                 with contextlib.suppress(duckdb.Error):
                     cursor.execute("ROLLBACK")
                 if is_conflict(error):
                     raise TransactionConflictError(f"The write conflicted with another writer: {error}") from error
                 raise
             finally:
-                self._local.depth = 0
+                self._local.depth, self._local.found = 0, None
+
+    # ---- keys known to exist (SQLite catalogs; see labdata.catalog.verified) ------------
+    def knows(self, table: str, keys: set[tuple[Any, ...]]) -> bool:
+        """Whether every key is known to exist in ``table`` (inside a write transaction only)."""
+        if self.kind != "sqlite" or not self.in_transaction or self._local.found is None:
+            return False
+        if not self._local.validated:
+            self.verified.validate(self._latest_snapshot())
+            self._local.validated = True
+        return self.verified.contains_all(table, keys)
+
+    def remember(self, table: str, keys: set[tuple[Any, ...]]) -> None:
+        """Note keys this transaction proved to exist; trusted once it commits."""
+        if self.kind == "sqlite" and self.in_transaction and self._local.found is not None:
+            self._local.found.setdefault(table, set()).update(keys)
+
+    def forget_keys(self) -> None:
+        """Forget every known key, now and for this transaction (deletes call this)."""
+        self.verified.forget()
+        if self.in_transaction:
+            self._local.found = None
+
+    def _record_found_keys(self) -> None:
+        if self.kind == "sqlite" and self._local.found is not None:
+            self.verified.committed(self._latest_snapshot(), self._local.found)
+
+    def _latest_snapshot(self) -> int:
+        sql = f"SELECT max(snapshot_id) FROM {metadata_table(self, 'ducklake_snapshot')}"
+        return int(self.cursor().execute(sql).fetchone()[0])
 
     def _write_lock(self) -> contextlib.AbstractContextManager[Any]:
         if self.read_only:
@@ -361,9 +398,7 @@ class Lake:
 
     def data_files(self) -> int:
         """Return the number of live Parquet data files."""
-        schema = f'."{self.metadata_schema}"' if self.metadata_schema else ""
-        sql = (f"SELECT count(*) FROM __ducklake_metadata_{self.alias}{schema}.ducklake_data_file "
-               "WHERE end_snapshot IS NULL")
+        sql = f"SELECT count(*) FROM {metadata_table(self, 'ducklake_data_file')} WHERE end_snapshot IS NULL"
         return int(self.execute(sql).fetchone()[0])
 
 

@@ -100,13 +100,18 @@ def _write(table: Table, schema: TableSchema, context: Context, rows: list[dict[
         if replace:
             cursor.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {staged} n WHERE {key_match})")
         references = [fk for fk in schema.foreign_keys if _any_set(rows, fk)]
+        parent_keys = {id(fk): (_parent_target(table, context, fk), _referenced_keys(rows, fk)) for fk in references}
+        unknown = [fk for fk in references if not lake.knows(*parent_keys[id(fk)])]
         conditions = [f"NOT EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"]
-        conditions += [_parent_exists_sql(table, context, fk) for fk in references]
+        conditions += [_parent_exists_sql(table, context, fk) for fk in unknown]
         names = ", ".join(f'"{n}"' for n in schema.names)
         written = cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged} n "
                                  f"WHERE {' AND '.join(conditions)}").fetchone()[0]
         if written < len(rows):
             _diagnose(table, schema, context, staged, target, references, skip_duplicates)
+        lake.remember(target, {tuple(row[k] for k in schema.primary_key) for row in rows})
+        for parent, keys in parent_keys.values():
+            lake.remember(parent, keys)
         return int(written)
     finally:
         cursor.unregister(staged)
@@ -114,6 +119,12 @@ def _write(table: Table, schema: TableSchema, context: Context, rows: list[dict[
 
 def _any_set(rows: list[dict[str, Any]], reference: ForeignKey) -> bool:
     return any(all(row[c] is not None for c in reference.child_attributes) for row in rows)
+
+
+def _referenced_keys(rows: list[dict[str, Any]], reference: ForeignKey) -> set[tuple[Any, ...]]:
+    """The parent primary keys the rows refer to (rows with a NULL in the reference refer to none)."""
+    children = reference.child_attributes
+    return {tuple(row[c] for c in children) for row in rows if all(row[c] is not None for c in children)}
 
 
 def _parent_exists_sql(table: Table, context: Context, reference: ForeignKey) -> str:

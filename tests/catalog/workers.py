@@ -66,8 +66,15 @@ def multi_table(spec: dict, name: str, pause: bool) -> None:
         step("committed")
 
 
+def delete_subject(spec: dict, name: str) -> None:
+    """Delete a subject (and, by cascade, its sessions and datasets)."""
+    with use(open_context(spec)):
+        (Subject & {"subject_name": name}).delete()
+
+
 if __name__ == "__main__":
     command, spec, *args = sys.argv[1:]
     arguments = [json.loads(a) for a in args]
-    {"setup": setup, "insert_sessions": insert_sessions, "multi_table": multi_table}[command](
+    {"setup": setup, "insert_sessions": insert_sessions, "multi_table": multi_table,
+     "delete_subject": delete_subject}[command](
         json.loads(spec), *arguments)
