@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labdata.catalog import Context, Lake, use
+from labdata.catalog import Context, use
 from labdata.core.errors import MissingParentError
 from labdata.schema import Dataset, Session, Subject
 
@@ -51,12 +51,10 @@ def test_a_rolled_back_insert_is_not_remembered(people, subject_row) -> None:
         Session.insert1(session("a", subject="GHOST"))
 
 
-def test_a_second_handle_in_the_same_process_is_seen(people, subject_row, tmp_path) -> None:
+def test_a_second_handle_in_the_same_process_is_seen(lakes, people, subject_row) -> None:
     Subject.insert1(subject_row())
     Session.insert1(session("a"))
-    other = Lake("sqlite", people.lake.root)
-    with use(Context(other, people.project)):
+    with use(Context(lakes.open(), people.project)):
         (Subject & {"subject_name": "JC178"}).delete()
-    other.close()
     with pytest.raises(MissingParentError):
         Session.insert1(session("b"))
