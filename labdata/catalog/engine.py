@@ -37,7 +37,7 @@ import duckdb
 
 from labdata.catalog.locks import FileLock
 from labdata.catalog.metadata import metadata_table
-from labdata.catalog.verified import VerifiedKeys
+from labdata.catalog.verified import KnownKeysMixin, VerifiedKeys
 from labdata.core.errors import CatalogError, ExtensionMissingError, TransactionConflictError
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def extension_path(name: str) -> str:
     return str(files[0])
 
 
-class Lake:
+class Lake(KnownKeysMixin):
     """An open DuckLake catalog.
 
     Parameters
@@ -184,18 +184,25 @@ class Lake:
         return connection
 
     def _prepare_sqlite_file(self) -> None:
-        """Create the catalog folder and put a new SQLite file in WAL mode (readers never block writers)."""
+        """Create a new catalog file in WAL mode, so that readers never block writers.
+
+        An existing file is left alone: opening it with Python's sqlite3 while DuckDB
+        holds it in this process would drop DuckDB's POSIX locks when closed.
+        """
         import sqlite3
 
-        if self.read_only and not self.catalog_file.exists():
+        if self.catalog_file.exists():
+            return
+        if self.read_only:
             raise CatalogError(f"No catalog at {self.catalog_file}.",
                                hint="Check the lake path; a lake is created by opening it writable.")
         self.catalog_file.parent.mkdir(parents=True, exist_ok=True)
         with self._lock or contextlib.nullcontext():
+            if self.catalog_file.exists():
+                return
             database = sqlite3.connect(self.catalog_file, timeout=60)
             try:
-                if database.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    database.execute("PRAGMA journal_mode=WAL")
+                database.execute("PRAGMA journal_mode=WAL")
             finally:
                 database.close()
 
@@ -226,7 +233,13 @@ class Lake:
         return cursor
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
-        """Execute one statement on this thread's cursor."""
+        """Execute one statement on this thread's cursor.
+
+        A statement that may change rows, run inside a write transaction, makes the
+        lake forget the keys it knows (it cannot tell which keys changed).
+        """
+        if self.in_transaction and _may_write(sql):
+            self.forget_keys()
         return self.cursor().execute(sql, params)
 
     @property
@@ -253,6 +266,7 @@ class Lake:
         with self._write_lock():
             cursor.execute("BEGIN TRANSACTION")
             self._local.depth, self._local.found, self._local.validated = 1, {}, False
+            self._local.complete, self._local.wrote, self._local.base_snapshot = {}, False, None
             try:
                 yield self
                 self._touch_guard(cursor)
@@ -267,35 +281,6 @@ class Lake:
                 raise
             finally:
                 self._local.depth, self._local.found = 0, None
-
-    # ---- keys known to exist (SQLite catalogs; see labdata.catalog.verified) ------------
-    def knows(self, table: str, keys: set[tuple[Any, ...]]) -> bool:
-        """Whether every key is known to exist in ``table`` (inside a write transaction only)."""
-        if self.kind != "sqlite" or not self.in_transaction or self._local.found is None:
-            return False
-        if not self._local.validated:
-            self.verified.validate(self._latest_snapshot())
-            self._local.validated = True
-        return self.verified.contains_all(table, keys)
-
-    def remember(self, table: str, keys: set[tuple[Any, ...]]) -> None:
-        """Note keys this transaction proved to exist; trusted once it commits."""
-        if self.kind == "sqlite" and self.in_transaction and self._local.found is not None:
-            self._local.found.setdefault(table, set()).update(keys)
-
-    def forget_keys(self) -> None:
-        """Forget every known key, now and for this transaction (deletes call this)."""
-        self.verified.forget()
-        if self.in_transaction:
-            self._local.found = None
-
-    def _record_found_keys(self) -> None:
-        if self.kind == "sqlite" and self._local.found is not None:
-            self.verified.committed(self._latest_snapshot(), self._local.found)
-
-    def _latest_snapshot(self) -> int:
-        sql = f"SELECT max(snapshot_id) FROM {metadata_table(self, 'ducklake_snapshot')}"
-        return int(self.cursor().execute(sql).fetchone()[0])
 
     def _write_lock(self) -> contextlib.AbstractContextManager[Any]:
         if self.read_only:
@@ -400,6 +385,13 @@ class Lake:
         """Return the number of live Parquet data files."""
         sql = f"SELECT count(*) FROM {metadata_table(self, 'ducklake_data_file')} WHERE end_snapshot IS NULL"
         return int(self.execute(sql).fetchone()[0])
+
+
+_WRITING = ("INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "COPY", "TRUNCATE", "CALL")
+
+
+def _may_write(sql: str) -> bool:
+    return sql.lstrip().upper().startswith(_WRITING)
 
 
 def _quote(text: str) -> str:

@@ -18,8 +18,21 @@ from typing import TYPE_CHECKING, Any
 from labdata.catalog.arrow import arrow_table
 from labdata.catalog.blobs import encode_blob, write_long_blobs
 from labdata.catalog.ddl import ensure_schemas
-from labdata.catalog.rows import AUTO, check_batch_keys, coerce_value, normalize_rows, prepare_row
-from labdata.core.errors import DataError, DuplicateError, MissingParentError, NotAllowedError, did_you_mean
+from labdata.catalog.rows import (
+    AUTO,
+    check_batch_keys,
+    coerce_value,
+    normalize_rows,
+    prepare_row,
+)
+from labdata.catalog.verified import COMPLETE_LIMIT
+from labdata.core.errors import (
+    DataError,
+    DuplicateError,
+    MissingParentError,
+    NotAllowedError,
+    did_you_mean,
+)
 
 if TYPE_CHECKING:
     from labdata.catalog.context import Context
@@ -87,11 +100,18 @@ def _write(table: Table, schema: TableSchema, context: Context, rows: list[dict[
            replace: bool, skip_duplicates: bool) -> int:
     """Insert in one statement that skips existing keys and rows with missing parents.
 
+    When the lake knows every key of the target (see :mod:`labdata.catalog.verified`),
+    duplicates are found in Python and the statement does not read the target.
     When fewer rows than given are written, the reason is diagnosed and raised
     (the transaction is then rolled back), unless they were duplicates to skip.
     """
     lake, target = context.lake, context.qualified(schema.tier_group, schema.sql_name)
     rows = _fill_autoincrement(rows, schema, lake, target)
+    existing = None if replace else _complete_keys(lake, target, schema)
+    if existing is not None:
+        rows = _without_known_duplicates(rows, schema, existing, skip_duplicates)
+        if not rows:
+            return 0
     staged = f"labdata_new_{uuid.uuid4().hex}"
     cursor = lake.cursor()
     cursor.register(staged, arrow_table(rows, schema))
@@ -101,20 +121,59 @@ def _write(table: Table, schema: TableSchema, context: Context, rows: list[dict[
             cursor.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {staged} n WHERE {key_match})")
         references = [fk for fk in schema.foreign_keys if _any_set(rows, fk)]
         parent_keys = {id(fk): (_parent_target(table, context, fk), _referenced_keys(rows, fk)) for fk in references}
-        unknown = [fk for fk in references if not lake.knows(*parent_keys[id(fk)])]
-        conditions = [f"NOT EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"]
-        conditions += [_parent_exists_sql(table, context, fk) for fk in unknown]
+        checks = [_parent_exists_sql(table, context, fk, alias="m") for fk in references
+                  if not lake.knows(*parent_keys[id(fk)])]
+        check_duplicates = existing is None
+        if check_duplicates and not skip_duplicates:
+            checks.append(f"NOT {_exists_in_target(target, schema, 'm')}")
+        conditions = [f"NOT {_exists_in_target(target, schema, 'n')}"] if check_duplicates and skip_duplicates else []
+        if checks:  # all or nothing: no row is written when any row fails a check
+            conditions.append(f"NOT EXISTS (SELECT 1 FROM {staged} m WHERE NOT ({' AND '.join(checks)}))")
         names = ", ".join(f'"{n}"' for n in schema.names)
-        written = cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged} n "
-                                 f"WHERE {' AND '.join(conditions)}").fetchone()[0]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        written = cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged} n{where}").fetchone()[0]
         if written < len(rows):
             _diagnose(table, schema, context, staged, target, references, skip_duplicates)
+        if written:
+            lake.note_rows_written()
         lake.remember(target, {tuple(row[k] for k in schema.primary_key) for row in rows})
         for parent, keys in parent_keys.values():
             lake.remember(parent, keys)
         return int(written)
     finally:
         cursor.unregister(staged)
+
+
+def _exists_in_target(target: str, schema: TableSchema, alias: str) -> str:
+    """SQL true when the staged row ``alias`` has a key already in the target."""
+    match = " AND ".join(f't."{k}" = {alias}."{k}"' for k in schema.primary_key)
+    return f"EXISTS (SELECT 1 FROM {target} t WHERE {match})"
+
+
+def _complete_keys(lake: Any, target: str, schema: TableSchema) -> set[tuple[Any, ...]] | None:
+    """Every key of the target, from memory or read once (small tables, SQLite catalogs); else None."""
+    if not lake.remembers_keys():
+        return None
+    known = lake.complete_keys(target)
+    if known is None:
+        columns = ", ".join(f'"{k}"' for k in schema.primary_key)
+        rows = lake.execute(f"SELECT {columns} FROM {target} LIMIT {COMPLETE_LIMIT + 1}").fetchall()
+        if len(rows) > COMPLETE_LIMIT:
+            return None
+        known = set(rows)
+        lake.remember(target, known, complete=True)
+    return known
+
+
+def _without_known_duplicates(rows: list[dict[str, Any]], schema: TableSchema, existing: set[tuple[Any, ...]],
+                              skip_duplicates: bool) -> list[dict[str, Any]]:
+    keys = [tuple(row[k] for k in schema.primary_key) for row in rows]
+    duplicates = [key for key in keys if key in existing]
+    if duplicates and not skip_duplicates:
+        shown = dict(zip(schema.primary_key, duplicates[0], strict=True))
+        raise DuplicateError(f"{schema.class_name} already has a row with the key {shown} "
+                             f"({len(duplicates)} of the new rows exist).")
+    return [row for row, key in zip(rows, keys, strict=True) if key not in existing]
 
 
 def _any_set(rows: list[dict[str, Any]], reference: ForeignKey) -> bool:
@@ -127,9 +186,9 @@ def _referenced_keys(rows: list[dict[str, Any]], reference: ForeignKey) -> set[t
     return {tuple(row[c] for c in children) for row in rows if all(row[c] is not None for c in children)}
 
 
-def _parent_exists_sql(table: Table, context: Context, reference: ForeignKey) -> str:
-    nulls = " OR ".join(f'n."{child}" IS NULL' for child in reference.child_attributes)
-    match = " AND ".join(f'p."{parent}" = n."{child}"' for child, parent in reference.attribute_map)
+def _parent_exists_sql(table: Table, context: Context, reference: ForeignKey, *, alias: str = "n") -> str:
+    nulls = " OR ".join(f'{alias}."{child}" IS NULL' for child in reference.child_attributes)
+    match = " AND ".join(f'p."{parent}" = {alias}."{child}"' for child, parent in reference.attribute_map)
     parent = _parent_target(table, context, reference)
     return f"({nulls} OR EXISTS (SELECT 1 FROM {parent} p WHERE {match}))"
 

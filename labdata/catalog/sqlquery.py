@@ -36,7 +36,7 @@ def run_sql(context: Context, query: str, params: Any = None) -> pd.DataFrame:
     cursor = lake.cursor()
     cursor.execute(f"SET search_path = '{path}'")
     try:
-        return cursor.execute(query, params).to_arrow_table().to_pandas()
+        return lake.execute(query, params).to_arrow_table().to_pandas()
     except duckdb.Error as error:
         raise QueryError(f"The SQL failed: {error}",
                          hint="Tables are named in snake_case (session, dataset__data_files); "

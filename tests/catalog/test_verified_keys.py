@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from labdata.catalog import Context, use
-from labdata.core.errors import MissingParentError
+from labdata.core.errors import DuplicateError, MissingParentError
 from labdata.schema import Dataset, Session, Subject
 
 WORKERS = Path(__file__).with_name("workers.py")
@@ -58,3 +58,24 @@ def test_a_second_handle_in_the_same_process_is_seen(lakes, people, subject_row)
         (Subject & {"subject_name": "JC178"}).delete()
     with pytest.raises(MissingParentError):
         Session.insert1(session("b"))
+
+
+def test_raw_sql_inside_a_transaction_makes_the_lake_forget(people, subject_row) -> None:
+    Subject.insert1(subject_row())
+    Session.insert1(session("a"))
+    subjects = people.qualified("data", "subject")
+    with people.lake.transaction():
+        people.lake.execute(f"DELETE FROM {people.qualified('data', 'session')}")
+        people.lake.execute(f"DELETE FROM {subjects}")
+    with pytest.raises(MissingParentError):
+        Session.insert1(session("b"))
+
+
+def test_known_keys_still_catch_duplicates(people, subject_row) -> None:
+    Subject.insert1(subject_row())
+    Session.insert1(session("a"))
+    Session.insert1(session("b"))
+    with pytest.raises(DuplicateError, match="'a'"):
+        Session.insert([session("c"), session("a")])
+    assert Session.insert([session("a"), session("d")], skip_duplicates=True) == 1
+    assert sorted(Session.fetch("session_name")) == ["a", "b", "d"]
