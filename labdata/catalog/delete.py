@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.metadata import nonempty_tables
 from labdata.catalog.registry import schema_name
+from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,9 +36,13 @@ class _Node:
 
 def cascade_delete(query: Query, *, dry_run: bool) -> dict[str, int]:
     """Implement :meth:`Query.delete`; return ``{"schema.table": rows}`` for every affected table."""
+    table = query.table_of_restriction()
+    if table is None:
+        raise QueryError("Only rows of one table can be deleted (a table, possibly restricted).",
+                         hint="Restrict the table by the query instead: (Table & query).delete().")
     context = query._ensure()
-    registry = query._table._registry
-    plan = _plan(query, context, registry)
+    registry = table._registry
+    plan = _plan(query, table, context, registry)
 
     def work() -> dict[str, int]:
         staged: list[str] = []
@@ -60,9 +65,9 @@ def cascade_delete(query: Query, *, dry_run: bool) -> dict[str, int]:
     return context.lake.run(work)
 
 
-def _plan(query: Query, context: Context, registry: TableRegistry) -> list[_Node]:
+def _plan(query: Query, table: Any, context: Context, registry: TableRegistry) -> list[_Node]:
     """Return the root and its descendants (expanded over projects), parents first."""
-    root = query._table._full_name
+    root = table._full_name
     root_schema = context.schema_for(registry.schema(root).tier_group)
     projects = _projects(context) if registry.schema(root).tier_group == "lab" else [context.project]
     existing = {s: set(context.lake.tables(s)) for s in context.lake.schemas()}
@@ -95,7 +100,7 @@ def _stage_key_sets(query: Query, context: Context, registry: TableRegistry, pla
         declaration = registry.schema(node.name)
         keys = ", ".join(f'c."{k}"' for k in declaration.primary_key)
         table = f'{context.lake.alias}."{node.schema}"."{declaration.sql_name}"'
-        _stage(context, node, f"SELECT {keys} FROM {table} c WHERE {' OR '.join(conditions)}", [],
+        _stage(context, node, f"SELECT {keys} FROM {table} c WHERE {' OR '.join(conditions)}", {},
                key_sets, staged)
     return key_sets
 

@@ -14,21 +14,21 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from labdata.catalog.declare import TableSchema
+    from labdata.catalog.expr import Heading
     from labdata.catalog.query import Query
 
-__all__ = ["decode_frame", "fetch_one", "fetch_rows"]
+__all__ = ["column_values", "decode_frame", "fetch_one", "fetch_rows"]
+
+_NUMERIC = ("integer", "float", "bool")
 
 
-def decode_frame(frame: pd.DataFrame, schema: TableSchema, root: Path) -> pd.DataFrame:
+def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFrame:
     """Decode the blob columns of a fetched DataFrame in place and return it."""
     reader = ArrayReader(root)
     for name in frame.columns:
-        if name not in schema:
-            continue
-        kind = schema[name].type.kind
+        kind = heading[name].kind if name in heading else ""
         if kind == "blob":
-            frame[name] = [decode_blob(v) for v in frame[name]]
+            frame[name] = _object_column([decode_blob(v) for v in frame[name]])
         elif kind == "longblob":
             frame[name] = _object_column([reader.read(v) for v in frame[name]])
     return frame
@@ -54,12 +54,22 @@ def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit:
     return context.lake.execute(sql, params).to_arrow_table()
 
 
-def column_values(table: pa.Table, name: str, schema: TableSchema, reader: ArrayReader) -> np.ndarray:
+def _order_term(query: Query, term: str) -> str:
+    name, _, direction = term.strip().partition(" ")
+    if direction.strip().upper() not in ("", "ASC", "DESC"):
+        raise QueryError(f"Cannot order by {term!r}.", hint="Use 'attribute', 'attribute ASC' or 'attribute DESC'.")
+    if name == "KEY":
+        return ", ".join(f'"{k}" {direction}' for k in query.primary_key)
+    query.heading.require([name], "The query")
+    return f'"{name}" {direction}'
+
+
+def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayReader) -> np.ndarray:
     """Return one fetched column as a numpy array: native dtype for complete numeric columns,
     else objects (None for NULL, ``datetime`` for dates, arrays for blobs)."""
     column = table.column(name)
-    kind = schema[name].type.kind if name in schema else ""
-    if kind in ("integer", "float", "bool") and column.null_count == 0:
+    kind = heading[name].kind if name in heading else ""
+    if (kind in _NUMERIC or kind == "computed") and column.null_count == 0 and _is_numeric(column.type):
         return column.to_numpy()
     values = column.to_pylist()
     if kind == "blob":
@@ -69,14 +79,10 @@ def column_values(table: pa.Table, name: str, schema: TableSchema, reader: Array
     return _object_column(values)
 
 
-def _order_term(query: Query, term: str) -> str:
-    name, _, direction = term.strip().partition(" ")
-    if name == "KEY":
-        return ", ".join(f'"{k}" {direction}' for k in query.schema.primary_key)
-    query._check_columns((name,))
-    if direction.upper() not in ("", "ASC", "DESC"):
-        raise QueryError(f"Cannot order by {term!r}.", hint="Use 'attribute', 'attribute ASC' or 'attribute DESC'.")
-    return f'"{name}" {direction}'
+def _is_numeric(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type)
 
 
 def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, format: str | None,
@@ -84,28 +90,31 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
     """Implement :meth:`Query.fetch`."""
     if format not in (None, "array", "frame"):
         raise QueryError(f"Unknown fetch format {format!r}.", hint="Use format='array' or format='frame'.")
-    schema, keys = query.schema, query.schema.primary_key
+    heading, keys = query.heading, query.primary_key
     names = tuple(a for a in attributes if a != "KEY")
-    query._check_columns(names)
+    heading.require(names, "The query")
     wanted = tuple(dict.fromkeys((*keys, *names) if "KEY" in attributes else names))
     table = _ordered_arrow(query, wanted, order_by, limit, offset)
     root = query.context.lake.root
     if format == "frame" and not attributes:
-        frame = decode_frame(table.to_pandas(), schema, root)
+        frame = decode_frame(table.to_pandas(), heading, root)
         return frame.set_index(list(keys)) if keys else frame
     reader = ArrayReader(root)
-    columns = {name: column_values(table, name, schema, reader) for name in table.column_names}
+    columns = {name: column_values(table, name, heading, reader) for name in table.column_names}
     if attributes:
         arrays = [_keys(columns, keys, table.num_rows) if a == "KEY" else columns[a] for a in attributes]
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
     if as_dict:
-        return [{name: values[i] for name, values in columns.items()} for i in range(table.num_rows)]
+        return [{name: _plain(values[i]) for name, values in columns.items()} for i in range(table.num_rows)]
     return np.rec.fromarrays(list(columns.values()), names=list(columns)) if columns else np.rec.array([])
 
 
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _keys(columns: dict[str, np.ndarray], keys: tuple[str, ...], count: int) -> list[dict[str, Any]]:
-    return [{k: columns[k][i].item() if isinstance(columns[k][i], np.generic) else columns[k][i] for k in keys}
-            for i in range(count)]
+    return [{k: _plain(columns[k][i]) for k in keys} for i in range(count)]
 
 
 def fetch_one(query: Query, attributes: tuple[str, ...]) -> Any:
@@ -114,18 +123,12 @@ def fetch_one(query: Query, attributes: tuple[str, ...]) -> Any:
     if len(rows) != 1:
         count = len(query) if rows else 0
         raise QueryError(
-            f"fetch1 needs exactly one row but the query on {query._table._full_name} has {count}.",
+            f"fetch1 needs exactly one row but the query has {count}.",
             hint="Restrict the query to a single primary key, or use fetch().",
         )
     row = rows[0]
     if not attributes:
         return row
-    values = tuple(_key_or_value(query, row, name) for name in attributes)
+    query.heading.require([a for a in attributes if a != "KEY"], "The query")
+    values = tuple({k: row[k] for k in query.primary_key} if a == "KEY" else row[a] for a in attributes)
     return values[0] if len(values) == 1 else values
-
-
-def _key_or_value(query: Query, row: dict[str, Any], name: str) -> Any:
-    if name == "KEY":
-        return {k: row[k] for k in query.schema.primary_key}
-    query._check_columns((name,))
-    return row[name]

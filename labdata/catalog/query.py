@@ -1,123 +1,170 @@
-"""Queries over one table: restriction with ``&`` and ``-``, fetching, deleting.
+"""Queries: DataJoint's algebra over an immutable expression tree.
 
-A :class:`Query` is immutable: operators return new queries. It is compiled
-to DuckDB SQL through sqlglot with bound parameters when it is run, and it
-knows the context (lake and project) of the table it starts from.
+``Session & key``, ``Session - key``, ``Session * Dataset``, ``q.proj(...)``,
+``Subject.aggr(Session, n='count(*)')``, ``U('a') & q``, ``a + b``. Every
+operator returns a new :class:`Query`; nothing runs until rows are fetched,
+counted or deleted. The tree is compiled by :mod:`labdata.catalog.compiler`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from sqlglot import exp
-
-from labdata.catalog.restrict import Params, column, condition
-from labdata.core.errors import QueryError, did_you_mean
+from labdata.catalog.expr import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal
+from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
     from labdata.catalog.context import Context
-    from labdata.catalog.declare import TableSchema
-    from labdata.catalog.table import Table
+    from labdata.catalog.expr import Heading
 
-__all__ = ["Query"]
+__all__ = ["U", "Query", "as_query"]
+
+
+def as_query(value: Any) -> Query:
+    """Return ``value`` as a query (a table class becomes its instance)."""
+    if isinstance(value, type) and hasattr(value, "table_schema"):
+        value = value()
+    if not isinstance(value, Query):
+        raise QueryError(f"Expected a table or a query, got {type(value).__name__}.",
+                         hint="Join and aggregate tables or queries, e.g. Session * Dataset.")
+    return value
 
 
 class Query:
-    """Rows of one table that satisfy a conjunction of restrictions."""
+    """A relation: a table, or an expression of tables; see the module docstring."""
 
-    def __init__(self, *, table: type[Table], restrictions: tuple[tuple[bool, Any], ...] = (),
-                 source: Table | None = None) -> None:
-        self._table = table
-        self._restrictions = restrictions
-        self._source = source if source is not None else self
+    def __init__(self, node: Node) -> None:
+        self._node = node
 
-    # ---- composition ------------------------------------------------------
-    def _restricted(self, restriction: Any, negate: bool) -> Query:
-        return Query(table=self._table, restrictions=(*self._restrictions, (negate, restriction)),
-                     source=self._source)
+    # ---- the tree ---------------------------------------------------------
+    @property
+    def node(self) -> Node:
+        """The expression node this query stands for."""
+        return self._node
 
+    @property
+    def heading(self) -> Heading:
+        """Attribute names, primary key and kinds of the rows this query returns."""
+        return self.node.heading
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """Names of the primary-key attributes."""
+        return self.heading.primary_key
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Names of every attribute."""
+        return self.heading.names
+
+    def _sources(self) -> list[Any]:
+        found, stack = [], [self.node]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Source):
+                found.append(node.table)
+            stack.extend(getattr(node, name) for name in ("child", "left", "right", "group", "source")
+                         if isinstance(getattr(node, name, None), Node))
+            restriction = getattr(node, "restriction", None)
+            if isinstance(restriction, Query):
+                stack.append(restriction.node)
+        return found
+
+    @property
+    def context(self) -> Context:
+        """The lake and project of the (first) table the query reads."""
+        sources = self._sources()
+        if not sources:
+            raise QueryError("This query reads no table.", hint="Start from a table.")
+        return sources[-1].context
+
+    def _ensure(self) -> Context:
+        from labdata.catalog.ddl import ensure_schemas
+
+        for table in self._sources():
+            ensure_schemas(table.context, table._registry)
+        return self.context
+
+    # ---- operators ------------------------------------------------------------
     def __and__(self, restriction: Any) -> Query:
-        return self._restricted(restriction, False)
+        return Query(Restrict(self.node, restriction, False))
 
     def __sub__(self, restriction: Any) -> Query:
-        return self._restricted(restriction, True)
+        return Query(Restrict(self.node, restriction, True))
 
     def restrict(self, restriction: Any) -> Query:
         """Same as ``self & restriction``."""
         return self & restriction
 
-    # ---- description -------------------------------------------------------
-    @property
-    def schema(self) -> TableSchema:
-        """The declaration of the queried table."""
-        return self._table.table_schema()
+    def __mul__(self, other: Any) -> Query:
+        return Query(Join(self.node, as_query(other).node))
+
+    def __rmul__(self, other: Any) -> Query:
+        return Query(Join(as_query(other).node, self.node))
+
+    def join(self, other: Any) -> Query:
+        """Same as ``self * other``: the natural join on shared attribute names."""
+        return self * other
+
+    def __add__(self, other: Any) -> Query:
+        return Query(Union(self.node, as_query(other).node))
+
+    def proj(self, *attributes: str, **named: str) -> Query:
+        """Keep (``'a'``), drop (``'-a'``), keep all (``...``), rename (``new='old'``) or
+        compute (``new='expression'``) attributes; the primary key is always kept."""
+        heading = self.heading
+        keep_all = Ellipsis in attributes
+        names = [a for a in attributes if a is not Ellipsis]
+        drops = {a[1:] for a in names if a.startswith("-")}
+        kept = [a for a in names if not a.startswith("-")]
+        heading.require([*kept, *drops], "The projected query")
+        if drops & set(heading.primary_key):
+            raise QueryError(f"Cannot drop primary-key attributes {sorted(drops & set(heading.primary_key))}.",
+                             hint="Rename them instead: proj(new_name='old_name').")
+        if keep_all or (drops and not kept):
+            kept = [n for n in heading.secondary if n not in drops]
+        renames = tuple((new, old) for new, old in named.items() if old in heading)
+        computed = tuple((new, text) for new, text in named.items() if text not in heading)
+        return Query(Project(self.node, tuple(kept), renames, computed))
+
+    def aggr(self, other: Any, *attributes: str, keep_all_rows: bool = False, **computed: str) -> Query:
+        """For each row, aggregate the matching rows of ``other``: ``n='count(*)'``, ``m='max(x)'``.
+
+        As in DataJoint 0.14, rows without a match are dropped unless ``keep_all_rows``.
+        """
+        if not computed:
+            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
+        self.heading.require(list(attributes), "The aggregating query")
+        return Query(Aggregate(self.node, as_query(other).node, tuple(computed.items()), keep_all_rows,
+                               tuple(attributes)))
+
+    # ---- compiling and running ----------------------------------------------------
+    def compile(self, columns: tuple[str, ...] | None = None) -> tuple[str, dict[str, Any]]:
+        """Return the DuckDB SQL and the named parameters of this query."""
+        from labdata.catalog.compiler import compile_sql
+
+        if columns is not None:
+            self.heading.require(columns, "The query")
+        return compile_sql(self.node, columns)
 
     @property
-    def attribute_names(self) -> tuple[str, ...]:
-        """Names of the attributes the query returns."""
-        return self.schema.names
+    def sql(self) -> str:
+        """The DuckDB SQL of this query (parameters as ``$p1``, ...)."""
+        return self.compile()[0]
 
-    @property
-    def context(self) -> Context:
-        """The lake and project the query runs against."""
-        return self._source.context
-
-    def _ensure(self) -> Context:
-        from labdata.catalog.ddl import ensure_schemas
-
-        context = self.context
-        ensure_schemas(context, self._table._registry)
-        return context
-
-    def __repr__(self) -> str:
-        return f"<query on {self._table._full_name} with {len(self._restrictions)} restriction(s)>"
-
-    # ---- compiling ------------------------------------------------------------
-    def select_expression(self, *, params: Params, columns: tuple[str, ...] | None = None,
-                          depth: int = 0) -> exp.Select:
-        """Return the sqlglot SELECT of this query, binding values into ``params``."""
-        alias = f"t{depth}"
-        schema = self.schema
-        names = columns or schema.names
-        source = exp.to_table(self.context.qualified(schema.tier_group, schema.sql_name), dialect="duckdb")
-        select = exp.select(*(column(alias, n) for n in names)).from_(source.as_(alias))
-        for negate, restriction in self._restrictions:
-            clause = condition(restriction, schema, alias, params, depth)
-            select = select.where(exp.not_(clause) if negate else clause)
-        return select
-
-    def compile(self, columns: tuple[str, ...] | None = None) -> tuple[str, list[Any]]:
-        """Return the DuckDB SQL and the parameter values of this query."""
-        params = Params()
-        select = self.select_expression(params=params, columns=columns)
-        return select.sql(dialect="duckdb"), params.values
-
-    def _check_columns(self, names: tuple[str, ...]) -> None:
-        for name in names:
-            if name not in self.schema:
-                raise QueryError(
-                    f"{self._table._full_name} has no attribute {name!r}.{did_you_mean(name, self.schema.names)}",
-                    hint=f"Attributes: {', '.join(self.schema.names)}.",
-                )
-
-    # ---- fetching ----------------------------------------------------------------
     def to_arrow(self, *attributes: str) -> pa.Table:
-        """Return the rows as a pyarrow Table (blob columns still serialised)."""
-        self._check_columns(attributes)
+        """Return the rows as a pyarrow Table (blob attributes still serialised)."""
         context = self._ensure()
         sql, params = self.compile(tuple(attributes) or None)
         return context.lake.execute(sql, params).to_arrow_table()
 
     def to_pandas(self, *attributes: str) -> pd.DataFrame:
-        """Return the rows as a DataFrame, blobs decoded to numpy arrays."""
-        from labdata.catalog.fetch import decode_frame
-
-        frame = self.to_arrow(*attributes).to_pandas()
-        return decode_frame(frame, self.schema, self.context.lake.root)
+        """Return the rows as a DataFrame indexed by the primary key, blobs as numpy arrays."""
+        return self.fetch(*attributes, format="frame") if not attributes else \
+            self.proj(*attributes).fetch(format="frame")
 
     def fetch(self, *attributes: str, as_dict: bool = False, format: str | None = None,
               order_by: str | list[str] | None = None, limit: int | None = None,
@@ -131,9 +178,9 @@ class Query:
         as_dict : bool
             Return a list of dicts.
         format : {None, 'array', 'frame'}
-            ``'frame'`` returns a pandas DataFrame.
+            ``'frame'`` returns a pandas DataFrame indexed by the primary key.
         order_by, limit, offset
-            Ordering and paging.
+            Ordering (``'attr'``, ``'attr DESC'``, ``'KEY'``) and paging.
         """
         from labdata.catalog.fetch import fetch_rows
 
@@ -146,15 +193,23 @@ class Query:
 
         return fetch_one(self, attributes)
 
+    def head(self, limit: int = 25, **kwargs: Any) -> Any:
+        """The first rows (ordered by primary key) as dicts."""
+        return self.fetch(as_dict=True, order_by="KEY", limit=limit, **kwargs)
+
+    def keys(self) -> list[dict[str, Any]]:
+        """Primary keys of the rows, as dicts."""
+        return self.fetch("KEY")
+
     def __len__(self) -> int:
         context = self._ensure()
-        sql, params = self.compile(self.schema.primary_key)
-        return int(context.lake.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+        sql, params = self.compile(self.primary_key or None)
+        return int(context.lake.execute(f"SELECT count(*) FROM (SELECT DISTINCT * FROM ({sql}))", params).fetchone()[0])
 
     def __bool__(self) -> bool:
         context = self._ensure()
-        sql, params = self.compile(self.schema.primary_key)
-        return context.lake.execute(f"SELECT EXISTS ({sql})", params).fetchone()[0]
+        sql, params = self.compile(self.primary_key or None)
+        return bool(context.lake.execute(f"SELECT EXISTS ({sql})", params).fetchone()[0])
 
     def __iter__(self):
         return iter(self.fetch(as_dict=True))
@@ -162,29 +217,58 @@ class Query:
     def __contains__(self, item: Any) -> bool:
         return bool(self & item)
 
-    def keys(self) -> list[dict[str, Any]]:
-        """Return the primary keys of the rows as dicts."""
-        return self.fetch("KEY")
+    def __repr__(self) -> str:
+        from labdata.catalog.preview import text_preview
+
+        return text_preview(self)
+
+    def _repr_html_(self) -> str:
+        from labdata.catalog.preview import html_preview
+
+        return html_preview(self)
+
+    def describe(self) -> str:
+        """The attributes of this query, one per line, primary key first."""
+        from labdata.catalog.preview import describe
+
+        return describe(self)
 
     # ---- deleting ------------------------------------------------------------------
     def delete(self, *, dry_run: bool = False) -> dict[str, int]:
-        """Delete these rows and every row that depends on them, in one transaction.
-
-        Parameters
-        ----------
-        dry_run : bool
-            Only count.
+        """Delete these rows of one table and every row that depends on them, in one transaction.
 
         Returns
         -------
         dict
-            Rows deleted (or that would be) per table, ``schema.table`` → count.
+            Rows deleted (or that would be, with ``dry_run``) per ``schema.table``.
         """
         from labdata.catalog.delete import cascade_delete
 
         return cascade_delete(self, dry_run=dry_run)
 
+    def table_of_restriction(self) -> Any:
+        """The table a chain of restrictions starts from (None for joins, projections, ...)."""
+        node = self.node
+        while isinstance(node, Restrict):
+            node = node.child
+        return node.table if isinstance(node, Source) else None
 
-def record_array(frame: pd.DataFrame) -> np.recarray:
-    """Convert a DataFrame to a numpy record array, keeping objects as objects."""
-    return frame.to_records(index=False)
+
+class U:
+    """DataJoint's universal set: ``U('a', 'b') & q`` (distinct combinations),
+    ``U('a').aggr(q, n='count(*)')`` (grouped by a), ``U().aggr(q, n='count(*)')`` (totals)."""
+
+    def __init__(self, *attributes: str) -> None:
+        self.attributes = attributes
+
+    def __and__(self, query: Any) -> Query:
+        return Query(Restrict(Universal(self.attributes), as_query(query), False))
+
+    def aggr(self, query: Any, **computed: str) -> Query:
+        """Aggregate ``query`` grouped by this set's attributes (no attributes: one row of totals)."""
+        if not computed:
+            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
+        return Query(Aggregate(Universal(self.attributes), as_query(query).node, tuple(computed.items())))
+
+    def __repr__(self) -> str:
+        return f"U({', '.join(map(repr, self.attributes))})"

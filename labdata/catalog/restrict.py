@@ -1,20 +1,25 @@
 """Restrictions: turning what users write after ``&`` into sqlglot conditions.
 
+DataJoint 0.14's semantics (``A & cond`` keeps the rows of A that match):
+
 ==================================  ==============================================
 restriction                         rows kept
 ==================================  ==============================================
-``dict``                            equal on the keys the table has (others ignored)
+``dict``                            equal on the keys the relation has (others ignored;
+                                    a dict sharing no attribute keeps every row)
 ``str`` (MySQL syntax)              where the condition holds
-another query                       with a match on the shared attributes (semijoin)
-``list`` / ``tuple`` / ``set``      matching any element (OR); empty: none
-:class:`AndList`                    matching every element
+another query                       with a match on the shared attributes (semijoin);
+                                    every row if there is at least one row and none shared
+``list`` / ``tuple`` / ``set``      matching any element (OR); an empty list keeps none
+:class:`AndList`                    matching every element; an empty AndList keeps all
 :class:`Not`                        not matching the wrapped restriction
 ``True`` / ``False``                all / none
+``None``                            none
 numpy record, DataFrame             as the dict / list of dicts of their rows
 ==================================  ==============================================
 
-Values are bound parameters; strings are parsed by sqlglot (MySQL dialect),
-checked for unknown attribute names, and rendered for DuckDB.
+``A - cond`` keeps the rows that ``A & cond`` drops, so ``A - []`` is A and
+``A - AndList()`` is empty. Values are named parameters.
 """
 
 from __future__ import annotations
@@ -23,16 +28,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sqlglot
 from sqlglot import exp
 
-from labdata.core.errors import DataError, QueryError, did_you_mean
+from labdata.core.errors import DataError, QueryError
 
 if TYPE_CHECKING:
-    from labdata.catalog.declare import TableSchema
-    from labdata.catalog.query import Query
+    from labdata.catalog.expr import Heading
 
-__all__ = ["AndList", "Not", "condition"]
+__all__ = ["AndList", "Not", "Params", "column", "condition"]
 
 
 class AndList(list):
@@ -47,47 +50,16 @@ class Not:
 
 
 class Params:
-    """Collects bound parameter values while a query is compiled."""
+    """Collects named parameter values (``$p1``, ``$p2``, ...) while a query is compiled."""
 
     def __init__(self) -> None:
-        self.values: list[Any] = []
+        self.values: dict[str, Any] = {}
 
     def bind(self, value: Any) -> exp.Expression:
-        """Return a ``?`` placeholder bound to ``value``."""
-        self.values.append(value)
-        return exp.Placeholder()
-
-
-def condition(restriction: Any, table: TableSchema, alias: str, params: Params, depth: int) -> exp.Expression:
-    """Return the sqlglot condition for one restriction on ``alias`` (a row of ``table``)."""
-    from labdata.catalog.query import Query
-
-    if isinstance(restriction, type) and hasattr(restriction, "table_schema"):
-        restriction = restriction()  # a table class restricts like its instance
-    if isinstance(restriction, Not):
-        return exp.not_(condition(restriction.restriction, table, alias, params, depth))
-    if isinstance(restriction, bool | np.bool_):
-        return exp.true() if restriction else exp.false()
-    if isinstance(restriction, Query):
-        return _semijoin(restriction, table, alias, params, depth)
-    if isinstance(restriction, str):
-        return _string(restriction, table, alias)
-    if isinstance(restriction, np.void):
-        restriction = dict(zip(restriction.dtype.names, restriction.tolist(), strict=True))
-    if isinstance(restriction, Mapping):
-        return _mapping(restriction, table, alias, params)
-    if hasattr(restriction, "to_dict") and hasattr(restriction, "columns"):
-        restriction = restriction.to_dict("records")
-    if isinstance(restriction, AndList):
-        parts = [condition(r, table, alias, params, depth) for r in restriction]
-        return exp.and_(*parts) if parts else exp.true()
-    if isinstance(restriction, list | tuple | set | np.ndarray):
-        parts = [condition(r, table, alias, params, depth) for r in restriction]
-        return exp.or_(*parts) if parts else exp.false()
-    if restriction is None:
-        return exp.true()
-    raise QueryError(f"Cannot restrict by a {type(restriction).__name__}: {restriction!r}.",
-                     hint="Restrict by a dict, a string condition, another query or a list of these.")
+        """Return a placeholder bound to ``value``."""
+        name = f"p{len(self.values) + 1}"
+        self.values[name] = value
+        return exp.Placeholder(this=name)
 
 
 def column(alias: str, name: str) -> exp.Column:
@@ -95,50 +67,69 @@ def column(alias: str, name: str) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(alias))
 
 
-def _mapping(restriction: Mapping[str, Any], table: TableSchema, alias: str, params: Params) -> exp.Expression:
+def condition(restriction: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
+    """Return the condition of one restriction on ``alias``, a row with ``heading``."""
+    from labdata.catalog.query import Query
+
+    if isinstance(restriction, type) and hasattr(restriction, "table_schema"):
+        restriction = restriction()  # a table class restricts like its instance
+    if isinstance(restriction, Not):
+        return exp.not_(condition(restriction.restriction, heading, alias, params, depth))
+    if restriction is None or isinstance(restriction, bool | np.bool_):
+        return exp.true() if restriction else exp.false()
+    if isinstance(restriction, Query):
+        return _semijoin(restriction, heading, alias, params, depth)
+    if isinstance(restriction, str):
+        from labdata.catalog.mysql import parse_expression
+
+        return parse_expression(restriction, {n: alias for n in heading.names}, heading)
+    if isinstance(restriction, np.void):
+        restriction = dict(zip(restriction.dtype.names, restriction.tolist(), strict=True))
+    if isinstance(restriction, Mapping):
+        return _mapping(restriction, heading, alias, params)
+    if hasattr(restriction, "to_dict") and hasattr(restriction, "columns"):
+        restriction = restriction.to_dict("records")
+    if isinstance(restriction, AndList):
+        parts = [condition(r, heading, alias, params, depth) for r in restriction]
+        return exp.and_(*parts) if parts else exp.true()
+    if isinstance(restriction, list | tuple | set | np.ndarray):
+        parts = [condition(r, heading, alias, params, depth) for r in restriction]
+        return exp.or_(*parts) if parts else exp.false()
+    raise QueryError(f"Cannot restrict by a {type(restriction).__name__}: {restriction!r:.80}.",
+                     hint="Restrict by a dict, a string condition, another query or a list of these.")
+
+
+def _mapping(restriction: Mapping[str, Any], heading: Heading, alias: str, params: Params) -> exp.Expression:
     parts = []
     for name, value in restriction.items():
-        if name not in table:
-            continue  # DataJoint semantics: keys the table lacks are ignored
-        attribute = table[name]
+        if name not in heading:
+            continue  # DataJoint semantics: keys the relation lacks are ignored
+        attribute = heading[name]
         if value is None:
             parts.append(exp.Is(this=column(alias, name), expression=exp.null()))
-        elif attribute.type.is_blob:
+            continue
+        if attribute.kind in ("blob", "longblob"):
             raise QueryError(f"Cannot restrict by the blob attribute {name!r}.",
                              hint="Restrict by key attributes or scalar attributes.")
-        else:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if attribute.type is not None:
             try:
-                bound = attribute.type.coerce(value, name)
+                value = attribute.type.coerce(value, name)
             except DataError:
-                return exp.false()  # a value the column cannot hold matches no row
-            parts.append(exp.EQ(this=column(alias, name), expression=params.bind(bound)))
+                return exp.false()  # a value the attribute cannot hold matches no row
+        parts.append(exp.EQ(this=column(alias, name), expression=params.bind(value)))
     return exp.and_(*parts) if parts else exp.true()
 
 
-def _semijoin(other: Query, table: TableSchema, alias: str, params: Params, depth: int) -> exp.Expression:
+def _semijoin(other: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
+    from labdata.catalog.compiler import compile_node
+
     inner_alias = f"s{depth}"
-    shared = [name for name in table.names if name in other.attribute_names]
-    subquery = other.select_expression(params=params, depth=depth + 1)
-    where = [exp.EQ(this=column(inner_alias, name), expression=column(alias, name)) for name in shared]
+    shared = [name for name in heading.names if name in other.heading]
+    subquery = compile_node(other.node, params, depth + 1)
     probe = exp.select("1").from_(subquery.subquery(inner_alias))
-    if where:
-        probe = probe.where(exp.and_(*where))
+    if shared:
+        probe = probe.where(exp.and_(*(exp.EQ(this=column(inner_alias, n), expression=column(alias, n))
+                                       for n in shared)))
     return exp.Exists(this=probe)
-
-
-def _string(text: str, table: TableSchema, alias: str) -> exp.Expression:
-    try:
-        parsed = sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError as error:
-        raise QueryError(f"Cannot parse the restriction {text!r}: {error}",
-                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
-    for node in parsed.find_all(exp.Column):
-        name = node.name
-        if name not in table:
-            raise QueryError(
-                f"Unknown attribute {name!r} in the restriction {text!r} of {table.class_name}."
-                f"{did_you_mean(name, table.names)}",
-                hint=f"Attributes of {table.class_name}: {', '.join(table.names)}.",
-            )
-        node.replace(column(alias, name))
-    return parsed

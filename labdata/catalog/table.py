@@ -26,6 +26,7 @@ from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from labdata.catalog.context import Context, current_context
+from labdata.catalog.expr import Source
 from labdata.catalog.query import Query
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class _TableMeta(type):
 
     def __getattribute__(cls, name: str) -> Any:
         value = super().__getattribute__(name)
-        if name.startswith("_") or not isinstance(value, FunctionType | property):
+        if (name.startswith("_") and name != "_repr_html_") or not isinstance(value, FunctionType | property):
             return value
         return getattr(cls(), name)
 
@@ -81,7 +82,7 @@ class Table(Query, metaclass=_TableMeta):
 
     def __init__(self, context: Context | None = None) -> None:
         self._own_context = context
-        super().__init__(table=type(self), restrictions=())
+        super().__init__(Source(self))
 
     # ---- identity -------------------------------------------------------
     @classmethod
@@ -96,16 +97,6 @@ class Table(Query, metaclass=_TableMeta):
             raise TypeError(f"{cls.__name__} is not declared in a schema group.")
         return cls._registry.schema(cls._full_name)
 
-    @property
-    def heading(self) -> TableSchema:
-        """The parsed declaration (DataJoint's ``heading``)."""
-        return self.table_schema()
-
-    @property
-    def primary_key(self) -> tuple[str, ...]:
-        """Names of the primary-key attributes."""
-        return self.table_schema().primary_key
-
     @classmethod
     def bind(cls, context: Context) -> type[Table]:
         """Return a subclass of this table (and of its parts) bound to ``context``."""
@@ -116,7 +107,7 @@ class Table(Query, metaclass=_TableMeta):
         return type(cls.__name__, (cls,), namespace)
 
     @property
-    def context(self) -> Context:
+    def context(self) -> Context:  # type: ignore[override]
         """The lake and project this table reads and writes."""
         return self._own_context or type(self)._bound_context or current_context()
 
@@ -170,9 +161,50 @@ class Table(Query, metaclass=_TableMeta):
 
         update_row(self, row)
 
-    @classmethod
-    def _populating(cls) -> bool:
-        return False
+    def populate(self, *restrictions: Any, reserve_jobs: bool = False, suppress_errors: bool = False,
+                 max_calls: int | None = None, display_progress: bool = False, processes: int = 1,
+                 make_kwargs: dict[str, Any] | None = None) -> Any:
+        """Call ``make(key)`` for every key of ``key_source`` (restricted) not in the table yet.
+
+        Parameters
+        ----------
+        *restrictions
+            Restrict the key source (dicts, strings, queries, as with ``&``).
+        reserve_jobs : bool
+            Reserve each key in the job table first, so that concurrent workers
+            (processes or machines) never make the same key; failures are recorded.
+        suppress_errors : bool
+            Go on after a failed make; the failures are returned.
+        max_calls : int, optional
+            Make at most this many keys.
+        display_progress : bool
+            Show a progress bar.
+        processes : int
+            Make keys in this many worker processes (the table must be importable).
+        make_kwargs : dict, optional
+            Keyword arguments for make.
+
+        Returns
+        -------
+        PopulateResult
+            ``made`` keys, ``skipped`` count, ``errors`` as (key, message).
+        """
+        from labdata.catalog.populate import populate
+
+        return populate(self, *restrictions, reserve_jobs=reserve_jobs, suppress_errors=suppress_errors,
+                        max_calls=max_calls, display_progress=display_progress, processes=processes,
+                        make_kwargs=make_kwargs)
+
+    def progress(self, *restrictions: Any) -> tuple[int, int]:
+        """Return (keys still to make, keys in the key source)."""
+        from labdata.catalog.populate import default_key_source, todo_keys
+
+        source = getattr(type(self), "key_source", None)
+        source = source(self) if callable(source) else source if isinstance(source, Query) \
+            else default_key_source(self)
+        for restriction in restrictions:
+            source = source & restriction
+        return len(todo_keys(self, restrictions)), len(source)
 
 
 class Manual(Table):

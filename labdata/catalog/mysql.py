@@ -1,0 +1,87 @@
+"""MySQL-syntax expressions (restriction strings, computed attributes) made DuckDB SQL.
+
+The seeds' users write conditions for MySQL: double-quoted strings,
+``LIKE``, ``!=``, MySQL functions. sqlglot parses them in the MySQL dialect;
+this module checks every attribute name against the relation (suggesting the
+closest one), qualifies it, and adjusts the comparisons whose meaning differs
+between MySQL and DuckDB, so that a condition returns the rows MySQL would:
+
+* a blob attribute compared with a string (``position != "NULL"``) compares
+  bytes, true for every non-NULL blob but ``NULL``'s own bytes;
+* a text attribute compared with a number (``event_name = 6``) compares as text,
+  where DuckDB would try to cast every value of the column to a number;
+* ``LIKE`` ignores case, as under MySQL's default collation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp
+
+from labdata.catalog.restrict import column
+from labdata.core.errors import QueryError, did_you_mean
+
+if TYPE_CHECKING:
+    from labdata.catalog.expr import Heading
+
+__all__ = ["parse_expression"]
+
+_TEXT_KINDS = ("string", "enum")
+_BLOB_KINDS = ("blob", "longblob")
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
+
+
+def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp.Expression:
+    """Parse a MySQL expression over ``heading``'s attributes, qualified by ``scopes`` (name → alias).
+
+    Raises
+    ------
+    QueryError
+        On a syntax error, an unknown attribute, or a subquery.
+    """
+    try:
+        parsed = sqlglot.parse_one(text, read="mysql")
+    except sqlglot.errors.ParseError as error:
+        raise QueryError(f"Cannot parse {text!r}: {error}",
+                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
+    if parsed.find(exp.Select):
+        raise QueryError(f"Subqueries are not allowed in {text!r}.",
+                         hint="Restrict by another query instead: table & other_query.")
+    for node in list(parsed.find_all(exp.Column)):
+        name = node.name
+        if name not in scopes:
+            raise QueryError(f"Unknown attribute {name!r} in {text!r}.{did_you_mean(name, scopes)}",
+                             hint=f"Attributes: {', '.join(scopes)}.")
+        node.replace(column(scopes[name], name))
+    _fix_comparisons(parsed, heading)
+    return _case_insensitive_like(parsed)
+
+
+def _kind(node: exp.Expression, heading: Heading) -> str | None:
+    if isinstance(node, exp.Column) and node.name in heading:
+        return heading[node.name].kind
+    return None
+
+
+def _fix_comparisons(parsed: exp.Expression, heading: Heading) -> None:
+    for comparison in list(parsed.find_all(*_COMPARISONS)):
+        for side, other in (("this", "expression"), ("expression", "this")):
+            kind = _kind(comparison.args.get(side), heading)
+            literal = comparison.args.get(other)
+            if not isinstance(literal, exp.Literal) or kind is None:
+                continue
+            if kind in _BLOB_KINDS and literal.is_string:
+                comparison.set(other, exp.cast(literal.copy(), exp.DataType.build("BLOB")))
+            elif kind in _TEXT_KINDS and not literal.is_string:
+                comparison.set(other, exp.Literal.string(literal.this))
+
+
+def _case_insensitive_like(parsed: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Like):
+            return exp.ILike(this=node.this, expression=node.expression)
+        return node
+
+    return parsed.transform(swap)
