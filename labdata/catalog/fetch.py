@@ -21,7 +21,6 @@ __all__ = ["column_values", "decode_frame", "fetch_one", "fetch_rows"]
 
 _NUMERIC = ("integer", "float", "bool")
 
-
 def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFrame:
     """Decode the blob columns of a fetched DataFrame in place and return it."""
     reader = ArrayReader(root)
@@ -33,12 +32,10 @@ def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFr
             frame[name] = _object_column([reader.read(v) for v in frame[name]])
     return frame
 
-
 def _object_column(values: list[Any]) -> np.ndarray:
     column = np.empty(len(values), dtype=object)
     column[:] = values
     return column
-
 
 def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit: int | None,
                    offset: int | None) -> pa.Table:
@@ -53,16 +50,14 @@ def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit:
         sql += f" OFFSET {int(offset)}"
     return context.lake.execute(sql, params).to_arrow_table()
 
-
 def _order_term(query: Query, term: str) -> str:
     name, _, direction = term.strip().partition(" ")
     if direction.strip().upper() not in ("", "ASC", "DESC"):
         raise QueryError(f"Cannot order by {term!r}.", hint="Use 'attribute', 'attribute ASC' or 'attribute DESC'.")
     if name == "KEY":
-        return ", ".join(f'"{k}" {direction}' for k in query.primary_key)
+        return ", ".join(f'"{k}" {direction}' for k in query.primary_key) or "1"
     query.heading.require([name], "The query")
     return f'"{name}" {direction}'
-
 
 def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayReader) -> np.ndarray:
     """Return one fetched column as a numpy array: native dtype for complete numeric columns,
@@ -78,12 +73,10 @@ def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayRea
         values = [reader.read(v) for v in values]
     return _object_column(values)
 
-
 def _is_numeric(arrow_type: Any) -> bool:
     import pyarrow as pa
 
     return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type)
-
 
 def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, format: str | None,
                order_by: Any, limit: int | None, offset: int | None) -> Any:
@@ -108,18 +101,16 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
         return [{name: _plain(values[i]) for name, values in columns.items()} for i in range(table.num_rows)]
     return np.rec.fromarrays(list(columns.values()), names=list(columns)) if columns else np.rec.array([])
 
-
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
 
 def _keys(columns: dict[str, np.ndarray], keys: tuple[str, ...], count: int) -> list[dict[str, Any]]:
     return [{k: _plain(columns[k][i]) for k in keys} for i in range(count)]
 
-
 def fetch_one(query: Query, attributes: tuple[str, ...]) -> Any:
     """Implement :meth:`Query.fetch1`."""
     rows = fetch_rows(query, (), as_dict=True, format=None, order_by=None, limit=2, offset=None)
+
     if len(rows) != 1:
         count = len(query) if rows else 0
         raise QueryError(

@@ -167,7 +167,7 @@ class Query:
             self.proj(*attributes).fetch(format="frame")
 
     def fetch(self, *attributes: str, as_dict: bool = False, format: str | None = None,
-              order_by: str | list[str] | None = None, limit: int | None = None,
+              order_by: str | list[str] | None = "KEY", limit: int | None = None,
               offset: int | None = None) -> Any:
         """Fetch rows: a record array (default), dicts, a DataFrame, or arrays of named attributes.
 
@@ -180,7 +180,9 @@ class Query:
         format : {None, 'array', 'frame'}
             ``'frame'`` returns a pandas DataFrame indexed by the primary key.
         order_by, limit, offset
-            Ordering (``'attr'``, ``'attr DESC'``, ``'KEY'``) and paging.
+            Ordering (``'attr'``, ``'attr DESC'``, ``'KEY'``) and paging. Rows come in
+            primary-key order by default, as from MySQL, so code that indexes the
+            result keeps working; ``order_by=None`` skips the sort.
         """
         from labdata.catalog.fetch import fetch_rows
 
