@@ -97,7 +97,7 @@ def seed(context: Context) -> None:
         Strain.insert1({"strain_name": "C57BL/6J", "species_name": "mouse"})
         Subject.insert1({"subject_name": "S1", "subject_dob": "2023-01-01", "subject_sex": "M",
                          "strain_name": "C57BL/6J", "user_name": "u"})
-    columns = ", ".join(f'"{a.name}" {a.sql_type}' for a in Session.heading.attributes)
+    columns = ", ".join(f'"{a.name}" {a.sql_type}' for a in Session.table_schema().attributes)
     context.lake.execute(f"CREATE TABLE {raw_target(context)} ({columns})")
 
 

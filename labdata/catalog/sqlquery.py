@@ -19,7 +19,8 @@ __all__ = ["run_sql"]
 
 def run_sql(context: Context, query: str, params: Any = None) -> pd.DataFrame:
     """Run DuckDB SQL where unqualified names are looked up in ``<project>``,
-    ``<project>_computed`` and ``lab`` (in that order); return a DataFrame.
+    ``<project>_computed`` and ``lab`` (in that order), and ``schema.table`` names in the
+    lake; return a DataFrame.
 
     Examples
     --------
@@ -34,6 +35,7 @@ def run_sql(context: Context, query: str, params: Any = None) -> pd.DataFrame:
     path = ",".join(f"{lake.alias}.{schema}" for schema in
                     (context.schema_for("data"), context.schema_for("computed"), LAB_SCHEMA))
     cursor = lake.cursor()
+    cursor.execute(f"USE {lake.alias}")  # schema-qualified names (mice_computed.unit_metrics) resolve in the lake
     cursor.execute(f"SET search_path = '{path}'")
     try:
         return lake.execute(query, params).to_arrow_table().to_pandas()
@@ -43,3 +45,4 @@ def run_sql(context: Context, query: str, params: Any = None) -> pd.DataFrame:
                          "see labdata.schema for their attributes.") from error
     finally:
         cursor.execute("RESET search_path")
+        cursor.execute("USE memory")

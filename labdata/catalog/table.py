@@ -62,6 +62,9 @@ class _TableMeta(type):
     def __rmul__(cls, other: Any) -> Query:
         return other * cls()
 
+    def __contains__(cls, item: Any) -> bool:
+        return item in cls()
+
     def __repr__(cls) -> str:
         if getattr(cls, "_full_name", None) is None:
             return super().__repr__()

@@ -1,0 +1,17 @@
+"""The benchmark scripts run (their quick mode), so they cannot rot unnoticed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_catalog_write_benchmark_runs_quick() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "catalog_write.py"), "--quick", "--kinds", "sqlite"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "single-row insert, median (ms)" in result.stdout
+    assert "Parquet files after" in result.stdout
