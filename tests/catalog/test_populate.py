@@ -54,3 +54,39 @@ def test_four_processes_make_every_key_exactly_once(items) -> None:
     calls = MakeAudit.fetch("item_id")
     assert sorted(calls) == list(range(12)), "every key made exactly once"
     assert len(set(MakeAudit.fetch("pid"))) > 1, "several processes made keys"
+
+
+INDEPENDENT_WORKER = """
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from labdata.catalog import Context, Lake, use
+from populate_tables import ItemSquare
+spec = json.loads(sys.argv[1])
+lake = Lake(spec["kind"], spec["root"], dsn=spec["dsn"], metadata_schema=spec["metadata_schema"])
+with use(Context(lake, "test_project")):
+    result = ItemSquare.populate(reserve_jobs=True)
+print(len(result.made), result.skipped)
+"""
+
+
+@pytest.mark.slow
+def test_independent_workers_with_reserve_jobs_never_make_a_key_twice(lakes, items) -> None:
+    """Four processes (as on four machines) each populate every key: reservations share the work."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = json.dumps({"kind": lakes.kind, "root": str(lakes.root), "dsn": lakes.dsn,
+                       "metadata_schema": lakes.metadata_schema})
+    here = str(Path(__file__).parent)
+    workers = [subprocess.Popen([sys.executable, "-c", INDEPENDENT_WORKER, spec, here], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    made = 0
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+        made += int(out.split()[0])
+    assert made == 12
+    assert sorted(MakeAudit.fetch("item_id")) == list(range(12)), "every key made exactly once"
+    assert len(ItemSquare()) == 12
