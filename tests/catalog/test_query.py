@@ -105,3 +105,11 @@ def test_sql_over_the_project_schemas(demo) -> None:
     assert joined.n.iloc[0] == 6
     qualified = labdata.sql("SELECT count(*) AS n FROM demo.session s JOIN lab.lab_member m ON s.experimenter = m.user_name")
     assert qualified.n.iloc[0] == 6
+
+
+def test_dj_names_from_the_schema_import(demo) -> None:
+    namespace: dict = {}
+    exec("from labdata.schema import *", namespace)
+    dj = namespace["dj"]
+    assert (dj.U("dataset_type") & Dataset).fetch("dataset_type").tolist() == ["ephys", "task-training"]
+    assert len(Session & dj.AndList([{"subject_name": "JC178"}])) == 2 and len(Session & dj.Not(True)) == 0
