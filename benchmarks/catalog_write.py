@@ -7,7 +7,8 @@ this script measures, side by side in the same run,
   checks in Python, then one write transaction that checks duplicate keys and
   missing parents) against a raw autocommit
   ``INSERT INTO lake.<project>.session_raw VALUES (?, ?, ?, ?)`` through
-  ``lake.execute`` on a pre-created table with the same columns and no checks.
+  ``lake.cursor().execute`` (DuckDB itself, bypassing labdata) on a pre-created
+  table with the same columns and no checks.
   The two run in alternating blocks of 50 so both see the same catalog growth;
   the median and the 90th percentile are reported;
 * a batch insert: ``Session.insert(list_of_dicts)`` against
@@ -140,7 +141,7 @@ def single_inserts(context: Context, n: int, kind: str) -> tuple[list[float], li
             for row in rows:
                 lab.append(timed(lambda row=row: Session.insert1(row)))
             for row in rows:
-                raw.append(timed(lambda row=row: context.lake.execute(sql, list(row.values()))))
+                raw.append(timed(lambda row=row: context.lake.cursor().execute(sql, list(row.values()))))
             progress.update(2 * len(rows))
     return lab, raw
 

@@ -10,13 +10,17 @@ sessions of a subject, the datasets of a session), so the lake remembers
   is known to be absent without reading the table again.
 
 The memory is only trusted while nobody else has written: it is tied to the
-catalog's latest snapshot id, recorded right after this lake's own commit
-while it still holds the write lock, and compared with the latest snapshot id
-at the start of the next write transaction (also under the lock). Any other
-commit, any delete, a rolled-back transaction, or a write the lake cannot see
-(raw SQL inside a transaction) makes it forget everything. It is used only on
-SQLite catalogs, where every writer holds the lake's file lock; on PostgreSQL
-another machine may commit at any time.
+snapshot id this lake's own last commit made, and compared with the snapshot a
+new write transaction starts from. Any other commit, any delete, a rolled-back
+transaction, or a write the lake cannot see (raw SQL inside a transaction)
+makes it forget everything.
+
+That is safe because writers are serialised: on a SQLite catalog every writer
+holds the lake's file lock, and on PostgreSQL every write transaction updates
+the guard row (see :mod:`labdata.catalog.engine`), so a commit by anyone after
+our transaction began makes ours conflict, and the retry starts afresh. The
+recorded id (our base snapshot plus one when we wrote) can only be lower than
+the real one, never higher, so a surprise only ever makes the lake forget.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class KnownKeysMixin:
     """
 
     def _tracking(self) -> bool:
-        return self.kind == "sqlite" and self.in_transaction and self._local.found is not None
+        return self.in_transaction and self._local.found is not None
 
     def _validated(self) -> bool:
         if not self._tracking():
@@ -101,7 +105,7 @@ class KnownKeysMixin:
         return True
 
     def remembers_keys(self) -> bool:
-        """Whether this write transaction can use and record known keys (SQLite catalogs)."""
+        """Whether this write transaction can use and record known keys."""
         return self._validated()
 
     def knows(self, table: str, keys: set[tuple[Any, ...]]) -> bool:
@@ -146,7 +150,7 @@ class KnownKeysMixin:
         Writes the lake was not told about only make the recorded id too low, which
         makes the next write forget (never trust) what it knew.
         """
-        if self.kind == "sqlite" and self._local.found is not None and self._local.validated:
+        if self._local.found is not None and self._local.validated:
             base = self._local.base_snapshot
             self.verified.committed(base + 1 if self._local.wrote else base, self._local.found,
                                     self._local.complete)

@@ -1,0 +1,127 @@
+"""The query shapes of ``catalog_query.py``, written once for labdata and DataJoint.
+
+Both libraries share DataJoint's algebra, so every shape is one function of a
+namespace of table classes (``t.Session``, ``t.SpikeSorting.Unit``, ...) and
+a probe (a subject, one of its sessions and that session's sorting key, from
+:func:`_lab_rows.sample_keys`). The few API differences are handled by
+:class:`Api`: unordered fetches (labdata sorts by primary key unless
+``order_by=None``; DataJoint does not sort unless asked) and compiling
+(``q.compile()`` against ``q.make_sql()``).
+
+Timing (:func:`run`): one warm-up call, then the median of ``repeats`` calls,
+each with the next probe, so no two consecutive calls ask for the same key.
+Only the standard library and :mod:`_lab_rows` are imported, so the DataJoint
+interpreter can use this module too. Not a script.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from _lab_rows import CRITERIA
+
+__all__ = ["KINDS", "Api", "Shape", "run", "shapes"]
+
+LIKE = 'dataset_name LIKE "%ephys%"'
+KINDS = {
+    "key": "key-restricted: <= 5 ms and no slower than DataJoint",
+    "scan": "lab-wide scan or aggregate: >= 10x faster than DataJoint",
+    "big": "fetch the passing units: <= 0.5 s at lab scale, >= 10x faster than DataJoint",
+    "compile": "build and compile a query: <= 1 ms",
+}
+
+
+@dataclass(frozen=True)
+class Api:
+    """What differs between labdata and DataJoint 0.14."""
+
+    name: str
+    unordered: dict[str, Any]  # fetch keyword arguments for "no ORDER BY"
+    compile: Callable[[Any], Any]
+
+
+LABDATA = Api("labdata", {"order_by": None}, lambda q: q.compile())
+DATAJOINT = Api("datajoint", {}, lambda q: q.make_sql())
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One timed query: key, label, target kind, repeats and the call (probe -> rows)."""
+
+    key: str
+    label: str
+    kind: str
+    repeats: int
+    call: Callable[[dict[str, Any]], Any]
+
+
+def shapes(t: Any, api: Api, repeats: float = 1.0) -> list[Shape]:
+    """The shapes of the issue, for tables ``t`` of one library."""
+    un = api.unordered
+
+    def n(count: int) -> int:
+        return max(3, round(count * repeats))
+
+    def compile_join(p: dict) -> Any:
+        return api.compile(t.Session * t.Dataset & LIKE)
+
+    def compile_aggr(p: dict) -> Any:
+        return api.compile(t.Subject.aggr(t.Session * t.Dataset & LIKE, n="count(*)") & {"subject_sex": "F"})
+
+    return [
+        Shape("subject_sessions", "Session & subject, as dicts (20 rows)", "key", n(50),
+              lambda p: (t.Session & {"subject_name": p["subject"]}).fetch(as_dict=True)),
+        Shape("session_fetch1", "Session & full key, fetch1", "key", n(50),
+              lambda p: [(t.Session & p["session"]).fetch1()]),
+        Shape("session_datasets", "Dataset & (Session & key), proj, as dicts", "key", n(50),
+              lambda p: (t.Dataset & (t.Session & p["session"])).proj().fetch(as_dict=True)),
+        Shape("session_units", "SpikeSorting.Unit & sorting key, as dicts (25, blobs)", "key", n(50),
+              lambda p: (t.SpikeSorting.Unit & p["sorting"]).fetch(as_dict=True)),
+        Shape("subject_passing_units", "Unit & (UnitMetrics & criteria & subject), dicts", "key", n(30),
+              lambda p: (t.SpikeSorting.Unit & (t.UnitMetrics & CRITERIA & {"subject_name": p["subject"]}))
+              .fetch(as_dict=True)),
+        Shape("subject_recordings", "Session * EphysRecording & subject, 2 columns", "key", n(50),
+              lambda p: (t.Session * t.EphysRecording & {"subject_name": p["subject"]})
+              .fetch("session_datetime", "recording_duration")[0]),
+        Shape("criteria_count", "len(UnitMetrics & criteria), lab-wide", "scan", n(7),
+              lambda p: range(len(t.UnitMetrics & CRITERIA))),
+        Shape("passing_keys", "UnitMetrics & criteria: fetch('KEY'), unordered", "big", n(5),
+              lambda p: (t.UnitMetrics & CRITERIA).fetch("KEY", **un)),
+        Shape("passing_keys_sorted", "UnitMetrics & criteria: fetch('KEY'), key order", "big", n(5),
+              lambda p: (t.UnitMetrics & CRITERIA).fetch("KEY", order_by="KEY")),
+        Shape("passing_recarray", "UnitMetrics & criteria: proj().fetch(), recarray", "big", n(5),
+              lambda p: (t.UnitMetrics & CRITERIA).proj().fetch(**un)),
+        Shape("sessions_per_subject", "Subject.aggr(Session, n=count(*))", "scan", n(7),
+              lambda p: t.Subject.aggr(t.Session, n="count(*)").fetch(**un)),
+        Shape("files_per_subject", "Subject.aggr(DataFiles * File, n, size=sum(file_size))", "scan", n(5),
+              lambda p: t.Subject.aggr(t.Dataset.DataFiles * t.File, n="count(*)", size="sum(file_size)")
+              .fetch(**un)),
+        Shape("compile_join", "build + compile: Session * Dataset & LIKE", "compile", n(1000),
+              lambda p: [compile_join(p)]),
+        Shape("compile_aggr", "build + compile: Subject.aggr(Session * Dataset & LIKE) & dict",
+              "compile", n(1000), lambda p: [compile_aggr(p)]),
+    ]
+
+
+def run(shape: Shape, probes: list[dict[str, Any]], progress: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Time one shape: warm-up, then the median of ``shape.repeats`` calls; also the row count."""
+    rows = len(shape.call(probes[0]))
+    times = []
+    for i in range(shape.repeats):
+        probe = probes[(i + 1) % len(probes)]
+        start = time.perf_counter()
+        shape.call(probe)
+        times.append(time.perf_counter() - start)
+        if progress is not None:
+            progress()
+    return {"median_ms": 1000 * statistics.median(times), "rows": rows, "repeats": shape.repeats}
+
+
+def log(message: str) -> None:
+    """Progress message to stderr."""
+    print(message, file=sys.stderr, flush=True)
