@@ -12,7 +12,10 @@ schema ``labdata_bench_dj``, loads the rows of :mod:`_lab_rows` at ``--scale``
 with ``LOAD DATA LOCAL INFILE`` (DataJoint's insert of millions of rows is too
 slow; blobs are packed with ``datajoint.blob.pack`` so DataJoint can fetch
 them), then times the shapes of :mod:`_shapes` and prints one JSON object
-(timings, row counts, build time, server) to stdout. The loaded schema is
+(timings, row counts, build time, server) to stdout. With ``--serve`` it
+prints the build report, then times each shape whose key arrives on stdin and
+answers with one JSON line, so that the caller can alternate the two sides
+shape by shape. The loaded schema is
 kept and reused when it holds the expected rows (``--rebuild`` reloads it).
 Progress goes to stderr.
 """
@@ -29,10 +32,9 @@ import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import _lab_rows as rows
 import _shapes
+import numpy as np
 
 SCHEMA = "labdata_bench_dj"
 
@@ -49,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--password", default="")
     parser.add_argument("--schema", default=SCHEMA, help="MariaDB schema to load and query")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--serve", action="store_true", help="after loading, time the shapes named on stdin")
     return parser.parse_args(argv)
 
 
@@ -153,9 +156,8 @@ def server_info(connection: Any, schema: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Load, time, print JSON."""
+    """Load, then time every shape (one JSON object) or, with ``--serve``, the shapes asked on stdin."""
     import datajoint as dj
-    from tqdm import tqdm
 
     args = parse_args(argv)
     connection = connect(args)
@@ -164,14 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     build_seconds, cached = load(args, t)
     t = declare(definitions, args.schema)
     probes = rows.sample_keys(args.scale, args.probes)
-    results = {}
-    shapes = _shapes.shapes(t, _shapes.DATAJOINT, args.repeats)
-    with tqdm(total=sum(s.repeats for s in shapes), desc="datajoint: timing", file=sys.stderr) as bar:
-        for shape in shapes:
-            results[shape.key] = _shapes.run(shape, probes, lambda: bar.update())
-    print(json.dumps({"datajoint": dj.__version__, "scale": args.scale, "build_seconds": build_seconds,
-                      "cached": cached, "schema": args.schema, **server_info(connection, args.schema),
-                      "results": results}))
+    shapes = {s.key: s for s in _shapes.shapes(t, _shapes.DATAJOINT, args.repeats)}
+    report = {"datajoint": dj.__version__, "scale": args.scale, "build_seconds": build_seconds, "cached": cached,
+              "schema": args.schema, **server_info(connection, args.schema)}
+    if args.serve:  # one line per shape key on stdin, one JSON result per line on stdout
+        print(json.dumps(report), flush=True)
+        for line in sys.stdin:
+            if line.strip():
+                print(json.dumps(_shapes.run(shapes[line.strip()], probes)), flush=True)
+        return 0
+    report["results"] = {key: _shapes.run(shape, probes) for key, shape in shapes.items()}
+    print(json.dumps(report))
     return 0
 
 

@@ -13,7 +13,8 @@ parameter. The lake is kept under ``<path>/scale-<scale>`` with a
 
 Also exports the declarations the DataJoint baseline needs
 (:func:`dj_definitions`), so both sides declare the same names, keys and
-columns. Not a script; used by ``catalog_query.py``.
+columns. Not a script, used by ``catalog_query.py``; run the benchmark with
+``python benchmarks/catalog_query.py [--scale S] [--dj-scale S]``.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _lab_rows as rows
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-import _lab_rows as rows
 from labdata.catalog import Context, Lake, use
 from labdata.catalog.blobs import encode_blob
 from labdata.schema import registry
 
-__all__ = ["Catalog", "DJ_TABLES", "dj_definitions", "open_catalog"]
+__all__ = ["DJ_TABLES", "Catalog", "dj_definitions", "open_catalog"]
 
 PROJECT = "bench"
 CHUNK = 1_000_000

@@ -15,7 +15,8 @@ about 24 % pass ``CRITERIA``. Subjects are enrolled one after another over
 five years and rows are laid out in session-time order, as a lab produces
 them (not sorted by primary key).
 
-Not a script; used by ``catalog_query.py`` and ``_dj_baseline.py``.
+Not a script, used by ``catalog_query.py`` and ``_dj_baseline.py``; run the
+benchmark with ``python benchmarks/catalog_query.py [--scale S] [--dj-scale S]``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ a probe (a subject, one of its sessions and that session's sorting key, from
 Timing (:func:`run`): one warm-up call, then the median of ``repeats`` calls,
 each with the next probe, so no two consecutive calls ask for the same key.
 Only the standard library and :mod:`_lab_rows` are imported, so the DataJoint
-interpreter can use this module too. Not a script.
+interpreter can use this module too. Not a script; run the benchmark with
+``python benchmarks/catalog_query.py [--scale S] [--dj-scale S]``.
 """
 
 from __future__ import annotations

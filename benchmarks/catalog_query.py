@@ -22,6 +22,7 @@ table.
 
 Run it from the repository root (the venv active)::
 
+    python benchmarks/catalog_query.py [--scale S] [--dj-scale S] [--path DIR] [--rebuild] [--no-dj]
     python benchmarks/catalog_query.py                       # lab scale + DataJoint at 0.05
     python benchmarks/catalog_query.py --scale 0.1 --dj-scale 0.02
     python benchmarks/catalog_query.py --no-dj --rebuild     # rebuild the cached lake
@@ -37,12 +38,14 @@ Progress goes to stderr, the tables to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +53,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _lab_catalog  # noqa: E402
-import _lab_rows  # noqa: E402
-import _shapes  # noqa: E402
+import _lab_catalog
+import _lab_rows
+import _shapes
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DJ_PYTHON = "/tmp/djvenv/bin/python"
@@ -110,7 +113,8 @@ def datajoint_python(args: argparse.Namespace) -> tuple[str | None, str]:
     check = "import datajoint, sys; print(datajoint.__version__); sys.exit(int(datajoint.__version__.split('.')[0]) >= 2)"
     reasons = []
     for python in candidates:
-        done = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tempfile.gettempdir())
+        done = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tempfile.gettempdir(),
+                              check=False)
         if done.returncode == 0:
             return python, f"datajoint {done.stdout.strip()} ({python})"
         found = done.stdout.strip() or "not installed"
@@ -127,25 +131,70 @@ def mariadb_reachable(host: str) -> str | None:
     return None
 
 
-def run_datajoint(python: str, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
-    """Run ``_dj_baseline.py``; return its JSON report, or None and why it failed."""
+class DataJoint:
+    """The DataJoint baseline as a subprocess (``_dj_baseline.py --serve``) that times one shape per request."""
+
+    def __init__(self, python: str, args: argparse.Namespace, definitions: Path) -> None:
+        command = [python, str(HERE / "_dj_baseline.py"), "--serve", "--scale", str(args.dj_scale),
+                   "--definitions", str(definitions), "--repeats", str(args.repeats), "--probes", str(args.probes),
+                   "--host", args.dj_host, "--schema", args.dj_schema] + (["--rebuild"] if args.rebuild else [])
+        self.tail = b""
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, cwd=definitions.parent, text=False)
+        threading.Thread(target=self._forward, daemon=True).start()
+        self.report = self._answer()
+
+    def _forward(self) -> None:
+        for chunk in iter(lambda: self.process.stderr.read1(4096), b""):  # the progress bars
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            self.tail = (self.tail + chunk)[-3000:]
+
+    def _answer(self) -> dict[str, Any]:
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            last = [t for t in self.tail.decode(errors="replace").splitlines() if t.strip()]
+            raise RuntimeError(f"the DataJoint baseline failed: {last[-1] if last else self.process.returncode}")
+        return json.loads(line)
+
+    def run(self, key: str) -> dict[str, Any]:
+        """Time one shape on the DataJoint side."""
+        self.process.stdin.write(key.encode() + b"\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        """End the subprocess."""
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def compare(python: str, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
+                                                            _lab_catalog.Catalog]:
+    """Load both sides at ``--dj-scale``, then time each shape on DataJoint and on labdata, alternately."""
+    import labdata.schema as tables
+    from labdata.catalog import use
+
     with tempfile.TemporaryDirectory() as tmp:
         definitions = Path(tmp) / "definitions.json"
         definitions.write_text(json.dumps(_lab_catalog.dj_definitions()))
-        command = [python, str(HERE / "_dj_baseline.py"), "--scale", str(args.dj_scale), "--definitions",
-                   str(definitions), "--repeats", str(args.repeats), "--probes", str(args.probes),
-                   "--host", args.dj_host, "--schema", args.dj_schema] + (["--rebuild"] if args.rebuild else [])
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp)
-        tail = b""
-        for chunk in iter(lambda: process.stderr.read1(4096), b""):  # forward the progress bars
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
-            tail = (tail + chunk)[-3000:]
-        output = process.stdout.read().decode()
-        if process.wait() != 0:
-            last = [line for line in tail.decode(errors="replace").splitlines() if line.strip()]
-            return None, f"the DataJoint baseline failed: {last[-1] if last else process.returncode}"
-    return json.loads(output.strip().splitlines()[-1]), ""
+        dj = DataJoint(python, args, definitions)
+        try:
+            catalog = _lab_catalog.open_catalog(args.path, args.dj_scale, rebuild=args.rebuild)
+            probes = _lab_rows.sample_keys(args.dj_scale, args.probes)
+            shapes = _shapes.shapes(tables, _shapes.LABDATA, args.repeats)
+            lab, base = {}, {}
+            with use(catalog.context), tqdm(total=len(shapes), file=sys.stderr, unit="shape",
+                                            desc=f"both sides, alternating, at scale {args.dj_scale:g}") as bar:
+                for shape in shapes:
+                    base[shape.key] = dj.run(shape.key)
+                    lab[shape.key] = _shapes.run(shape, probes)
+                    bar.update()
+        finally:
+            dj.close()
+    return lab, base, dj.report, catalog
 
 
 # ---- reporting -------------------------------------------------------------------------
@@ -160,7 +209,7 @@ def describe(scale: float) -> str:
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     """Print a plain-text table with a title."""
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
     print(f"\n{title}\n" + line(header) + "\n" + "  ".join("-" * w for w in widths))
     for cells in rows:
         print(line(cells))
@@ -218,6 +267,20 @@ def row_check(shapes: list[_shapes.Shape], lab: dict[str, Any], dj: dict[str, An
     return "same row counts on both sides for every shape" if not differ else "ROW COUNTS DIFFER: " + ", ".join(differ)
 
 
+def machine() -> str:
+    """CPUs and load, which move every timing (the ratios are measured under the same load)."""
+    import duckdb
+
+    one, five, _ = os.getloadavg()
+    git = ["git", "-C", str(HERE)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "../labdata"], capture_output=True, text=True,
+                           check=False)
+    commit = head.stdout.strip() + (" + uncommitted changes to labdata/" if dirty.stdout.strip() else "")
+    return (f"machine: {os.cpu_count()} CPUs, load average {one:.1f} (1 min) / {five:.1f} (5 min) at the end; "
+            f"DuckDB {duckdb.__version__}; labdata at {commit or 'unknown commit'}")
+
+
 def catalog_line(name: str, catalog: _lab_catalog.Catalog) -> str:
     """Build time and size of a labdata catalog."""
     how = "reused from an earlier run, which built it in" if catalog.cached else "built in"
@@ -230,14 +293,23 @@ def catalog_line(name: str, catalog: _lab_catalog.Catalog) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Build or reuse the catalogs, time both sides and print the tables."""
     args = parse_args(argv)
-    if args.quick:
-        args.path = Path(tempfile.mkdtemp(prefix="labdata-bench-query-"))
+    if not args.quick:
+        run(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="labdata-bench-query-") as tmp:
+        args.path = Path(tmp)
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Time the labdata-only table, then the comparison when DataJoint and MariaDB are there."""
     import labdata.schema as tables
 
     shapes = _shapes.shapes(tables, _shapes.LABDATA, args.repeats)
     print(f"catalog_query: median of each shape after one warm-up, keys cycling over {args.probes} probes; "
           f"criteria = {_lab_rows.CRITERIA!r}", flush=True)
 
+    print(machine().replace("at the end", "at the start"), flush=True)
     catalog = _lab_catalog.open_catalog(args.path, args.scale, rebuild=args.rebuild)
     lab = time_labdata(catalog, args)
     print(catalog_line("labdata catalog", catalog))
@@ -249,13 +321,13 @@ def main(argv: list[str] | None = None) -> None:
     unreachable = None if python is None else mariadb_reachable(args.dj_host)
     if python is None or unreachable:
         print(f"\nDataJoint comparison not run: {unreachable or why}.")
+        print(machine())
         return
-    dj, failure = run_datajoint(python, args)
-    if dj is None:
-        print(f"\nDataJoint comparison not run: {failure}.")
+    try:
+        lab_small, base, dj, small = compare(python, args)
+    except RuntimeError as error:
+        print(f"\nDataJoint comparison not run: {error}.")
         return
-    small = _lab_catalog.open_catalog(args.path, args.dj_scale, rebuild=args.rebuild)
-    lab_small = time_labdata(small, args)
     print()
     print(catalog_line("labdata catalog", small))
     how = "reused (loaded in an earlier run)" if dj["cached"] else f"loaded in {dj['build_seconds']:.1f} s"
@@ -266,9 +338,9 @@ def main(argv: list[str] | None = None) -> None:
     print_table(f"labdata vs DataJoint {dj['datajoint']}, same rows, {describe(args.dj_scale)}  "
                 "(ratio = DataJoint / labdata, > 1: labdata faster)",
                 ["shape", "rows", "labdata ms", "DataJoint ms", "ratio", "target", "met?"],
-                comparison_rows(shapes, lab_small, dj["results"]))
-    print(row_check(shapes, lab_small, dj["results"]))
-
+                comparison_rows(shapes, lab_small, base))
+    print(row_check(shapes, lab_small, base))
+    print(machine())
 
 if __name__ == "__main__":
     main()

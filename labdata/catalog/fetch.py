@@ -93,13 +93,27 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
         frame = decode_frame(table.to_pandas(), heading, root)
         return frame.set_index(list(keys)) if keys else frame
     reader = ArrayReader(root)
+    if as_dict and not attributes:
+        return _dicts(table, heading, reader)
+    if attributes == ("KEY",):
+        return table.select(list(keys)).to_pylist()
     columns = {name: column_values(table, name, heading, reader) for name in table.column_names}
     if attributes:
         arrays = [_keys(columns, keys, table.num_rows) if a == "KEY" else columns[a] for a in attributes]
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
-    if as_dict:
-        return [{name: _plain(values[i]) for name, values in columns.items()} for i in range(table.num_rows)]
     return np.rec.fromarrays(list(columns.values()), names=list(columns)) if columns else np.rec.array([])
+
+def _dicts(table: pa.Table, heading: Heading, reader: ArrayReader) -> list[dict[str, Any]]:
+    """Rows as dicts, built by Arrow; only blob columns are decoded in Python."""
+    rows = table.to_pylist()
+    for name in table.column_names:
+        kind = heading[name].kind if name in heading else ""
+        if kind in ("blob", "longblob"):
+            decode = decode_blob if kind == "blob" else reader.read
+            for row in rows:
+                row[name] = decode(row[name])
+    return rows
+
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value

@@ -206,7 +206,9 @@ class Query:
     def __len__(self) -> int:
         context = self._ensure()
         sql, params = self.compile(self.primary_key or None)
-        return int(context.lake.execute(f"SELECT count(*) FROM (SELECT DISTINCT * FROM ({sql}))", params).fetchone()[0])
+        # every node yields distinct rows (projections keep the key, aggregates group by it,
+        # U and unions are DISTINCT), so a plain count is exact
+        return int(context.lake.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
 
     def __bool__(self) -> bool:
         context = self._ensure()
