@@ -54,11 +54,37 @@ def _source(node: Source, params: Params, depth: int) -> exp.Select:
 def _restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
     if isinstance(node.child, Universal):
         return _universal_restrict(node, params, depth)
+    semijoin = _semijoin(node, params, depth)
+    if semijoin is not None:
+        return semijoin
     alias = _alias(depth)
     inner = compile_node(node.child, params, depth + 1)
     clause = condition(node.restriction, node.child.heading, alias, params, depth)
     clause = exp.not_(clause) if node.negate else clause
     return exp.select(*(column(alias, n) for n in node.heading.names)).from_(inner.subquery(alias)).where(clause)
+
+
+def _semijoin(node: Restrict, params: Params, depth: int) -> exp.Select | None:
+    """``A & query`` as a SEMI JOIN (``A - query``: ANTI JOIN) on the shared attributes.
+
+    Same rows as a correlated EXISTS on equality (NULL matches nothing), but DuckDB plans
+    it as a join driven by the small side instead of scanning and de-duplicating A.
+    """
+    from labdata.catalog.query import Query
+
+    other = node.restriction() if isinstance(node.restriction, type) and hasattr(node.restriction, "table_schema") \
+        else node.restriction
+    if not isinstance(other, Query):
+        return None
+    shared = [n for n in node.child.heading.names if n in other.heading]
+    if not shared:
+        return None
+    alias, inner = _alias(depth), f"s{depth}"
+    select = exp.select(*(column(alias, n) for n in node.heading.names)).from_(
+        compile_node(node.child, params, depth + 1).subquery(alias))
+    on = exp.and_(*(exp.EQ(this=column(alias, n), expression=column(inner, n)) for n in shared))
+    return select.join(compile_node(other.node, params, depth + 1).subquery(inner), on=on,
+                       join_type="anti" if node.negate else "semi")
 
 
 def _universal_restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
