@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _lab_catalog
 import _lab_rows
 import _shapes
+from _table import print_table
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DJ_PYTHON = "/tmp/djvenv/bin/python"
@@ -204,16 +205,6 @@ def describe(scale: float) -> str:
     s = _lab_rows.sizes(scale)
     return (f"scale {scale:g}: {s.subjects:,} subjects, {s.sessions:,} sessions, {s.datasets:,} datasets, "
             f"{s.files:,} files, {s.units:,} units with metrics")
-
-
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    """Print a plain-text table with a title."""
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-    print(f"\n{title}\n" + line(header) + "\n" + "  ".join("-" * w for w in widths))
-    for cells in rows:
-        print(line(cells))
-    sys.stdout.flush()
 
 
 def _ms(value: float) -> str:

@@ -50,6 +50,8 @@ from pathlib import Path
 import pyarrow as pa
 from tqdm import tqdm
 
+from _table import print_table
+
 from labdata.catalog import Context, Lake, use
 from labdata.schema import LabMember, Session, Species, Strain, Subject
 
@@ -208,15 +210,7 @@ def row(name: str, lab: float, raw: float, fmt: str, limit: float | None, limit_
     return [name, format(lab, fmt), format(raw, fmt), ratio, limit_text, met]
 
 
-def print_table(title: str, rows: list[list[str]]) -> None:
-    """Print a plain-text table with a title."""
-    header = ["measurement", "labdata", "raw DuckLake baseline", "ratio", "target", "met?"]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-    print(f"\n{title}\n" + line(header) + "\n" + "  ".join("-" * w for w in widths))
-    for cells in rows:
-        print(line(cells))
-    sys.stdout.flush()
+HEADER = ["measurement", "labdata", "raw DuckLake baseline", "ratio", "target", "met?"]
 
 
 def bench_kind(kind: str, lake: Lake, args: argparse.Namespace) -> list[list[str]]:
@@ -263,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"({type(error).__name__}: {str(error).splitlines()[0]})", flush=True)
                 continue
             rows = bench_kind(kind, lake, args)
-        print_table(f"{kind} catalog", rows)
+        print_table(f"{kind} catalog", HEADER, rows)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +22,19 @@ __all__ = ["column_values", "decode_frame", "fetch_one", "fetch_rows"]
 
 _NUMERIC = ("integer", "float", "bool")
 
+def _decoder(heading: Heading, name: str, reader: ArrayReader) -> Callable[[Any], Any] | None:
+    """How to decode a fetched column's values: blobs and longblobs need it, other columns do not."""
+    kind = heading[name].kind if name in heading else ""
+    return decode_blob if kind == "blob" else reader.read if kind == "longblob" else None
+
+
 def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFrame:
     """Decode the blob columns of a fetched DataFrame in place and return it."""
     reader = ArrayReader(root)
     for name in frame.columns:
-        kind = heading[name].kind if name in heading else ""
-        if kind == "blob":
-            frame[name] = _object_column([decode_blob(v) for v in frame[name]])
-        elif kind == "longblob":
-            frame[name] = _object_column([reader.read(v) for v in frame[name]])
+        decode = _decoder(heading, name, reader)
+        if decode is not None:
+            frame[name] = _object_column([decode(v) for v in frame[name]])
     return frame
 
 def _object_column(values: list[Any]) -> np.ndarray:
@@ -67,11 +72,8 @@ def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayRea
     if (kind in _NUMERIC or kind == "computed") and column.null_count == 0 and _is_numeric(column.type):
         return column.to_numpy()
     values = column.to_pylist()
-    if kind == "blob":
-        values = [decode_blob(v) for v in values]
-    elif kind == "longblob":
-        values = [reader.read(v) for v in values]
-    return _object_column(values)
+    decode = _decoder(heading, name, reader)
+    return _object_column([decode(v) for v in values] if decode is not None else values)
 
 def _is_numeric(arrow_type: Any) -> bool:
     import pyarrow as pa
@@ -107,9 +109,8 @@ def _dicts(table: pa.Table, heading: Heading, reader: ArrayReader) -> list[dict[
     """Rows as dicts, built by Arrow; only blob columns are decoded in Python."""
     rows = table.to_pylist()
     for name in table.column_names:
-        kind = heading[name].kind if name in heading else ""
-        if kind in ("blob", "longblob"):
-            decode = decode_blob if kind == "blob" else reader.read
+        decode = _decoder(heading, name, reader)
+        if decode is not None:
             for row in rows:
                 row[name] = decode(row[name])
     return rows

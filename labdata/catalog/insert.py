@@ -227,8 +227,7 @@ def _diagnose(table: Table, schema: TableSchema, context: Context, staged: str, 
             _raise_missing_parent(schema, context, reference, sql, count)
     if skip_duplicates:
         return
-    key_match = " AND ".join(f't."{k}" = n."{k}"' for k in schema.primary_key)
-    duplicates = f"SELECT * FROM {staged} n WHERE EXISTS (SELECT 1 FROM {target} t WHERE {key_match})"
+    duplicates = f"SELECT * FROM {staged} n WHERE {_exists_in_target(target, schema, 'n')}"
     example = context.lake.execute(f"SELECT * FROM ({duplicates}) LIMIT 1").to_arrow_table()
     count = context.lake.execute(f"SELECT count(*) FROM ({duplicates})").fetchone()[0]
     key = {k: example.column(k)[0].as_py() for k in schema.primary_key}

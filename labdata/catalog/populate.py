@@ -25,7 +25,7 @@ from labdata.core.errors import NotAllowedError
 if TYPE_CHECKING:
     from labdata.catalog.table import Table
 
-__all__ = ["PopulateResult", "default_key_source", "make_keys", "populate", "populate_errors", "todo_keys"]
+__all__ = ["PopulateResult", "default_key_source", "key_source", "make_keys", "populate", "populate_errors", "todo_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +73,19 @@ def populate(table: Table, *restrictions: Any, reserve_jobs: bool = False, suppr
                      display_progress=display_progress, make_kwargs=make_kwargs)
 
 
-def todo_keys(table: Table, restrictions: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """The keys of the key source, restricted, that the table does not have yet."""
+def key_source(table: Table, restrictions: tuple[Any, ...] = ()) -> Query:
+    """The table's ``key_source`` (a query or a method; default: :func:`default_key_source`), restricted."""
     source = getattr(type(table), "key_source", None)
     source = source(table) if callable(source) else source if isinstance(source, Query) \
         else default_key_source(table)
     for restriction in restrictions:
         source = source & restriction
-    return (source - table.proj()).fetch("KEY", order_by="KEY")
+    return source
+
+
+def todo_keys(table: Table, restrictions: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """The keys of the key source, restricted, that the table does not have yet."""
+    return (key_source(table, restrictions) - table.proj()).fetch("KEY", order_by="KEY")
 
 
 def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, suppress_errors: bool,

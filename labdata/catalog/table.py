@@ -200,14 +200,10 @@ class Table(Query, metaclass=_TableMeta):
 
     def progress(self, *restrictions: Any) -> tuple[int, int]:
         """Return (keys still to make, keys in the key source)."""
-        from labdata.catalog.populate import default_key_source, todo_keys
+        from labdata.catalog.populate import key_source
 
-        source = getattr(type(self), "key_source", None)
-        source = source(self) if callable(source) else source if isinstance(source, Query) \
-            else default_key_source(self)
-        for restriction in restrictions:
-            source = source & restriction
-        return len(todo_keys(self, restrictions)), len(source)
+        source = key_source(self, restrictions)
+        return len(source - self.proj()), len(source)
 
 
 class Manual(Table):
