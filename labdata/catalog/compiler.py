@@ -20,9 +20,13 @@ from labdata.core.errors import QueryError
 __all__ = ["compile_node", "compile_sql"]
 
 
-def compile_sql(node: Node, columns: tuple[str, ...] | None = None) -> tuple[str, dict[str, Any]]:
-    """Return the DuckDB SQL of ``node`` (only ``columns``, if given) and its parameters."""
-    params = Params()
+def compile_sql(node: Node, columns: tuple[str, ...] | None = None, *,
+                catalog: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Return the DuckDB SQL of ``node`` (only ``columns``, if given) and its parameters.
+
+    Tables are read from the attached database ``catalog`` (default: each table's lake).
+    """
+    params = Params(catalog)
     select = compile_node(node, params, 0)
     if columns is not None:
         select = exp.select(*(column("q", n) for n in columns)).from_(select.subquery("q"))
@@ -45,7 +49,7 @@ def _alias(depth: int) -> str:
 def _source(node: Source, params: Params, depth: int) -> exp.Select:
     table = node.table
     schema = table.table_schema()
-    qualified = table.context.qualified(schema.tier_group, schema.sql_name)
+    qualified = table.context.qualified(schema.tier_group, schema.sql_name, catalog=params.catalog)
     alias = _alias(depth)
     return exp.select(*(column(alias, n) for n in schema.names)).from_(
         exp.to_table(qualified, dialect="duckdb").as_(alias))

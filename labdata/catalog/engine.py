@@ -29,7 +29,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,11 +37,14 @@ import duckdb
 
 from labdata.catalog.locks import FileLock
 from labdata.catalog.metadata import metadata_table
+from labdata.catalog.replica import Replica
 from labdata.catalog.verified import KnownKeysMixin, VerifiedKeys
 from labdata.core.errors import CatalogError, ExtensionMissingError, TransactionConflictError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from labdata.catalog.replica import TableRef
 
 __all__ = ["Lake", "is_conflict"]
 
@@ -110,6 +113,10 @@ class Lake(KnownKeysMixin):
         Inserts of at most this many rows are stored in the catalog database
         instead of creating a Parquet file (merged into Parquet later by
         :meth:`flush_inlined_data`).
+    replica : bool
+        Serve queries outside write transactions from an in-memory copy of the tables
+        they read, kept at the latest snapshot (see :mod:`labdata.catalog.replica`).
+        Off for a lake opened at a snapshot.
     """
 
     alias = "lake"
@@ -118,7 +125,7 @@ class Lake(KnownKeysMixin):
                  data_path: str | None = None, metadata_schema: str | None = None,
                  read_only: bool = False, snapshot_version: int | None = None,
                  snapshot_time: Any = None, inline_row_limit: int = 500,
-                 attach_timeout: float = 60.0) -> None:
+                 replica: bool = True, attach_timeout: float = 60.0) -> None:
         if kind not in EXTENSIONS:
             raise CatalogError(f"Unknown catalog kind {kind!r}.", hint="Use 'sqlite' or 'postgres'.")
         if kind == "postgres" and not dsn:
@@ -136,6 +143,8 @@ class Lake(KnownKeysMixin):
         self.verified = VerifiedKeys()
         self._lock = FileLock(self.catalog_file.with_suffix(".lock")) if kind == "sqlite" else None
         self._connection = self._connect(attach_timeout)
+        pinned = snapshot_version is not None or snapshot_time is not None
+        self.replica = Replica(self) if replica and not pinned else None
 
     # ---- opening ------------------------------------------------------------
     @classmethod
@@ -247,6 +256,16 @@ class Lake(KnownKeysMixin):
         with self.transaction():  # a write outside labdata's transactions still takes the lock or the guard
             self.forget_keys()
             return self.cursor().execute(sql, params)
+
+    def read_catalog(self, tables: Iterable[TableRef]) -> str:
+        """Return the attached database a query reading ``tables`` should use.
+
+        The read replica, brought to the latest snapshot, unless this thread is in a
+        write transaction (whose own rows only the lake sees) or the replica is off.
+        """
+        if self.replica is None or self.in_transaction:
+            return self.alias
+        return self.replica.catalog_for(tables)
 
     @property
     def in_transaction(self) -> bool:

@@ -44,16 +44,13 @@ def _object_column(values: list[Any]) -> np.ndarray:
 
 def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit: int | None,
                    offset: int | None) -> pa.Table:
-    context = query._ensure()
-    sql, params = query.compile(columns or None)
     order = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    if order:
-        sql += " ORDER BY " + ", ".join(_order_term(query, term) for term in order)
+    suffix = " ORDER BY " + ", ".join(_order_term(query, term) for term in order) if order else ""
     if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+        suffix += f" LIMIT {int(limit)}"
     if offset:
-        sql += f" OFFSET {int(offset)}"
-    return context.lake.execute(sql, params).to_arrow_table()
+        suffix += f" OFFSET {int(offset)}"
+    return query.execute(columns or None, (lambda sql: sql + suffix) if suffix else None).to_arrow_table()
 
 def _order_term(query: Query, term: str) -> str:
     name, _, direction = term.strip().partition(" ")

@@ -8,17 +8,20 @@ counted or deleted. The tree is compiled by :mod:`labdata.catalog.compiler`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.expr import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
     import pyarrow as pa
 
     from labdata.catalog.context import Context
     from labdata.catalog.expr import Heading
+    from labdata.catalog.replica import TableRef
 
 __all__ = ["U", "Query", "as_query"]
 
@@ -31,6 +34,21 @@ def as_query(value: Any) -> Query:
         raise QueryError(f"Expected a table or a query, got {type(value).__name__}.",
                          hint="Join and aggregate tables or queries, e.g. Session * Dataset.")
     return value
+
+
+def _restriction_nodes(restriction: Any) -> list[Node]:
+    """The query nodes inside a restriction (a query, a table class, or lists and ``Not`` of them)."""
+    from labdata.catalog.restrict import Not
+
+    if isinstance(restriction, type) and hasattr(restriction, "table_schema"):
+        restriction = restriction()
+    if isinstance(restriction, Query):
+        return [restriction.node]
+    if isinstance(restriction, Not):
+        return _restriction_nodes(restriction.restriction)
+    if isinstance(restriction, (list, tuple)):
+        return [node for item in restriction for node in _restriction_nodes(item)]
+    return []
 
 
 class Query:
@@ -68,9 +86,7 @@ class Query:
                 found.append(node.table)
             stack.extend(getattr(node, name) for name in ("child", "left", "right", "group", "source")
                          if isinstance(getattr(node, name, None), Node))
-            restriction = getattr(node, "restriction", None)
-            if isinstance(restriction, Query):
-                stack.append(restriction.node)
+            stack.extend(_restriction_nodes(getattr(node, "restriction", None)))
         return found
 
     @property
@@ -142,13 +158,39 @@ class Query:
                                tuple(attributes)))
 
     # ---- compiling and running ----------------------------------------------------
-    def compile(self, columns: tuple[str, ...] | None = None) -> tuple[str, dict[str, Any]]:
-        """Return the DuckDB SQL and the named parameters of this query."""
+    def compile(self, columns: tuple[str, ...] | None = None, *,
+                catalog: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Return the DuckDB SQL and the named parameters of this query.
+
+        ``catalog`` names the attached database the tables are read from (default: the lake).
+        """
         from labdata.catalog.compiler import compile_sql
 
         if columns is not None:
             self.heading.require(columns, "The query")
-        return compile_sql(self.node, columns)
+        return compile_sql(self.node, columns, catalog=catalog)
+
+    def _table_refs(self) -> list[TableRef]:
+        from labdata.catalog.replica import TableRef
+
+        refs = {}
+        for table in self._sources():
+            schema = table.table_schema()
+            name = (table.context.schema_for(schema.tier_group), schema.sql_name)
+            refs[name] = TableRef(*name, schema.primary_key)
+        return list(refs.values())
+
+    def execute(self, columns: tuple[str, ...] | None = None,
+                wrap: Callable[[str], str] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run this query (only ``columns``, if given) and return the DuckDB result.
+
+        ``wrap`` turns the query's SQL into the statement to run (``SELECT count(*) FROM (...)``).
+        Outside a write transaction the rows come from the lake's read replica.
+        """
+        lake = self._ensure().lake
+        catalog = lake.read_catalog(self._table_refs())
+        sql, params = self.compile(columns, catalog=catalog)
+        return lake.execute(wrap(sql) if wrap else sql, params)
 
     @property
     def sql(self) -> str:
@@ -157,9 +199,7 @@ class Query:
 
     def to_arrow(self, *attributes: str) -> pa.Table:
         """Return the rows as a pyarrow Table (blob attributes still serialised)."""
-        context = self._ensure()
-        sql, params = self.compile(tuple(attributes) or None)
-        return context.lake.execute(sql, params).to_arrow_table()
+        return self.execute(tuple(attributes) or None).to_arrow_table()
 
     def to_pandas(self, *attributes: str) -> pd.DataFrame:
         """Return the rows as a DataFrame indexed by the primary key, blobs as numpy arrays."""
@@ -204,16 +244,12 @@ class Query:
         return self.fetch("KEY")
 
     def __len__(self) -> int:
-        context = self._ensure()
-        sql, params = self.compile(self.primary_key or None)
         # every node yields distinct rows (projections keep the key, aggregates group by it,
         # U and unions are DISTINCT), so a plain count is exact
-        return int(context.lake.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+        return int(self.execute(self.primary_key or None, "SELECT count(*) FROM ({})".format).fetchone()[0])
 
     def __bool__(self) -> bool:
-        context = self._ensure()
-        sql, params = self.compile(self.primary_key or None)
-        return bool(context.lake.execute(f"SELECT EXISTS ({sql})", params).fetchone()[0])
+        return bool(self.execute(self.primary_key or None, "SELECT EXISTS ({})".format).fetchone()[0])
 
     def __iter__(self):
         return iter(self.fetch(as_dict=True))

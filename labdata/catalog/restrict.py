@@ -52,8 +52,9 @@ class Not:
 class Params:
     """Collects named parameter values (``$p1``, ``$p2``, ...) while a query is compiled."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalog: str | None = None) -> None:
         self.values: dict[str, Any] = {}
+        self.catalog = catalog
 
     def bind(self, value: Any) -> exp.Expression:
         """Return a placeholder bound to ``value``."""
