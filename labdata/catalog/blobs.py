@@ -25,6 +25,7 @@ their own Zarr groups (spike trains sorted by unit) insert references directly.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import uuid
@@ -120,11 +121,35 @@ def decode_blob(data: bytes | None) -> Any:
         return None
     data = bytes(data)
     if data.startswith(_NPY_MAGIC):
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        return _npy_array(data)
     if data.startswith(_JSON_TAG):
         value = json.loads(data[len(_JSON_TAG):])
         return np.asarray(value) if isinstance(value, list) and _is_numeric_list(value) else value
     return data
+
+
+def _npy_array(data: bytes) -> np.ndarray:
+    """Decode ``.npy`` bytes; the header is parsed once per distinct header (blobs of a column share it)."""
+    size_bytes = 2 if data[6] == 1 else 4
+    end = 8 + size_bytes + int.from_bytes(data[8:8 + size_bytes], "little")
+    header = _npy_header(data[:end])
+    if header is None:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    dtype, shape, fortran = header
+    array = np.frombuffer(bytearray(data[end:]), dtype=dtype)  # writable, as from np.load
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+@functools.lru_cache(maxsize=256)
+def _npy_header(prefix: bytes) -> tuple[np.dtype, tuple[int, ...], bool] | None:
+    """dtype, shape and order of an ``.npy`` header; None for a layout np.load must handle."""
+    stream = io.BytesIO(prefix)
+    version = np.lib.format.read_magic(stream)
+    if version not in ((1, 0), (2, 0)):
+        return None
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(stream)
+    return None if dtype.hasobject else (dtype, shape, fortran)
 
 
 def _is_numeric_list(value: list[Any]) -> bool:

@@ -29,8 +29,19 @@ def compile_sql(node: Node, columns: tuple[str, ...] | None = None, *,
     params = Params(catalog)
     select = compile_node(node, params, 0)
     if columns is not None:
-        select = exp.select(*(column("q", n) for n in columns)).from_(select.subquery("q"))
-    return select.sql(dialect="duckdb"), params.values
+        select = _narrowed(select, tuple(dict.fromkeys(columns)))
+    return select.sql(dialect="duckdb", copy=False), params.values
+
+
+def _narrowed(select: exp.Select, columns: tuple[str, ...]) -> exp.Select:
+    """``select`` returning only ``columns``: its own output list cut down, or wrapped in a SELECT."""
+    outputs = {e.alias_or_name: e for e in select.expressions}
+    joined = select.args.get("distinct") or select.args.get("joins") or select.args.get("group")
+    if joined or not all(n in outputs for n in columns):  # (then ORDER BY a name may be ambiguous)
+        return exp.select(*(column("q", n) for n in columns), copy=False).from_(
+            select.subquery("q", copy=False), copy=False)
+    select.set("expressions", [outputs[n] for n in columns])
+    return select
 
 
 def compile_node(node: Node, params: Params, depth: int) -> exp.Select:
@@ -46,49 +57,85 @@ def _alias(depth: int) -> str:
     return f"t{depth}"
 
 
-def _source(node: Source, params: Params, depth: int) -> exp.Select:
+def _select(outputs: Any, node: Node, params: Params, depth: int, alias: str) -> exp.Select:
+    """``SELECT outputs FROM <node> AS alias``, built in place (sqlglot's builders copy by default)."""
+    return exp.select(*outputs, copy=False).from_(_from_item(node, params, depth + 1, alias), copy=False)
+
+
+def _from_item(node: Node, params: Params, depth: int, alias: str,
+               needed: list[str] | None = None) -> exp.Expression:
+    """What a SELECT reads ``node`` from: a declared table itself, anything else as a subquery
+    (returning only the ``needed`` attributes, if given)."""
+    if isinstance(node, Source):
+        return _table(node, params).as_(alias, copy=False)
+    select = compile_node(node, params, depth)
+    if needed is not None:
+        select = _narrowed(select, tuple(n for n in node.heading.names if n in needed))
+    return select.subquery(alias, copy=False)
+
+
+def _table(node: Source, params: Params) -> exp.Table:
     table = node.table
     schema = table.table_schema()
-    qualified = table.context.qualified(schema.tier_group, schema.sql_name, catalog=params.catalog)
+    return exp.Table(this=exp.to_identifier(schema.sql_name, quoted=True),
+                     db=exp.to_identifier(table.context.schema_for(schema.tier_group), quoted=True),
+                     catalog=exp.to_identifier(params.catalog or table.context.lake.alias))
+
+
+def _join_to(select: exp.Select, item: exp.Expression, kind: str, on: exp.Expression | None = None) -> exp.Select:
+    """Append ``<kind> JOIN item ON on`` to ``select`` (kind: INNER, LEFT, SEMI, ANTI, CROSS)."""
+    join = exp.Join(this=item, on=on, side="LEFT") if kind == "LEFT" else exp.Join(this=item, on=on, kind=kind)
+    select.append("joins", join)
+    return select
+
+
+def _equal(left: str, right: str, names: list[str]) -> exp.Expression:
+    """``left.a = right.a AND ...`` over ``names``."""
+    return exp.and_(*(exp.EQ(this=column(left, n), expression=column(right, n)) for n in names), copy=False)
+
+
+def _source(node: Source, params: Params, depth: int) -> exp.Select:
     alias = _alias(depth)
-    return exp.select(*(column(alias, n) for n in schema.names)).from_(
-        exp.to_table(qualified, dialect="duckdb").as_(alias))
+    return exp.select(*(column(alias, n) for n in node.heading.names), copy=False).from_(
+        _table(node, params).as_(alias, copy=False), copy=False)
 
 
 def _restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
+    """A chain of restrictions as one SELECT: SEMI/ANTI JOINs for queries, one WHERE for the rest."""
     if isinstance(node.child, Universal):
         return _universal_restrict(node, params, depth)
-    semijoin = _semijoin(node, params, depth)
-    if semijoin is not None:
-        return semijoin
+    chain, base = [], node
+    while isinstance(base, Restrict) and not isinstance(base.child, Universal):
+        chain.append(base)
+        base = base.child
     alias = _alias(depth)
-    inner = compile_node(node.child, params, depth + 1)
-    clause = condition(node.restriction, node.child.heading, alias, params, depth)
-    clause = exp.not_(clause) if node.negate else clause
-    return exp.select(*(column(alias, n) for n in node.heading.names)).from_(inner.subquery(alias)).where(clause)
+    select = _select((column(alias, n) for n in node.heading.names), base, params, depth, alias)
+    for number, link in enumerate(reversed(chain)):
+        other = _restricting_query(link, base.heading)
+        if other is not None:
+            inner = f"s{depth}_{number}"
+            shared = [n for n in base.heading.names if n in other.heading]
+            _join_to(select, _from_item(other.node, params, depth + 1, inner, shared),
+                     "ANTI" if link.negate else "SEMI", _equal(alias, inner, shared))
+            continue
+        clause = condition(link.restriction, base.heading, alias, params, depth)
+        if link.negate:
+            select = select.where(exp.not_(clause, copy=False), copy=False)
+        elif not (isinstance(clause, exp.Boolean) and clause.this is True):  # an ignored dict: no WHERE
+            select = select.where(clause, copy=False)
+    return select
 
 
-def _semijoin(node: Restrict, params: Params, depth: int) -> exp.Select | None:
-    """``A & query`` as a SEMI JOIN (``A - query``: ANTI JOIN) on the shared attributes.
-
-    Same rows as a correlated EXISTS on equality (NULL matches nothing), but DuckDB plans
-    it as a join driven by the small side instead of scanning and de-duplicating A.
-    """
+def _restricting_query(node: Restrict, heading: Any) -> Any:
+    """The query of ``A & query`` when it shares attributes with A (then a SEMI JOIN, ``A - query`` an
+    ANTI JOIN: the rows of a correlated EXISTS on equality, planned as a join driven by the small side)."""
     from labdata.catalog.query import Query
 
     other = node.restriction() if isinstance(node.restriction, type) and hasattr(node.restriction, "table_schema") \
         else node.restriction
-    if not isinstance(other, Query):
-        return None
-    shared = [n for n in node.child.heading.names if n in other.heading]
-    if not shared:
-        return None
-    alias, inner = _alias(depth), f"s{depth}"
-    select = exp.select(*(column(alias, n) for n in node.heading.names)).from_(
-        compile_node(node.child, params, depth + 1).subquery(alias))
-    on = exp.and_(*(exp.EQ(this=column(alias, n), expression=column(inner, n)) for n in shared))
-    return select.join(compile_node(other.node, params, depth + 1).subquery(inner), on=on,
-                       join_type="anti" if node.negate else "semi")
+    if isinstance(other, Query) and any(n in other.heading for n in heading.names):
+        return other
+    return None
 
 
 def _universal_restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
@@ -101,21 +148,19 @@ def _universal_restrict(node: Restrict, params: Params, depth: int) -> exp.Selec
     names = node.child.attributes
     node.restriction.heading.require(names, "The query restricting U(...)")
     alias = _alias(depth)
-    inner = compile_node(node.restriction.node, params, depth + 1)
-    return exp.select(*(column(alias, n) for n in names)).distinct().from_(inner.subquery(alias))
+    return _select((column(alias, n) for n in names), node.restriction.node, params, depth, alias).distinct(copy=False)
 
 
 def _join(node: Join, params: Params, depth: int) -> exp.Select:
     left_alias, right_alias = f"l{depth}", f"r{depth}"
     left, right = node.left.heading, node.right.heading
     shared = [n for n in left.names if n in right]
-    outputs = [column(left_alias if n in left else right_alias, n).as_(n) for n in node.heading.names]
-    select = exp.select(*outputs).from_(compile_node(node.left, params, depth + 1).subquery(left_alias))
-    right_query = compile_node(node.right, params, depth + 1).subquery(right_alias)
+    outputs = [column(left_alias if n in left else right_alias, n) for n in node.heading.names]  # named n
+    select = _select(outputs, node.left, params, depth, left_alias)
+    right_query = _from_item(node.right, params, depth + 1, right_alias)
     if shared:
-        on = exp.and_(*(exp.EQ(this=column(left_alias, n), expression=column(right_alias, n)) for n in shared))
-        return select.join(right_query, on=on, join_type="inner")
-    return select.join(right_query, join_type="cross")
+        return _join_to(select, right_query, "INNER", _equal(left_alias, right_alias, shared))
+    return _join_to(select, right_query, "CROSS")
 
 
 def _project(node: Project, params: Params, depth: int) -> exp.Select:
@@ -125,40 +170,38 @@ def _project(node: Project, params: Params, depth: int) -> exp.Select:
     outputs: list[exp.Expression] = []
     for name in child.names:
         if name in renamed:
-            outputs.append(column(alias, name).as_(renamed[name]))
+            outputs.append(column(alias, name).as_(renamed[name], copy=False))
         elif child[name].in_key or name in node.attributes:
             outputs.append(column(alias, name))
     for new, text in node.computed:
-        outputs.append(parse_expression(text, {n: alias for n in child.names}, child).as_(new))
-    inner = compile_node(node.child, params, depth + 1)
-    return exp.select(*outputs).from_(inner.subquery(alias))
+        outputs.append(parse_expression(text, {n: alias for n in child.names}, child).as_(new, copy=False))
+    return _select(outputs, node.child, params, depth, alias)
 
 
 def _aggregate(node: Aggregate, params: Params, depth: int) -> exp.Select:
-    source_alias = f"s{depth}"
+    source_alias, group_alias = f"s{depth}", f"g{depth}"
     source = node.source.heading
-    if isinstance(node.group, Universal):
+    universal = isinstance(node.group, Universal)
+    group_names = () if universal else node.group.heading.names
+    scopes = {**{n: group_alias for n in group_names}, **{n: source_alias for n in source.names}}
+    computed = [parse_expression(text, scopes, _merged_heading(node)).as_(new, copy=False)
+                for new, text in node.computed]
+    used = [c.name for e in computed for c in e.find_all(exp.Column) if c.table == source_alias]
+    if universal:
         names = node.group.attributes
         source.require(names, "The aggregated query")
         keys = [column(source_alias, n) for n in names]
-        scopes = {n: source_alias for n in source.names}
-        select = exp.select(*keys).from_(compile_node(node.source, params, depth + 1).subquery(source_alias))
+        select = exp.select(*keys, copy=False).from_(
+            _from_item(node.source, params, depth + 1, source_alias, [*names, *used]), copy=False)
     else:
-        group_alias = f"g{depth}"
-        group = node.group.heading
-        kept = [n for n in node.heading.names if n in group]
-        keys = [column(group_alias, n) for n in kept]
-        scopes = {**{n: group_alias for n in group.names}, **{n: source_alias for n in source.names}}
-        select = exp.select(*keys).from_(compile_node(node.group, params, depth + 1).subquery(group_alias))
-        shared = [n for n in group.names if n in source]
-        on = exp.and_(*(exp.EQ(this=column(group_alias, n), expression=column(source_alias, n)) for n in shared)) \
-            if shared else exp.true()
-        select = select.join(compile_node(node.source, params, depth + 1).subquery(source_alias), on=on,
-                             join_type="left" if node.keep_all_rows else "inner")
-    merged = _merged_heading(node)
-    for new, text in node.computed:
-        select = select.select(parse_expression(text, scopes, merged).as_(new))
-    return select.group_by(*keys) if keys else select
+        keys = [column(group_alias, n) for n in node.heading.names if n in group_names]
+        select = _select(keys, node.group, params, depth, group_alias)
+        shared = [n for n in group_names if n in source]
+        on = _equal(group_alias, source_alias, shared) if shared else exp.true()
+        _join_to(select, _from_item(node.source, params, depth + 1, source_alias, [*shared, *used]),
+                 "LEFT" if node.keep_all_rows else "INNER", on)
+    select = select.select(*computed, copy=False)
+    return select.group_by(*(key.copy() for key in keys), copy=False) if keys else select
 
 
 def _merged_heading(node: Aggregate) -> Any:
@@ -176,11 +219,10 @@ def _union(node: Union, params: Params, depth: int) -> exp.Select:
                          hint="Project both sides to the same attributes first.")
     alias = _alias(depth)
     names = left.names
-    first = exp.select(*(column(f"a{depth}", n) for n in names)).from_(
-        compile_node(node.left, params, depth + 1).subquery(f"a{depth}"))
-    second = exp.select(*(column(f"b{depth}", n) for n in names)).from_(
-        compile_node(node.right, params, depth + 1).subquery(f"b{depth}"))
-    return exp.select(*(column(alias, n) for n in names)).from_(exp.union(first, second, distinct=True).subquery(alias))
+    first = _select((column(f"a{depth}", n) for n in names), node.left, params, depth, f"a{depth}")
+    second = _select((column(f"b{depth}", n) for n in names), node.right, params, depth, f"b{depth}")
+    union = exp.union(first, second, distinct=True, copy=False).subquery(alias, copy=False)
+    return exp.select(*(column(alias, n) for n in names), copy=False).from_(union, copy=False)
 
 
 def _universal(node: Universal, params: Params, depth: int) -> exp.Select:

@@ -18,12 +18,16 @@ their master with ``-> master``.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.types import AttributeType, parse_type
+
+if TYPE_CHECKING:
+    from labdata.catalog.expr import Heading
 
 __all__ = ["NO_DEFAULT", "Attribute", "ForeignKey", "TableSchema", "parse_definition"]
 
@@ -122,6 +126,13 @@ class TableSchema:
 
     def __post_init__(self) -> None:
         self._by_name.update({a.name: a for a in self.attributes})
+
+    @functools.cached_property
+    def heading(self) -> Heading:
+        """The query heading of the table (built once)."""
+        from labdata.catalog.expr import Heading
+
+        return Heading.of_table(self)
 
     @property
     def primary_key(self) -> tuple[str, ...]:

@@ -150,6 +150,7 @@ class Lake(KnownKeysMixin):
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Lake:
         """Open the lake described by a ``CatalogSettings`` (kind, dsn, data_path, lake_path)."""
+        kwargs.setdefault("replica", getattr(settings, "replica", True))
         return cls(settings.kind, settings.lake_path, dsn=settings.dsn,
                    data_path=settings.data_path, **kwargs)
 
@@ -248,6 +249,7 @@ class Lake(KnownKeysMixin):
         cannot tell which keys changed); outside a transaction it runs in one, so that
         it is serialised with every other writer.
         """
+        params = self._register_relations(params)
         if not _may_write(sql):
             return self.cursor().execute(sql, params)
         if self.in_transaction:
@@ -256,6 +258,26 @@ class Lake(KnownKeysMixin):
         with self.transaction():  # a write outside labdata's transactions still takes the lock or the guard
             self.forget_keys()
             return self.cursor().execute(sql, params)
+
+    def _register_relations(self, params: Any) -> Any:
+        """Register the Arrow tables among named parameters as relations of this thread's cursor.
+
+        A compiled query names the tables it joins (fetched keys, see :class:`~labdata.catalog.keys.KeyList`)
+        among its parameters; the previous statement's relations are dropped first.
+        """
+        cursor = self.cursor()
+        for name in getattr(self._local, "relations", ()):
+            cursor.unregister(name)
+        self._local.relations = []
+        if not isinstance(params, dict):
+            return params
+        import pyarrow as pa
+
+        relations = {name: value for name, value in params.items() if isinstance(value, pa.Table)}
+        for name, table in relations.items():
+            cursor.register(name, table)
+        self._local.relations = list(relations)
+        return {name: value for name, value in params.items() if name not in relations} if relations else params
 
     def read_catalog(self, tables: Iterable[TableRef]) -> str:
         """Return the attached database a query reading ``tables`` should use.

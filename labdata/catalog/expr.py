@@ -16,6 +16,7 @@ each attribute, so that fetched blobs can be decoded) follows DataJoint's rules:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,29 +51,30 @@ class Heading:
         """The heading of a declared table."""
         return cls(tuple(Column(a.name, a.type.kind, a.in_key, a.type, a.nullable) for a in schema.attributes))
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         """Every attribute name."""
         return tuple(c.name for c in self.columns)
 
-    @property
+    @functools.cached_property
     def primary_key(self) -> tuple[str, ...]:
         """Names of the primary-key attributes."""
         return tuple(c.name for c in self.columns if c.in_key)
 
-    @property
+    @functools.cached_property
     def secondary(self) -> tuple[str, ...]:
         """Names of the other attributes."""
         return tuple(c.name for c in self.columns if not c.in_key)
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.columns}
+
     def __contains__(self, name: object) -> bool:
-        return name in self.names
+        return name in self._by_name
 
     def __getitem__(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
+        return self._by_name[name]
 
     def require(self, names: tuple[str, ...] | list[str], what: str) -> None:
         """Raise :class:`QueryError` naming the first unknown attribute, with the closest one."""
@@ -94,9 +96,9 @@ class Source(Node):
 
     table: Table
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
-        return Heading.of_table(self.table.table_schema())
+        return self.table.table_schema().heading
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,7 +109,7 @@ class Restrict(Node):
     restriction: Any
     negate: bool = False
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         return self.child.heading
 
@@ -119,7 +121,7 @@ class Join(Node):
     left: Node
     right: Node
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         left, right = self.left.heading, self.right.heading
         keys = set(left.primary_key) | set(right.primary_key)
@@ -142,7 +144,7 @@ class Project(Node):
     renames: tuple[tuple[str, str], ...] = ()
     computed: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         child = self.child.heading
         renamed = {old: new for new, old in self.renames}
@@ -165,7 +167,7 @@ class Aggregate(Node):
     keep_all_rows: bool = False
     attributes: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         group = self.group.heading
         kept = [c for c in group.columns if c.in_key or c.name in self.attributes]
@@ -178,7 +180,7 @@ class Universal(Node):
 
     attributes: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         return Heading(tuple(Column(name, "computed", True) for name in self.attributes))
 
@@ -190,6 +192,6 @@ class Union(Node):
     left: Node
     right: Node
 
-    @property
+    @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         return self.left.heading

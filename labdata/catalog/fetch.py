@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labdata.catalog.blobs import ArrayReader, decode_blob
+from labdata.catalog.keys import KeyList
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit:
         suffix += f" LIMIT {int(limit)}"
     if offset:
         suffix += f" OFFSET {int(offset)}"
-    return query.execute(columns or None, (lambda sql: sql + suffix) if suffix else None).to_arrow_table()
+    return query.execute(columns or query.heading.names, (lambda sql: sql + suffix) if suffix else None).to_arrow_table()
 
 def _order_term(query: Query, term: str) -> str:
     name, _, direction = term.strip().partition(" ")
@@ -68,9 +69,16 @@ def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayRea
     kind = heading[name].kind if name in heading else ""
     if (kind in _NUMERIC or kind == "computed") and column.null_count == 0 and _is_numeric(column.type):
         return column.to_numpy()
+    if _is_text(column.type):
+        return column.to_numpy(zero_copy_only=False)  # str objects (None for NULL), made by Arrow
     values = column.to_pylist()
     decode = _decoder(heading, name, reader)
     return _object_column([decode(v) for v in values] if decode is not None else values)
+
+def _is_text(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 def _is_numeric(arrow_type: Any) -> bool:
     import pyarrow as pa
@@ -95,7 +103,7 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
     if as_dict and not attributes:
         return _dicts(table, heading, reader)
     if attributes == ("KEY",):
-        return table.select(list(keys)).to_pylist()
+        return KeyList(table.select(list(keys)))
     columns = {name: column_values(table, name, heading, reader) for name in table.column_names}
     if attributes:
         arrays = [_keys(columns, keys, table.num_rows) if a == "KEY" else columns[a] for a in attributes]

@@ -15,6 +15,7 @@ between MySQL and DuckDB, so that a condition returns the rows MySQL would:
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import sqlglot
@@ -41,14 +42,7 @@ def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp
     QueryError
         On a syntax error, an unknown attribute, or a subquery.
     """
-    try:
-        parsed = sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError as error:
-        raise QueryError(f"Cannot parse {text!r}: {error}",
-                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
-    if parsed.find(exp.Select):
-        raise QueryError(f"Subqueries are not allowed in {text!r}.",
-                         hint="Restrict by another query instead: table & other_query.")
+    parsed = _parse(text).copy()
     for node in list(parsed.find_all(exp.Column)):
         name = node.name
         if name not in scopes:
@@ -57,6 +51,23 @@ def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp
         node.replace(column(scopes[name], name))
     _fix_comparisons(parsed, heading)
     return _case_insensitive_like(parsed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> exp.Expression:
+    """Parse and vet a MySQL expression once per text (callers change a copy)."""
+    try:
+        parsed = sqlglot.parse_one(text, read="mysql")
+    except sqlglot.errors.ParseError as error:
+        raise QueryError(f"Cannot parse {text!r}: {error}",
+                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
+    if parsed.find(exp.Select):
+        raise QueryError(f"Subqueries are not allowed in {text!r}.",
+                         hint="Restrict by another query instead: table & other_query.")
+    if parsed.find(exp.BitwiseAnd, exp.BitwiseOr):
+        raise QueryError(f"{text!r} uses the bitwise operator & or |.",
+                         hint="Combine conditions with AND / OR inside a string, or restrict twice: q & 'a' & 'b'.")
+    return parsed
 
 
 def _kind(node: exp.Expression, heading: Heading) -> str | None:

@@ -7,20 +7,26 @@ DuckDB database holding a copy of each table a query has read, sorted by primary
 key (so that DuckDB's zone maps skip to a key), all at one snapshot.
 
 Before every read the replica asks the catalog for its latest snapshot id (one
-small metadata query). When it moved on, the replica reads which tables changed
+small metadata query, about 1 ms). On a SQLite catalog that query is skipped while
+a fingerprint of the catalog files (:class:`CatalogStamp`) is as it was at the
+last query, for at most a second. When the snapshot moved on, the replica reads which tables changed
 since (``ducklake_snapshot_changes``) and marks its copies of them stale; a stale
 copy is brought up to date when a query next reads it, from the table's row
 changes (``ducklake_table_changes``): the rows of every touched key are replaced
 by the rows of that key at the new snapshot. Reads therefore see every committed
 change, as they would reading the lake; reads inside a write transaction, which
-must see the transaction's own rows, go to the lake.
+must see the transaction's own rows, go to the lake. So does the first read of a
+table not copied yet or written since it was last read (``reads_before_copy``):
+a loop that writes and reads in turn pays for no copies it would not use.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
 
     from labdata.catalog.engine import Lake
 
-__all__ = ["Replica", "TableRef"]
+__all__ = ["CatalogStamp", "Replica", "TableRef"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,75 @@ _NEUTRAL = {"created_schema", "created_table", "created_view", "inline_flush", "
 # changes that make one table's copy unusable (columns changed, or the table is gone)
 _TABLE_GONE = {"altered_table", "dropped_table"}
 _CHANGE = re.compile(r'(\w+):((?:"(?:[^"]|"")*"\.?)+|[^,]*)')
+
+
+class CatalogStamp:
+    """A fingerprint of a SQLite catalog's files, to skip looking for a new snapshot.
+
+    Every commit grows the write-ahead log, restarts it (new header) or, when the
+    log is checkpointed into the database file, changes that file's size or time.
+    File times are coarse, so a fingerprint taken less than ``quiet_seconds``
+    after the database file changed is not relied on. A commit caught between
+    writing the log and publishing it is missed until the fingerprint changes or
+    ``trust_seconds`` pass, whichever is first: commits of this process are seen
+    at once, those of others at once or, in that race, within ``trust_seconds``.
+    Only the log is opened (SQLite never locks it, so closing it cannot drop
+    another connection's locks).
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite catalog file.
+    quiet_seconds, trust_seconds : float
+        See above.
+    """
+
+    def __init__(self, path: os.PathLike[str] | str, *, quiet_seconds: float = 0.1,
+                 trust_seconds: float = 1.0) -> None:
+        self.path = os.fspath(path)
+        self.wal = self.path + "-wal"
+        self.quiet_seconds, self.trust_seconds = quiet_seconds, trust_seconds
+        self._recorded: tuple | None = None
+        self._recorded_at = 0.0
+
+    def unchanged(self) -> bool:
+        """Whether the files are as recorded by :meth:`record`, recently enough to rely on."""
+        if self._recorded is None or time.monotonic() - self._recorded_at > self.trust_seconds:
+            return False
+        return self._read() == self._recorded
+
+    def take(self) -> tuple | None:
+        """Read the fingerprint now (before asking the catalog), for :meth:`record`."""
+        return self._read(), time.monotonic()
+
+    def record(self, taken: tuple | None) -> None:
+        """Keep a fingerprint from :meth:`take` if the database file was quiet when it was read."""
+        state, when = taken
+        quiet = state is not None and time.time_ns() - state[0][2] > self.quiet_seconds * 1e9
+        self._recorded, self._recorded_at = (state, when) if quiet else (None, 0.0)
+
+    def _read(self) -> tuple | None:
+        main = _file_state(self.path)
+        if main is None:
+            return None
+        wal = _file_state(self.wal)
+        return main, wal[:2] if wal else None, _wal_header(self.wal) if wal else None
+
+
+def _file_state(path: str) -> tuple[int, int, int] | None:
+    try:
+        state = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return state.st_ino, state.st_size, state.st_mtime_ns
+
+
+def _wal_header(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as wal:
+            return wal.read(32)
+    except FileNotFoundError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -75,12 +150,17 @@ class Replica:
     """
 
     alias = "replica"
+    #: reads of a table not copied yet, or written since, that go to the lake before it is
+    #: copied or brought up to date (so that a write-read-write loop costs no more than the lake)
+    reads_before_copy = 1
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self._lock = threading.RLock()
         self._copies: dict[tuple[str, str], _Copy] = {}
         self._seen: int | None = None
+        self._misses: dict[tuple[str, str], int] = {}
+        self.stamp = CatalogStamp(lake.catalog_file) if lake.kind == "sqlite" else None
         self._cursor = lake._connection.cursor()
         self._cursor.execute(f"ATTACH ':memory:' AS {self.alias} (COMPRESS)")
 
@@ -91,12 +171,19 @@ class Replica:
             if self._seen is not None and latest != self._seen:
                 self._note_changes(self._seen, latest)
             self._seen = latest
-            for ref in tables:
+            pending = [ref for ref in tables if (ref.schema, ref.name) not in self._copies
+                       or self._copies[(ref.schema, ref.name)].stale]
+            if any(self._misses.get((ref.schema, ref.name), 0) < self.reads_before_copy for ref in pending):
+                for ref in pending:  # written since it was read: the lake answers this once more
+                    self._misses[(ref.schema, ref.name)] = self._misses.get((ref.schema, ref.name), 0) + 1
+                return self.lake.alias
+            for ref in pending:
                 copy = self._copies.get((ref.schema, ref.name))
                 if copy is None:
                     self._copy(ref, latest)
-                elif copy.stale:
+                else:
                     self._refresh(copy, latest)
+                self._misses.pop((ref.schema, ref.name), None)
         return self.alias
 
     @property
@@ -113,8 +200,15 @@ class Replica:
 
     # ---- snapshots and changes -------------------------------------------------------
     def _latest_snapshot(self) -> int:
+        """The catalog's latest snapshot id, or the one seen last if the catalog files did not change."""
+        if self.stamp is not None and self._seen is not None and self.stamp.unchanged():
+            return self._seen
+        taken = self.stamp.take() if self.stamp is not None else None  # before the query: a later
         sql = f"SELECT max(snapshot_id) FROM {metadata_table(self.lake, 'ducklake_snapshot')}"
-        return int(self._cursor.execute(sql).fetchone()[0])
+        latest = int(self._cursor.execute(sql).fetchone()[0])
+        if self.stamp is not None:
+            self.stamp.record(taken)  # commit changes the files again
+        return latest
 
     def _note_changes(self, since: int, latest: int) -> None:
         sql = (f"SELECT changes_made FROM {metadata_table(self.lake, 'ducklake_snapshot_changes')} "
@@ -124,6 +218,7 @@ class Replica:
             for kind, value in _CHANGE.findall(changes or ""):
                 if kind in _ROW_CHANGES and value in by_id:
                     by_id[value].stale = True
+                    self._misses.pop((by_id[value].ref.schema, by_id[value].ref.name), None)
                 elif kind in _TABLE_GONE and value in by_id:
                     self._drop(by_id.pop(value))
                 elif kind not in _NEUTRAL and kind not in _ROW_CHANGES and kind not in _TABLE_GONE:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlglot import exp
 
+from labdata.catalog.keys import KeyList
 from labdata.core.errors import DataError, QueryError
 
 if TYPE_CHECKING:
@@ -56,6 +57,12 @@ class Params:
         self.values: dict[str, Any] = {}
         self.catalog = catalog
 
+    def relation(self, table: Any) -> str:
+        """Name an Arrow table the query reads (registered on the cursor when it runs)."""
+        name = f"labdata_keys_{len(self.values) + 1}"
+        self.values[name] = table
+        return name
+
     def bind(self, value: Any) -> exp.Expression:
         """Return a placeholder bound to ``value``."""
         name = f"p{len(self.values) + 1}"
@@ -65,7 +72,7 @@ class Params:
 
 def column(alias: str, name: str) -> exp.Column:
     """Return the quoted column ``alias."name"``."""
-    return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(alias))
+    return exp.Column(this=exp.Identifier(this=name, quoted=True), table=exp.Identifier(this=alias, quoted=False))
 
 
 def condition(restriction: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
@@ -75,7 +82,7 @@ def condition(restriction: Any, heading: Heading, alias: str, params: Params, de
     if isinstance(restriction, type) and hasattr(restriction, "table_schema"):
         restriction = restriction()  # a table class restricts like its instance
     if isinstance(restriction, Not):
-        return exp.not_(condition(restriction.restriction, heading, alias, params, depth))
+        return exp.not_(condition(restriction.restriction, heading, alias, params, depth), copy=False)
     if restriction is None or isinstance(restriction, bool | np.bool_):
         return exp.true() if restriction else exp.false()
     if isinstance(restriction, Query):
@@ -88,14 +95,16 @@ def condition(restriction: Any, heading: Heading, alias: str, params: Params, de
         restriction = dict(zip(restriction.dtype.names, restriction.tolist(), strict=True))
     if isinstance(restriction, Mapping):
         return _mapping(restriction, heading, alias, params)
+    if isinstance(restriction, KeyList):
+        return _key_list(restriction, heading, alias, params)
     if hasattr(restriction, "to_dict") and hasattr(restriction, "columns"):
         restriction = restriction.to_dict("records")
     if isinstance(restriction, AndList):
         parts = [condition(r, heading, alias, params, depth) for r in restriction]
-        return exp.and_(*parts) if parts else exp.true()
+        return exp.and_(*parts, copy=False) if parts else exp.true()
     if isinstance(restriction, list | tuple | set | np.ndarray):
         parts = [condition(r, heading, alias, params, depth) for r in restriction]
-        return exp.or_(*parts) if parts else exp.false()
+        return exp.or_(*parts, copy=False) if parts else exp.false()
     raise QueryError(f"Cannot restrict by a {type(restriction).__name__}: {restriction!r:.80}.",
                      hint="Restrict by a dict, a string condition, another query or a list of these.")
 
@@ -120,7 +129,23 @@ def _mapping(restriction: Mapping[str, Any], heading: Heading, alias: str, param
             except DataError:
                 return exp.false()  # a value the attribute cannot hold matches no row
         parts.append(exp.EQ(this=column(alias, name), expression=params.bind(value)))
-    return exp.and_(*parts) if parts else exp.true()
+    return exp.and_(*parts, copy=False) if parts else exp.true()
+
+
+def _key_list(keys: KeyList, heading: Heading, alias: str, params: Params) -> exp.Expression:
+    """Rows whose shared attributes equal one of the fetched keys: EXISTS over the keys' Arrow table."""
+    shared = [name for name in keys.names if name in heading]
+    if not len(keys):
+        return exp.false()
+    if not shared:
+        return exp.true()
+    name = params.relation(keys.to_arrow().select(shared))
+    inner = f"{name}_row"
+    probe = exp.select("1", copy=False).from_(exp.Table(this=exp.to_identifier(name)).as_(inner, copy=False),
+                                              copy=False)
+    probe = probe.where(exp.and_(*(exp.EQ(this=column(inner, n), expression=column(alias, n)) for n in shared),
+                                 copy=False), copy=False)
+    return exp.Exists(this=probe)
 
 
 def _semijoin(other: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
@@ -129,7 +154,7 @@ def _semijoin(other: Any, heading: Heading, alias: str, params: Params, depth: i
     inner_alias = f"s{depth}"
     shared = [name for name in heading.names if name in other.heading]
     subquery = compile_node(other.node, params, depth + 1)
-    probe = exp.select("1").from_(subquery.subquery(inner_alias))
+    probe = exp.select("1", copy=False).from_(subquery.subquery(inner_alias, copy=False), copy=False)
     if shared:
         probe = probe.where(exp.and_(*(exp.EQ(this=column(inner_alias, n), expression=column(alias, n))
                                        for n in shared)))

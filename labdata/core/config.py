@@ -106,12 +106,15 @@ class CatalogSettings:
         an absolute local path, or a URL (``s3://...``) left as given.
     lake_path : str
         Root of the lake: an absolute local path or a URL.
+    replica : bool
+        Serve queries from an in-memory copy of the tables they read (``catalog.replica``).
     """
 
     kind: CatalogKind
     dsn: str = field(repr=False)
     data_path: str
     lake_path: str
+    replica: bool = True
 
 
 class Preferences(Mapping[str, Any]):
@@ -323,7 +326,8 @@ class Preferences(Mapping[str, Any]):
                                   "cannot live there.",
                                   hint="Set catalog.dsn to a local SQLite file path.")
             dsn = location(dsn) if dsn else os.path.join(lake, "catalog", "catalog.sqlite")
-        return CatalogSettings(kind=kind, dsn=dsn or "", data_path=data_path, lake_path=lake)
+        return CatalogSettings(kind=kind, dsn=dsn or "", data_path=data_path, lake_path=lake,
+                               replica=self._data["catalog"].get("replica", True))
 
     def _effective(self, stored: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults < stored < environment, validated, plus ``hostname``."""
