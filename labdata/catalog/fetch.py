@@ -70,10 +70,20 @@ def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayRea
     if (kind in _NUMERIC or kind == "computed") and column.null_count == 0 and _is_numeric(column.type):
         return column.to_numpy()
     if _is_text(column.type):
-        return column.to_numpy(zero_copy_only=False)  # str objects (None for NULL), made by Arrow
+        return _text_values(column)
     values = column.to_pylist()
     decode = _decoder(heading, name, reader)
     return _object_column([decode(v) for v in values] if decode is not None else values)
+
+def _text_values(column: Any) -> np.ndarray:
+    """A text column as str objects (None for NULL); each distinct string is made once."""
+    if len(column) < 4096:
+        return column.to_numpy(zero_copy_only=False)
+    encoded = column.combine_chunks().dictionary_encode()
+    words = encoded.dictionary.to_numpy(zero_copy_only=False)
+    if encoded.indices.null_count:
+        return _object_column(encoded.to_pylist())
+    return words[encoded.indices.to_numpy()]
 
 def _is_text(arrow_type: Any) -> bool:
     import pyarrow as pa
@@ -108,7 +118,16 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
     if attributes:
         arrays = [_keys(columns, keys, table.num_rows) if a == "KEY" else columns[a] for a in attributes]
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
-    return np.rec.fromarrays(list(columns.values()), names=list(columns)) if columns else np.rec.array([])
+    return _records(columns) if columns else np.rec.array([])
+
+def _records(columns: dict[str, np.ndarray]) -> np.recarray:
+    """A record array of ``columns`` (np.zeros, not np.empty: filling object fields with None is slow)."""
+    first = next(iter(columns.values()))
+    records = np.zeros(len(first), dtype=[(name, values.dtype) for name, values in columns.items()])
+    for name, values in columns.items():
+        records[name] = values
+    return records.view(np.recarray)
+
 
 def _dicts(table: pa.Table, heading: Heading, reader: ArrayReader) -> list[dict[str, Any]]:
     """Rows as dicts, built by Arrow; only blob columns are decoded in Python."""
