@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from labdata.catalog.expr import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal
 from labdata.catalog.mysql import parse_expression
-from labdata.catalog.restrict import Params, column, condition
+from labdata.catalog.restrict import Params, column, condition, equal_on
 from labdata.core.errors import QueryError
 
 __all__ = ["compile_node", "compile_sql"]
@@ -89,11 +89,6 @@ def _join_to(select: exp.Select, item: exp.Expression, kind: str, on: exp.Expres
     return select
 
 
-def _equal(left: str, right: str, names: list[str]) -> exp.Expression:
-    """``left.a = right.a AND ...`` over ``names``."""
-    return exp.and_(*(exp.EQ(this=column(left, n), expression=column(right, n)) for n in names), copy=False)
-
-
 def _source(node: Source, params: Params, depth: int) -> exp.Select:
     alias = _alias(depth)
     return exp.select(*(column(alias, n) for n in node.heading.names), copy=False).from_(
@@ -116,7 +111,7 @@ def _restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
             inner = f"s{depth}_{number}"
             shared = [n for n in base.heading.names if n in other.heading]
             _join_to(select, _from_item(other.node, params, depth + 1, inner, shared),
-                     "ANTI" if link.negate else "SEMI", _equal(alias, inner, shared))
+                     "ANTI" if link.negate else "SEMI", equal_on(alias, inner, shared))
             continue
         clause = condition(link.restriction, base.heading, alias, params, depth)
         if link.negate:
@@ -159,7 +154,7 @@ def _join(node: Join, params: Params, depth: int) -> exp.Select:
     select = _select(outputs, node.left, params, depth, left_alias)
     right_query = _from_item(node.right, params, depth + 1, right_alias)
     if shared:
-        return _join_to(select, right_query, "INNER", _equal(left_alias, right_alias, shared))
+        return _join_to(select, right_query, "INNER", equal_on(left_alias, right_alias, shared))
     return _join_to(select, right_query, "CROSS")
 
 
@@ -197,7 +192,7 @@ def _aggregate(node: Aggregate, params: Params, depth: int) -> exp.Select:
         keys = [column(group_alias, n) for n in node.heading.names if n in group_names]
         select = _select(keys, node.group, params, depth, group_alias)
         shared = [n for n in group_names if n in source]
-        on = _equal(group_alias, source_alias, shared) if shared else exp.true()
+        on = equal_on(group_alias, source_alias, shared) if shared else exp.true()
         _join_to(select, _from_item(node.source, params, depth + 1, source_alias, [*shared, *used]),
                  "LEFT" if node.keep_all_rows else "INNER", on)
     select = select.select(*computed, copy=False)

@@ -57,9 +57,9 @@ class Context:
         """Return the catalog schema name holding tables of ``group``."""
         return schema_name(group, self.project)
 
-    def qualified(self, group: str, sql_name: str, *, catalog: str | None = None) -> str:
-        """Return the quoted ``lake.schema.table`` name of a table (``catalog`` instead of the lake's alias)."""
-        return f'{catalog or self.lake.alias}."{self.schema_for(group)}"."{sql_name}"'
+    def qualified(self, group: str, sql_name: str) -> str:
+        """Return the quoted ``lake.schema.table`` name of a table."""
+        return f'{self.lake.alias}."{self.schema_for(group)}"."{sql_name}"'
 
 
 class DefaultContextFactory:

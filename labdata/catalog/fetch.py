@@ -80,10 +80,8 @@ def _text_values(column: Any) -> np.ndarray:
     if len(column) < 4096:
         return column.to_numpy(zero_copy_only=False)
     encoded = column.combine_chunks().dictionary_encode()
-    words = encoded.dictionary.to_numpy(zero_copy_only=False)
-    if encoded.indices.null_count:
-        return _object_column(encoded.to_pylist())
-    return words[encoded.indices.to_numpy()]
+    words = _object_column([*encoded.dictionary.to_pylist(), None])  # NULL is the last word
+    return words[encoded.indices.fill_null(len(words) - 1).to_numpy()]
 
 def _is_text(arrow_type: Any) -> bool:
     import pyarrow as pa

@@ -13,8 +13,8 @@ last query, for at most a second. When the snapshot moved on, the replica reads 
 since (``ducklake_snapshot_changes``) and marks its copies of them stale; a stale
 copy is brought up to date when a query next reads it, from the table's row
 changes (``ducklake_table_changes``): the rows of every touched key are replaced
-by the rows of that key at the new snapshot. Reads therefore see every committed
-change, as they would reading the lake; reads inside a write transaction, which
+by the rows of that key at the new snapshot. Reads therefore see the committed
+changes the lake would show (on SQLite, within the fingerprint's bound); reads inside a write transaction, which
 must see the transaction's own rows, go to the lake. So does the first read of a
 table not copied yet or written since it was last read (``reads_before_copy``):
 a loop that writes and reads in turn pays for no copies it would not use.
@@ -50,6 +50,7 @@ _NEUTRAL = {"created_schema", "created_table", "created_view", "inline_flush", "
             "dropped_view", "altered_view", "merge_adjacent_files"}
 # changes that make one table's copy unusable (columns changed, or the table is gone)
 _TABLE_GONE = {"altered_table", "dropped_table"}
+_KNOWN = _ROW_CHANGES | _NEUTRAL | _TABLE_GONE
 _CHANGE = re.compile(r'(\w+):((?:"(?:[^"]|"")*"\.?)+|[^,]*)')
 
 
@@ -88,11 +89,11 @@ class CatalogStamp:
             return False
         return self._read() == self._recorded
 
-    def take(self) -> tuple | None:
+    def take(self) -> tuple[tuple | None, float]:
         """Read the fingerprint now (before asking the catalog), for :meth:`record`."""
         return self._read(), time.monotonic()
 
-    def record(self, taken: tuple | None) -> None:
+    def record(self, taken: tuple[tuple | None, float]) -> None:
         """Keep a fingerprint from :meth:`take` if the database file was quiet when it was read."""
         state, when = taken
         quiet = state is not None and time.time_ns() - state[0][2] > self.quiet_seconds * 1e9
@@ -129,6 +130,11 @@ class TableRef:
     schema: str
     name: str
     key: tuple[str, ...]
+
+    @property
+    def place(self) -> tuple[str, str]:
+        """``(schema, name)``: where the table is, in the lake and in the replica."""
+        return self.schema, self.name
 
 
 @dataclass
@@ -171,19 +177,18 @@ class Replica:
             if self._seen is not None and latest != self._seen:
                 self._note_changes(self._seen, latest)
             self._seen = latest
-            pending = [ref for ref in tables if (ref.schema, ref.name) not in self._copies
-                       or self._copies[(ref.schema, ref.name)].stale]
-            if any(self._misses.get((ref.schema, ref.name), 0) < self.reads_before_copy for ref in pending):
+            pending = [ref for ref in tables if ref.place not in self._copies or self._copies[ref.place].stale]
+            if any(self._misses.get(ref.place, 0) < self.reads_before_copy for ref in pending):
                 for ref in pending:  # written since it was read: the lake answers this once more
-                    self._misses[(ref.schema, ref.name)] = self._misses.get((ref.schema, ref.name), 0) + 1
+                    self._misses[ref.place] = self._misses.get(ref.place, 0) + 1
                 return self.lake.alias
             for ref in pending:
-                copy = self._copies.get((ref.schema, ref.name))
+                copy = self._copies.get(ref.place)
                 if copy is None:
                     self._copy(ref, latest)
                 else:
                     self._refresh(copy, latest)
-                self._misses.pop((ref.schema, ref.name), None)
+                self._misses.pop(ref.place, None)
         return self.alias
 
     @property
@@ -194,20 +199,20 @@ class Replica:
     def clear(self) -> None:
         """Drop every copy (the next query copies what it reads again)."""
         with self._lock:
-            for schema, name in list(self._copies):
-                self._cursor.execute(f"DROP TABLE IF EXISTS {self._name(schema, name)}")
-            self._copies.clear()
+            for copy in list(self._copies.values()):
+                self._drop(copy)
 
     # ---- snapshots and changes -------------------------------------------------------
     def _latest_snapshot(self) -> int:
         """The catalog's latest snapshot id, or the one seen last if the catalog files did not change."""
         if self.stamp is not None and self._seen is not None and self.stamp.unchanged():
             return self._seen
-        taken = self.stamp.take() if self.stamp is not None else None  # before the query: a later
+        # the fingerprint is read before the query, so a commit after it changes the files again
+        taken = self.stamp.take() if self.stamp is not None else None
         sql = f"SELECT max(snapshot_id) FROM {metadata_table(self.lake, 'ducklake_snapshot')}"
         latest = int(self._cursor.execute(sql).fetchone()[0])
-        if self.stamp is not None:
-            self.stamp.record(taken)  # commit changes the files again
+        if taken is not None:
+            self.stamp.record(taken)
         return latest
 
     def _note_changes(self, since: int, latest: int) -> None:
@@ -218,17 +223,17 @@ class Replica:
             for kind, value in _CHANGE.findall(changes or ""):
                 if kind in _ROW_CHANGES and value in by_id:
                     by_id[value].stale = True
-                    self._misses.pop((by_id[value].ref.schema, by_id[value].ref.name), None)
+                    self._misses.pop(by_id[value].ref.place, None)
                 elif kind in _TABLE_GONE and value in by_id:
                     self._drop(by_id.pop(value))
-                elif kind not in _NEUTRAL and kind not in _ROW_CHANGES and kind not in _TABLE_GONE:
+                elif kind not in _KNOWN:
                     logger.debug("snapshot change %r: dropping the replica", kind)
                     self.clear()
                     by_id = {}
 
     # ---- copies --------------------------------------------------------------------------
-    def _name(self, schema: str, name: str) -> str:
-        return f'{self.alias}."{schema}"."{name}"'
+    def _name(self, ref: TableRef) -> str:
+        return f'{self.alias}."{ref.schema}"."{ref.name}"'
 
     def _source(self, ref: TableRef, version: int, alias: str = "c") -> str:
         return f'{self.lake.alias}."{ref.schema}"."{ref.name}" AS {alias} AT (VERSION => {int(version)})'
@@ -236,10 +241,10 @@ class Replica:
     def _copy(self, ref: TableRef, version: int) -> None:
         order = ", ".join(f'"{k}"' for k in ref.key) or "ALL"
         self._cursor.execute(f'CREATE SCHEMA IF NOT EXISTS {self.alias}."{ref.schema}"')
-        self._cursor.execute(f"CREATE OR REPLACE TABLE {self._name(ref.schema, ref.name)} AS "
+        self._cursor.execute(f"CREATE OR REPLACE TABLE {self._name(ref)} AS "
                              f"SELECT * FROM {self._source(ref, version)} ORDER BY {order}")
-        rows = self._cursor.execute(f"SELECT count(*) FROM {self._name(ref.schema, ref.name)}").fetchone()[0]
-        self._copies[(ref.schema, ref.name)] = _Copy(ref, self._table_id(ref, version), version, int(rows))
+        rows = self._cursor.execute(f"SELECT count(*) FROM {self._name(ref)}").fetchone()[0]
+        self._copies[ref.place] = _Copy(ref, self._table_id(ref, version), version, int(rows))
 
     def _table_id(self, ref: TableRef, version: int) -> int:
         def live(alias: str) -> str:
@@ -252,8 +257,8 @@ class Replica:
         return int(row[0]) if row else -1
 
     def _drop(self, copy: _Copy) -> None:
-        self._cursor.execute(f"DROP TABLE IF EXISTS {self._name(copy.ref.schema, copy.ref.name)}")
-        self._copies.pop((copy.ref.schema, copy.ref.name), None)
+        self._cursor.execute(f"DROP TABLE IF EXISTS {self._name(copy.ref)}")
+        self._copies.pop(copy.ref.place, None)
 
     def _refresh(self, copy: _Copy, latest: int) -> None:
         """Replace the rows of every key that changed between the copy's snapshot and ``latest``."""
@@ -277,7 +282,7 @@ class Replica:
 
     def _apply(self, copy: _Copy, touched: object, latest: int) -> None:
         ref, cursor = copy.ref, self._cursor
-        target = self._name(ref.schema, ref.name)
+        target = self._name(ref)
         on = " AND ".join(f'c."{k}" = k."{k}"' for k in ref.key)
         cursor.register("labdata_touched_keys", touched)
         try:

@@ -75,6 +75,19 @@ def column(alias: str, name: str) -> exp.Column:
     return exp.Column(this=exp.Identifier(this=name, quoted=True), table=exp.Identifier(this=alias, quoted=False))
 
 
+def equal_on(left: str, right: str, names: list[str]) -> exp.Expression:
+    """``left."a" = right."a" AND ...`` over ``names``."""
+    return exp.and_(*(exp.EQ(this=column(left, n), expression=column(right, n)) for n in names), copy=False)
+
+
+def _exists(source: exp.Expression, inner: str, alias: str, shared: list[str]) -> exp.Expression:
+    """``EXISTS (SELECT 1 FROM source WHERE inner.a = alias.a ...)`` over ``shared``; ``source`` is aliased ``inner``."""
+    probe = exp.select("1", copy=False).from_(source, copy=False)
+    if shared:
+        probe = probe.where(equal_on(inner, alias, shared), copy=False)
+    return exp.Exists(this=probe)
+
+
 def condition(restriction: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
     """Return the condition of one restriction on ``alias``, a row with ``heading``."""
     from labdata.catalog.query import Query
@@ -141,21 +154,12 @@ def _key_list(keys: KeyList, heading: Heading, alias: str, params: Params) -> ex
         return exp.true()
     name = params.relation(keys.to_arrow().select(shared))
     inner = f"{name}_row"
-    probe = exp.select("1", copy=False).from_(exp.Table(this=exp.to_identifier(name)).as_(inner, copy=False),
-                                              copy=False)
-    probe = probe.where(exp.and_(*(exp.EQ(this=column(inner, n), expression=column(alias, n)) for n in shared),
-                                 copy=False), copy=False)
-    return exp.Exists(this=probe)
+    return _exists(exp.Table(this=exp.to_identifier(name)).as_(inner, copy=False), inner, alias, shared)
 
 
 def _semijoin(other: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
     from labdata.catalog.compiler import compile_node
 
-    inner_alias = f"s{depth}"
     shared = [name for name in heading.names if name in other.heading]
-    subquery = compile_node(other.node, params, depth + 1)
-    probe = exp.select("1", copy=False).from_(subquery.subquery(inner_alias, copy=False), copy=False)
-    if shared:
-        probe = probe.where(exp.and_(*(exp.EQ(this=column(inner_alias, n), expression=column(alias, n))
-                                       for n in shared)))
-    return exp.Exists(this=probe)
+    inner = f"s{depth}"
+    return _exists(compile_node(other.node, params, depth + 1).subquery(inner, copy=False), inner, alias, shared)
