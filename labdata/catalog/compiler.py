@@ -124,10 +124,9 @@ def _restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
 def _restricting_query(node: Restrict, heading: Any) -> Any:
     """The query of ``A & query`` when it shares attributes with A (then a SEMI JOIN, ``A - query`` an
     ANTI JOIN: the rows of a correlated EXISTS on equality, planned as a join driven by the small side)."""
-    from labdata.catalog.query import Query
+    from labdata.catalog.query import Query, instance_of_table
 
-    other = node.restriction() if isinstance(node.restriction, type) and hasattr(node.restriction, "table_schema") \
-        else node.restriction
+    other = instance_of_table(node.restriction)
     if isinstance(other, Query) and any(n in other.heading for n in heading.names):
         return other
     return None

@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["U", "Query", "as_query"]
 
 
+def instance_of_table(value: Any) -> Any:
+    """A table class becomes its instance (it restricts, joins and aggregates like it); anything else is kept."""
+    return value() if isinstance(value, type) and hasattr(value, "table_schema") else value
+
+
 def as_query(value: Any) -> Query:
     """Return ``value`` as a query (a table class becomes its instance)."""
-    if isinstance(value, type) and hasattr(value, "table_schema"):
-        value = value()
+    value = instance_of_table(value)
     if not isinstance(value, Query):
         raise QueryError(f"Expected a table or a query, got {type(value).__name__}.",
                          hint="Join and aggregate tables or queries, e.g. Session * Dataset.")
@@ -40,8 +44,7 @@ def _restriction_nodes(restriction: Any) -> list[Node]:
     """The query nodes inside a restriction (a query, a table class, or lists and ``Not`` of them)."""
     from labdata.catalog.restrict import Not
 
-    if isinstance(restriction, type) and hasattr(restriction, "table_schema"):
-        restriction = restriction()
+    restriction = instance_of_table(restriction)
     if isinstance(restriction, Query):
         return [restriction.node]
     if isinstance(restriction, Not):

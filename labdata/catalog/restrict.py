@@ -90,10 +90,9 @@ def _exists(source: exp.Expression, inner: str, alias: str, shared: list[str]) -
 
 def condition(restriction: Any, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
     """Return the condition of one restriction on ``alias``, a row with ``heading``."""
-    from labdata.catalog.query import Query
+    from labdata.catalog.query import Query, instance_of_table
 
-    if isinstance(restriction, type) and hasattr(restriction, "table_schema"):
-        restriction = restriction()  # a table class restricts like its instance
+    restriction = instance_of_table(restriction)
     if isinstance(restriction, Not):
         return exp.not_(condition(restriction.restriction, heading, alias, params, depth), copy=False)
     if restriction is None or isinstance(restriction, bool | np.bool_):
