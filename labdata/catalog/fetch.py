@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 from labdata.catalog.blobs import ArrayReader, decode_blob
 from labdata.catalog.keys import KeyList
@@ -14,7 +15,6 @@ from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
 
     from labdata.catalog.expr import Heading
     from labdata.catalog.query import Query
@@ -46,12 +46,35 @@ def _object_column(values: list[Any]) -> np.ndarray:
 def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit: int | None,
                    offset: int | None) -> pa.Table:
     order = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    columns = columns or query.heading.names
+    catalog = query.read_catalog()
+    if order in ([], ["KEY"]):
+        rows = query.rows_in_process(catalog)
+        if rows is not None and (not order or _sortable(rows, query.primary_key)):
+            return _page(rows, columns, query.primary_key if order else (), limit, offset)
     suffix = " ORDER BY " + ", ".join(_order_term(query, term) for term in order) if order else ""
     if limit is not None:
         suffix += f" LIMIT {int(limit)}"
     if offset:
         suffix += f" OFFSET {int(offset)}"
-    return query.execute(columns or query.heading.names, (lambda sql: sql + suffix) if suffix else None).to_arrow_table()
+    wrap = (lambda sql: sql + suffix) if suffix else None
+    return query.execute(columns, wrap, catalog=catalog).to_arrow_table()
+
+
+def _sortable(rows: pa.Table, key: tuple[str, ...]) -> bool:
+    """Whether Arrow sorts ``key`` as DuckDB does (not ENUMs: DuckDB sorts them by declaration)."""
+    return rows.num_rows < 2 or not any(pa.types.is_dictionary(rows.schema.field(k).type) for k in key)
+
+
+def _page(rows: pa.Table, columns: tuple[str, ...], key: tuple[str, ...], limit: int | None,
+          offset: int | None) -> pa.Table:
+    """``columns`` of ``rows`` sorted by ``key`` (if any), then ``offset`` and ``limit`` applied."""
+    if key and rows.num_rows > 1:
+        rows = rows.sort_by([(name, "ascending") for name in key])
+    if offset or limit is not None:
+        rows = rows.slice(offset or 0, limit)
+    return rows.select(list(columns))
+
 
 def _order_term(query: Query, term: str) -> str:
     name, _, direction = term.strip().partition(" ")
@@ -84,13 +107,9 @@ def _text_values(column: Any) -> np.ndarray:
     return words[encoded.indices.fill_null(len(words) - 1).to_numpy()]
 
 def _is_text(arrow_type: Any) -> bool:
-    import pyarrow as pa
-
     return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 def _is_numeric(arrow_type: Any) -> bool:
-    import pyarrow as pa
-
     return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type)
 
 def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, format: str | None,

@@ -27,7 +27,7 @@ from labdata.core.errors import QueryError, did_you_mean
 if TYPE_CHECKING:
     from labdata.catalog.expr import Heading
 
-__all__ = ["parse_expression"]
+__all__ = ["parse_expression", "parse_text"]
 
 _TEXT_KINDS = ("string", "enum")
 _BLOB_KINDS = ("blob", "longblob")
@@ -42,7 +42,7 @@ def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp
     QueryError
         On a syntax error, an unknown attribute, or a subquery.
     """
-    parsed = _parse(text).copy()
+    parsed = parse_text(text).copy()
     for node in list(parsed.find_all(exp.Column)):
         name = node.name
         if name not in scopes:
@@ -54,8 +54,8 @@ def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse(text: str) -> exp.Expression:
-    """Parse and vet a MySQL expression once per text (callers change a copy)."""
+def parse_text(text: str) -> exp.Expression:
+    """Parse and vet a MySQL expression once per text (shared: callers must change only a copy)."""
     try:
         parsed = sqlglot.parse_one(text, read="mysql")
     except sqlglot.errors.ParseError as error:

@@ -31,6 +31,14 @@ def instance_of_table(value: Any) -> Any:
     return value() if isinstance(value, type) and hasattr(value, "table_schema") else value
 
 
+def table_ref(table: Any) -> TableRef:
+    """Where a bound table is read from: schema, name and primary key."""
+    from labdata.catalog.replica import TableRef
+
+    schema = table.table_schema()
+    return TableRef(table.context.schema_for(schema.tier_group), schema.sql_name, schema.primary_key)
+
+
 def as_query(value: Any) -> Query:
     """Return ``value`` as a query (a table class becomes its instance)."""
     value = instance_of_table(value)
@@ -82,6 +90,13 @@ class Query:
         return self.heading.names
 
     def _sources(self) -> list[Any]:
+        """The tables this query reads (found once: the tree never changes)."""
+        found = self.__dict__.get("_source_tables")
+        if found is None:
+            found = self.__dict__["_source_tables"] = self._find_sources()
+        return found
+
+    def _find_sources(self) -> list[Any]:
         found, stack = [], [self.node]
         while stack:
             node = stack.pop()
@@ -174,26 +189,39 @@ class Query:
         return compile_sql(self.node, columns, catalog=catalog)
 
     def _table_refs(self) -> list[TableRef]:
-        from labdata.catalog.replica import TableRef
-
         refs = {}
         for table in self._sources():
-            schema = table.table_schema()
-            name = (table.context.schema_for(schema.tier_group), schema.sql_name)
-            refs[name] = TableRef(*name, schema.primary_key)
+            ref = table_ref(table)
+            refs[ref.place] = ref
         return list(refs.values())
 
+    def read_catalog(self) -> str:
+        """The attached database this query reads now: the read replica (its copies brought up to date) or the lake."""
+        return self._ensure().lake.read_catalog(self._table_refs())
+
     def execute(self, columns: tuple[str, ...] | None = None,
-                wrap: Callable[[str], str] | None = None) -> duckdb.DuckDBPyConnection:
+                wrap: Callable[[str], str] | None = None, *, catalog: str | None = None) -> duckdb.DuckDBPyConnection:
         """Run this query (only ``columns``, if given) and return the DuckDB result.
 
         ``wrap`` turns the query's SQL into the statement to run (``SELECT count(*) FROM (...)``).
-        Outside a write transaction the rows come from the lake's read replica.
+        Outside a write transaction the rows come from the lake's read replica;
+        ``catalog`` is what :meth:`read_catalog` returned, if the caller asked already.
         """
         lake = self._ensure().lake
-        catalog = lake.read_catalog(self._table_refs())
-        sql, params = self.compile(columns, catalog=catalog)
+        sql, params = self.compile(columns, catalog=catalog or self.read_catalog())
         return lake.execute(wrap(sql) if wrap else sql, params)
+
+    def rows_in_process(self, catalog: str) -> pa.Table | None:
+        """Every attribute of the rows, answered from the replica's key indexes, or ``None`` if DuckDB must run it.
+
+        See :mod:`labdata.catalog.lookup`; ``catalog`` is what :meth:`read_catalog` returned.
+        """
+        replica = self.context.lake.replica
+        if replica is None or catalog != replica.alias:
+            return None
+        from labdata.catalog.lookup import evaluate
+
+        return evaluate(self.node, lambda source, max_rows: replica.key_index(table_ref(source.table), max_rows))
 
     @property
     def sql(self) -> str:

@@ -23,15 +23,19 @@ a loop that writes and reads in turn pays for no copies it would not use.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
 
+from labdata.catalog.lookup import KeyIndex
 from labdata.catalog.metadata import metadata_table
 
 if TYPE_CHECKING:
@@ -159,6 +163,10 @@ class Replica:
     #: reads of a table not copied yet, or written since, that go to the lake before it is
     #: copied or brought up to date (so that a write-read-write loop costs no more than the lake)
     reads_before_copy = 1
+    #: key lookups of a copy at one snapshot before its rows are also held in Arrow (:mod:`~labdata.catalog.lookup`)
+    lookups_before_index = 1
+    #: memory all key indexes may hold; the least recently used index is dropped first
+    index_bytes = 1 << 30
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -166,6 +174,8 @@ class Replica:
         self._copies: dict[tuple[str, str], _Copy] = {}
         self._seen: int | None = None
         self._misses: dict[tuple[str, str], int] = {}
+        self._indexes: OrderedDict[tuple[str, str], KeyIndex] = OrderedDict()
+        self._lookups: dict[tuple[str, str], tuple[int, float]] = {}  # place -> (version, lookups at it)
         self.stamp = CatalogStamp(lake.catalog_file) if lake.kind == "sqlite" else None
         self._cursor = lake._connection.cursor()
         self._cursor.execute(f"ATTACH ':memory:' AS {self.alias} (COMPRESS)")
@@ -245,6 +255,7 @@ class Replica:
                              f"SELECT * FROM {self._source(ref, version)} ORDER BY {order}")
         rows = self._cursor.execute(f"SELECT count(*) FROM {self._name(ref)}").fetchone()[0]
         self._copies[ref.place] = _Copy(ref, self._table_id(ref, version), version, int(rows))
+        self._indexes.pop(ref.place, None)
 
     def _table_id(self, ref: TableRef, version: int) -> int:
         def live(alias: str) -> str:
@@ -259,6 +270,7 @@ class Replica:
     def _drop(self, copy: _Copy) -> None:
         self._cursor.execute(f"DROP TABLE IF EXISTS {self._name(copy.ref)}")
         self._copies.pop(copy.ref.place, None)
+        self._indexes.pop(copy.ref.place, None)
 
     def _refresh(self, copy: _Copy, latest: int) -> None:
         """Replace the rows of every key that changed between the copy's snapshot and ``latest``."""
@@ -299,3 +311,60 @@ class Replica:
             cursor.unregister("labdata_touched_keys")
         copy.rows = int(cursor.execute(f"SELECT count(*) FROM {target}").fetchone()[0])
         copy.version, copy.stale = latest, False
+        self._update_index(copy, touched)
+
+    # ---- key indexes ---------------------------------------------------------------------
+    def key_index(self, ref: TableRef, max_rows: int | None = None) -> KeyIndex | None:
+        """The Arrow rows of a current copy, for in-process key lookups; ``None`` if there is none (yet).
+
+        Made on the ``lookups_before_index``-th lookup of the copy at one snapshot (the
+        caller has just brought the copy up to date), kept current by :meth:`_refresh`,
+        and dropped when the copy is copied again or the indexes outgrow ``index_bytes``.
+        A copy of more than ``max_rows`` rows (if given) has none for this lookup.
+        """
+        with self._lock:
+            copy = self._copies.get(ref.place)
+            if copy is None or copy.stale or not ref.key or max_rows is not None and copy.rows > max_rows:
+                return None
+            index = self._indexes.get(ref.place)
+            if index is not None and index.version == copy.version:
+                self._indexes.move_to_end(ref.place)
+                return index
+            version, lookups = self._lookups.get(ref.place, (copy.version, 0))
+            lookups = lookups + 1 if version == copy.version else 1
+            self._lookups[ref.place] = (copy.version, lookups)
+            if lookups < self.lookups_before_index:
+                return None
+            return self._make_index(copy)
+
+    def _make_index(self, copy: _Copy) -> KeyIndex | None:
+        order = ", ".join(f'"{k}"' for k in copy.ref.key)
+        table = self._cursor.execute(f"SELECT * FROM {self._name(copy.ref)} ORDER BY {order}").to_arrow_table()
+        if table.nbytes > self.index_bytes:
+            self._lookups[copy.ref.place] = (copy.version, -math.inf)  # not at this snapshot again
+            return None
+        index = KeyIndex(table, copy.ref.key, copy.version)
+        self._indexes[copy.ref.place] = index
+        while sum(i.nbytes for i in self._indexes.values()) > self.index_bytes:
+            self._indexes.popitem(last=False)
+        return self._indexes.get(copy.ref.place)
+
+    def _update_index(self, copy: _Copy, touched: object) -> None:
+        """Bring a copy's index to the copy's snapshot: the rows of the touched first-key values."""
+        index = self._indexes.get(copy.ref.place)
+        if index is None:
+            return
+        first = copy.ref.key[0]
+        values = touched.column(first).unique()  # type: ignore[attr-defined]
+        if len(index.overlay) + len(values) > max(1_000, len(index.ranges) // 10):
+            self._indexes.pop(copy.ref.place)  # rebuilt on a later lookup
+            return
+        order = ", ".join(f'"{k}"' for k in copy.ref.key)
+        self._cursor.register("labdata_touched_values", pa.table({first: values}))
+        try:
+            rows = self._cursor.execute(
+                f'SELECT * FROM {self._name(copy.ref)} WHERE "{first}" IN '
+                f'(SELECT "{first}" FROM labdata_touched_values) ORDER BY {order}').to_arrow_table()
+        finally:
+            self._cursor.unregister("labdata_touched_values")
+        index.update(values.to_pylist(), rows, copy.version)

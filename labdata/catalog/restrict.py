@@ -122,25 +122,24 @@ def condition(restriction: Any, heading: Heading, alias: str, params: Params, de
 
 
 def _mapping(restriction: Mapping[str, Any], heading: Heading, alias: str, params: Params) -> exp.Expression:
-    parts = []
+    values = {}
     for name, value in restriction.items():
         if name not in heading:
             continue  # DataJoint semantics: keys the relation lacks are ignored
         attribute = heading[name]
-        if value is None:
-            parts.append(exp.Is(this=column(alias, name), expression=exp.null()))
-            continue
-        if attribute.kind in ("blob", "longblob"):
+        if value is not None and attribute.kind in ("blob", "longblob"):
             raise QueryError(f"Cannot restrict by the blob attribute {name!r}.",
                              hint="Restrict by key attributes or scalar attributes.")
         if isinstance(value, np.generic):
             value = value.item()
-        if attribute.type is not None:
+        if value is not None and attribute.type is not None:
             try:
                 value = attribute.type.coerce(value, name)
             except DataError:
-                return exp.false()  # a value the attribute cannot hold matches no row
-        parts.append(exp.EQ(this=column(alias, name), expression=params.bind(value)))
+                return exp.false()  # a value the attribute cannot hold matches no row (nothing bound)
+        values[name] = value
+    parts = [exp.Is(this=column(alias, name), expression=exp.null()) if value is None
+             else exp.EQ(this=column(alias, name), expression=params.bind(value)) for name, value in values.items()]
     return exp.and_(*parts, copy=False) if parts else exp.true()
 
 
