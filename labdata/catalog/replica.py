@@ -127,6 +127,14 @@ def _wal_header(path: str) -> bytes | None:
         return None
 
 
+def _physical_memory() -> int:
+    """Bytes of memory of this machine (4 GiB if the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 4 << 30
+
+
 @dataclass(frozen=True)
 class TableRef:
     """A table a query reads: schema, table name and primary key."""
@@ -165,8 +173,6 @@ class Replica:
     reads_before_copy = 1
     #: key lookups of a copy at one snapshot before its rows are also held in Arrow (:mod:`~labdata.catalog.lookup`)
     lookups_before_index = 1
-    #: memory all key indexes may hold; the least recently used index is dropped first
-    index_bytes = 1 << 30
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -174,6 +180,8 @@ class Replica:
         self._copies: dict[tuple[str, str], _Copy] = {}
         self._seen: int | None = None
         self._misses: dict[tuple[str, str], int] = {}
+        #: memory all key indexes may hold (an eighth of the machine's); the least recently used goes first
+        self.index_bytes = _physical_memory() // 8
         self._indexes: OrderedDict[tuple[str, str], KeyIndex] = OrderedDict()
         self._lookups: dict[tuple[str, str], tuple[int, float]] = {}  # place -> (version, lookups at it)
         self.stamp = CatalogStamp(lake.catalog_file) if lake.kind == "sqlite" else None
