@@ -144,3 +144,21 @@ def subject_row():
                     strain_name="C57BL/6J", user_name="couto") | extra
 
     return build
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """A moto S3 server on 127.0.0.1, in its own process, for the whole run."""
+    from s3server import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server) -> str:
+    """A new, empty bucket on the moto server."""
+    name = f"labdata-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name

@@ -12,10 +12,12 @@ from collections.abc import Iterable
 
 __all__ = [
     "CatalogError",
+    "ChecksumMismatchError",
     "ConfigError",
     "DataError",
     "DuplicateError",
     "ExtensionMissingError",
+    "FilesArchivedError",
     "IntegrityError",
     "LabdataError",
     "LabdataWarning",
@@ -24,6 +26,9 @@ __all__ = [
     "NotAllowedError",
     "QueryError",
     "SecretError",
+    "StorageAccessError",
+    "StorageError",
+    "StorageUnavailableError",
     "TransactionConflictError",
     "UnknownAttributeError",
     "UnknownTableError",
@@ -125,6 +130,41 @@ class NotAllowedError(LabdataError, PermissionError):
 
 class QueryError(LabdataError, ValueError):
     """A query or restriction is malformed."""
+
+
+class StorageError(LabdataError):
+    """A storage (S3 bucket or local folder) could not do what was asked."""
+
+
+class StorageAccessError(StorageError, PermissionError):
+    """The storage refused the credentials or the operation."""
+
+
+class StorageUnavailableError(StorageError, ConnectionError):
+    """The storage endpoint cannot be reached."""
+
+
+class ChecksumMismatchError(StorageError):
+    """Bytes read back differ from the MD5 checksum recorded for them."""
+
+
+class FilesArchivedError(StorageError):
+    """Objects are in an archive tier (GLACIER, DEEP_ARCHIVE) and must be restored before reading.
+
+    Parameters
+    ----------
+    message : str
+        What is archived.
+    status : dict
+        Per path: ``"archived"``, ``"restoring"`` or ``"available"``.
+    requested : list of str
+        Paths whose restore this call requested.
+    """
+
+    def __init__(self, message: str, *, status: dict[str, str], requested: list[str],
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status, self.requested = status, requested
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
