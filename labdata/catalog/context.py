@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from labdata.catalog.registry import LAB_SCHEMA, schema_name
@@ -22,6 +22,7 @@ from labdata.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from labdata.catalog.engine import Lake
+    from labdata.core.config import Preferences
 
 __all__ = ["DEFAULT_PROJECT", "Context", "DefaultContextFactory", "current_context", "use"]
 
@@ -40,10 +41,22 @@ class Context:
     project : str
         Project name; its data schema is ``<project>`` and its computed schema
         ``<project>_computed``.
+    preferences : Preferences, optional
+        Storages, local paths and the rest of the configuration that file methods use;
+        read from the preference file when first needed if not given.
     """
 
     lake: Lake
     project: str = DEFAULT_PROJECT
+    preferences: Preferences | None = field(default=None, compare=False)
+
+    def prefs(self) -> Preferences:
+        """The preferences of this context (loaded from the preference file if none were given)."""
+        if self.preferences is None:
+            from labdata.core.config import Preferences
+
+            object.__setattr__(self, "preferences", Preferences.load())
+        return self.preferences
 
     def __post_init__(self) -> None:
         if not _PROJECT_NAME.fullmatch(self.project or "") or self.project == LAB_SCHEMA:
@@ -97,7 +110,7 @@ class DefaultContextFactory:
 
         preferences = Preferences.load()
         lake = Lake.from_settings(preferences.catalog)
-        return Context(lake, preferences.project or DEFAULT_PROJECT)
+        return Context(lake, preferences.project or DEFAULT_PROJECT, preferences)
 
 
 _current: ContextVar[Context | None] = ContextVar("labdata_context", default=None)

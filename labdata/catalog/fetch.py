@@ -127,7 +127,7 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
         frame = decode_frame(table.to_pandas(), heading, root)
         return frame.set_index(list(keys)) if keys else frame
     reader = ArrayReader(root)
-    if as_dict and not attributes:
+    if as_dict:  # with attributes too: dicts of just those (and the key, for 'KEY'), as DataJoint 0.14
         return _dicts(table, heading, reader)
     if attributes == ("KEY",):
         return KeyList(table.select(list(keys)))

@@ -21,12 +21,13 @@ bound context, else the current context (:mod:`labdata.catalog.context`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from labdata.catalog.context import Context, current_context
-from labdata.catalog.expr import Source
+from labdata.catalog.expr import Restrict, Source
 from labdata.catalog.query import Query
 
 if TYPE_CHECKING:
@@ -86,6 +87,24 @@ class Table(Query, metaclass=_TableMeta):
     def __init__(self, context: Context | None = None) -> None:
         self._own_context = context
         super().__init__(Source(self))
+
+    # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
+    def __and__(self, restriction: Any) -> Table:
+        return self._restricted(Restrict(self.node, restriction, False))
+
+    def __sub__(self, restriction: Any) -> Table:
+        return self._restricted(Restrict(self.node, restriction, True))
+
+    def restrict(self, restriction: Any) -> Table:
+        """Return the rows matching ``restriction`` (same as ``self & restriction``)."""
+        return self & restriction
+
+    def _restricted(self, node: Restrict) -> Table:
+        """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
+        restricted = copy.copy(self)
+        restricted.__dict__.pop("_source_tables", None)
+        restricted._node = node
+        return restricted
 
     # ---- identity -------------------------------------------------------
     @classmethod

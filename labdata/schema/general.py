@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from labdata.catalog.table import Imported, Lookup, Manual, Part
 from labdata.schema._registry import computed, data, lab
+from labdata.schema.files import FileMethods
 
 __all__ = [
     "DEFAULT_ANALYSIS_STORAGE",
@@ -94,7 +95,7 @@ class Project(Manual):
 
 
 @lab
-class File(Manual):
+class File(FileMethods, Manual):
     """Registry of every raw file kept in a storage."""
 
     storage: ClassVar[str] = DEFAULT_RAW_STORAGE
@@ -110,7 +111,7 @@ class File(Manual):
 
 
 @lab
-class AnalysisFile(Manual):
+class AnalysisFile(FileMethods, Manual):
     """Registry of analysis outputs kept in the analysis storage (same columns as File)."""
 
     storage: ClassVar[str] = DEFAULT_ANALYSIS_STORAGE
