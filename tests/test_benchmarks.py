@@ -15,3 +15,10 @@ def test_catalog_write_benchmark_runs_quick() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "single-row insert, median (ms)" in result.stdout
     assert "Parquet files after" in result.stdout
+
+
+def test_transfer_benchmark_runs_small() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "transfer.py"), "--sizes-mb", "1", "9", "--repeats", "1"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "boto3 MB/s" in result.stdout and result.stdout.count("MiB  ") >= 4
