@@ -6,7 +6,7 @@ import tempfile
 
 import click
 
-from labdata.cli.main import reports_errors
+from labdata.cli.errors import reports_errors
 from labdata.cli.render import print_frame
 
 __all__ = ["demo"]

@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import sys
-from collections.abc import Callable
-from typing import Any
-
 import click
 
-from labdata.core.errors import LabdataError
+from labdata.cli.errors import reports_errors
 
-__all__ = ["main"]
-
-
-def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a LabdataError as its message and hint, and exit 1 (``LABDATA_DEBUG=1`` shows the traceback)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except LabdataError as error:
-            if os.environ.get("LABDATA_DEBUG") == "1":
-                raise
-            message, hint = str(error).split("\nhint: ")[0], error.hint
-            click.secho(f"Error: {message}", fg="red", err=True)
-            if hint:
-                click.echo(f"hint: {hint}", err=True)
-            sys.exit(1)
-
-    return wrapper
+__all__ = ["main", "reports_errors"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,9 +16,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import demo, sql
+    from labdata.cli import demo, files, sql
 
     main.add_command(demo.demo)
+    main.add_command(files.get)
     main.add_command(sql.sql)
 
 

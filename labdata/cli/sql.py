@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labdata.cli.main import reports_errors
+from labdata.cli.errors import reports_errors
 from labdata.cli.render import print_frame
 
 __all__ = ["sql"]

@@ -1,0 +1,46 @@
+"""File commands: ``labdata get`` (download a selection's raw files to ``local_paths[0]``)."""
+
+from __future__ import annotations
+
+import itertools
+
+import click
+
+from labdata.cli.errors import reports_errors
+from labdata.core.errors import QueryError
+
+__all__ = ["get"]
+
+
+def selection(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...]) -> list[dict]:
+    """Every combination of the given subject, session and dataset names, as restriction dicts."""
+    if not (subjects or sessions or datasets):
+        raise QueryError("No files selected.", hint="Name at least a subject (-a), a session (-s) or a dataset (-d).")
+    axes = [("subject_name", subjects), ("session_name", sessions), ("dataset_name", datasets)]
+    given = [(name, values) for name, values in axes if values]
+    return [dict(zip([name for name, _ in given], combination, strict=True))
+            for combination in itertools.product(*(values for _, values in given))]
+
+
+@click.command("get")
+@click.option("-a", "--subject", "subjects", multiple=True, help="Subject name (repeat for several).")
+@click.option("-s", "--session", "sessions", multiple=True, help="Session name (repeat for several).")
+@click.option("-d", "--dataset", "datasets", multiple=True, help="Dataset name (repeat for several).")
+@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@click.option("--no-progress", is_flag=True, help="Do not show the download progress bar.")
+@reports_errors
+def get(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...], project: str | None,
+        no_progress: bool) -> None:
+    """Download the raw files of the selected datasets that no local path has yet; print every local path."""
+    from labdata.catalog import use
+    from labdata.catalog.context import Context, default_contexts
+    from labdata.schema import Dataset, File
+
+    default = default_contexts.get()
+    context = Context(default.lake, project, default.prefs()) if project else default
+    with use(context):
+        files = File & (Dataset.DataFiles & selection(subjects, sessions, datasets))
+        if not files:
+            raise QueryError("The selection has no files.", hint="Check the names with labdata sessions -a SUBJECT.")
+        for path in files.get(progress=not no_progress):
+            click.echo(path)

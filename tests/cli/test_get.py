@@ -1,0 +1,83 @@
+"""``labdata get`` on an analyst's machine: the selection's files come from the moto bucket, checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+
+from labdata.catalog import Context, Lake, use
+from labdata.cli.files import selection
+from labdata.core.config import Preferences
+from labdata.core.errors import QueryError
+from labdata.schema import Dataset, File, LabMember, Session, Species, Strain, Subject
+from labdata.stores import open_store
+
+KEY = dict(subject_name="S1", session_name="20240101_120000", dataset_name="ephys")
+FILES = {"S1/20240101_120000/ephys/a.ap.bin": os.urandom(70_000), "S1/20240101_120000/ephys/a.ap.meta": b"x=1\n"}
+
+
+@pytest.fixture
+def analyst(tmp_path, s3_server, bucket):
+    """Preferences (lake, storage on moto, empty local path) and a catalog listing two stored files."""
+    prefs_file = tmp_path / "prefs.json"
+    prefs = Preferences.load(prefs_file)
+    prefs.set("lake_path", str(tmp_path / "lake"))
+    prefs.set("local_paths", [str(tmp_path / "analyst")])
+    prefs.set("storage.data", {"protocol": "s3", "endpoint": s3_server.endpoint, "bucket": bucket, "folder": "",
+                               "access_key": "test", "secret_key": "test"})
+    prefs.save()
+    store = open_store(prefs, "data")
+    lake = Lake("sqlite", tmp_path / "lake")
+    with use(Context(lake, "lab_data", prefs)):
+        LabMember.insert1(dict(user_name="couto", date_joined="2019-09-01"))
+        Species.insert1(dict(species_name="mouse", species_scientific_name="Mus musculus"))
+        Strain.insert1(dict(strain_name="C57BL/6J", species_name="mouse"))
+        Subject.insert1(dict(subject_name="S1", subject_dob="2023-06-01", subject_sex="M", strain_name="C57BL/6J",
+                             user_name="couto"))
+        Session.insert1(dict(subject_name="S1", session_name=KEY["session_name"],
+                             session_datetime=dt.datetime(2024, 1, 1, 12)))
+        Dataset.insert1(KEY)
+        for path, data in FILES.items():
+            (tmp_path / "rig" / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "rig" / path).write_bytes(data)
+            sent = store.put(tmp_path / "rig" / path, path)
+            File.insert1(dict(file_path=path, storage="data", file_datetime=dt.datetime(2024, 1, 1),
+                              file_size=sent.size, file_md5=sent.md5))
+            Dataset.DataFiles.insert1(dict(KEY, file_path=path, storage="data"))
+    lake.close()
+    return tmp_path, {**os.environ, "LABDATA_PREFERENCES": str(prefs_file)}
+
+
+def labdata(env, *args):
+    return subprocess.run([sys.executable, "-m", "labdata.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_get_downloads_the_selection_and_prints_its_paths(analyst) -> None:
+    root, env = analyst
+    result = labdata(env, "get", "-a", "S1", "-d", "ephys", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.split()
+    assert printed == [str(root / "analyst" / p) for p in sorted(FILES)]
+    for path in FILES:
+        assert (root / "analyst" / path).read_bytes() == FILES[path]
+
+
+def test_get_without_a_selection_or_with_an_empty_one_says_what_to_do(analyst) -> None:
+    root, env = analyst
+    result = labdata(env, "get")
+    assert result.returncode == 1 and "-a" in result.stderr
+    result = labdata(env, "get", "-a", "NOBODY")
+    assert result.returncode == 1 and "no files" in result.stderr
+    assert not (root / "analyst").exists()
+
+
+def test_selection_is_every_combination_of_the_names() -> None:
+    assert selection(("A", "B"), (), ("ephys",)) == [dict(subject_name="A", dataset_name="ephys"),
+                                                     dict(subject_name="B", dataset_name="ephys")]
+    with pytest.raises(QueryError):
+        selection((), (), ())
