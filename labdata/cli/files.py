@@ -1,4 +1,4 @@
-"""File commands: ``labdata get`` (download a selection's raw files to ``local_paths[0]``)."""
+"""File commands: ``labdata get`` (download a selection's raw files to ``local_paths[0]``) and ``labdata clean``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from labdata.cli.errors import reports_errors
 from labdata.core.errors import QueryError
 
-__all__ = ["get"]
+__all__ = ["clean", "get"]
 
 
 def selection(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...]) -> list[dict]:
@@ -44,3 +44,29 @@ def get(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[st
             raise QueryError("The selection has no files.", hint="Check the names with labdata sessions -a SUBJECT.")
         for path in files.get(progress=not no_progress):
             click.echo(path)
+
+
+@click.command("clean")
+@click.option("-f", "--filter", "filters", multiple=True, help="Only paths containing this text (repeatable).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option("--only-processed", is_flag=True, help="Only sources an upload rule replaced (ProcessedFile).")
+@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@reports_errors
+def clean(filters: tuple[str, ...], dry_run: bool, only_processed: bool, project: str | None) -> None:
+    """Delete local copies under the first local path that the lake holds with the same MD5."""
+    from labdata.catalog import use
+    from labdata.catalog.context import Context, default_contexts
+    from labdata.schema.cleaning import clean_local_copies
+
+    default = default_contexts.get()
+    context = Context(default.lake, project, default.prefs()) if project else default
+    root = context.prefs().local_paths[0]
+    with use(context):
+        report = clean_local_copies(root, filters=filters, dry_run=dry_run, only_processed=only_processed)
+    verb = "would delete" if dry_run else "deleted"
+    for path in report.deleted:
+        click.echo(f"{verb} {path}")
+    for path in report.mismatched:
+        click.secho(f"kept {path}: its MD5 differs from the registered one", fg="yellow", err=True)
+    click.echo(f"{len(report.deleted)} {verb}, {len(report.mismatched)} kept (checksum mismatch), "
+               f"{report.unregistered} not registered, under {root}")

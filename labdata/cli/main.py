@@ -19,6 +19,7 @@ def _register() -> None:
     from labdata.cli import demo, files, sql
 
     main.add_command(demo.demo)
+    main.add_command(files.clean)
     main.add_command(files.get)
     main.add_command(sql.sql)
 

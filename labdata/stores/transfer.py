@@ -26,7 +26,7 @@ from typing import Any
 
 from labdata.core.errors import ChecksumMismatchError, StorageError
 
-__all__ = ["PARTIAL_SUFFIX", "PART_SIZE", "Sent", "copy_file", "download_s3", "partial_name", "upload_s3"]
+__all__ = ["PARTIAL_SUFFIX", "PART_SIZE", "Sent", "copy_file", "md5_of", "download_s3", "partial_name", "upload_s3"]
 
 #: bytes per multipart part and per ranged GET (S3 needs >= 5 MiB parts)
 PART_SIZE = 8 * 1024 * 1024
@@ -69,6 +69,15 @@ def _digest(checksum: bool) -> Any:
 def _tick(progress: Progress, count: int) -> None:
     if progress is not None:
         progress(count)
+
+
+def md5_of(path: Path) -> str:
+    """The MD5 (hex) of a local file, read in large blocks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as reader:
+        while block := reader.read(PART_SIZE):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def copy_file(source: Path, destination: Path, *, progress: Progress = None, expected_md5: str | None = None) -> Sent:

@@ -81,3 +81,22 @@ def test_selection_is_every_combination_of_the_names() -> None:
                                                      dict(subject_name="B", dataset_name="ephys")]
     with pytest.raises(QueryError):
         selection((), (), ())
+
+
+def test_clean_deletes_only_copies_whose_md5_matches(analyst) -> None:
+    root, env = analyst
+    assert labdata(env, "get", "-a", "S1", "--no-progress").returncode == 0
+    local = root / "analyst"
+    changed = local / "S1/20240101_120000/ephys/a.ap.meta"
+    changed.write_bytes(b"x=2\n")  # edited after download: not what the lake holds
+    stray = local / "S1/notes.txt"
+    stray.write_text("mine")
+    dry = labdata(env, "clean", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would delete S1/20240101_120000/ephys/a.ap.bin" in dry.stdout and "a.ap.meta" in dry.stderr
+    assert (local / "S1/20240101_120000/ephys/a.ap.bin").exists()
+    result = labdata(env, "clean", "-f", "ephys")
+    assert result.returncode == 0, result.stderr
+    assert "1 deleted, 1 kept (checksum mismatch), 0 not registered" in result.stdout
+    assert not (local / "S1/20240101_120000/ephys/a.ap.bin").exists()
+    assert changed.read_bytes() == b"x=2\n" and stray.read_text() == "mine"
