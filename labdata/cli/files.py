@@ -1,4 +1,5 @@
-"""File commands: ``labdata get`` (download a selection's raw files to ``local_paths[0]``) and ``labdata clean``."""
+"""File commands: ``labdata get`` (download a selection's raw files to ``local_paths[0]``), ``labdata clean``
+and ``labdata sessions`` (a subject's sessions and datasets, with sizes)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 from labdata.cli.errors import reports_errors
 from labdata.core.errors import QueryError
 
-__all__ = ["clean", "get"]
+__all__ = ["clean", "get", "human_size", "sessions"]
 
 
 def selection(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...]) -> list[dict]:
@@ -70,3 +71,57 @@ def clean(filters: tuple[str, ...], dry_run: bool, only_processed: bool, project
         click.secho(f"kept {path}: its MD5 differs from the registered one", fg="yellow", err=True)
     click.echo(f"{len(report.deleted)} {verb}, {len(report.mismatched)} kept (checksum mismatch), "
                f"{report.unregistered} not registered, under {root}")
+
+
+def human_size(size: float) -> str:
+    """Bytes as B, kB, MB, GB or TB (powers of 1000).
+
+    Examples
+    --------
+    >>> human_size(70_004), human_size(3.2e12)
+    ('70.0 kB', '3.2 TB')
+    """
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+@click.command("sessions")
+@click.option("-a", "--subject", "subjects", multiple=True, required=True, help="Subject name (repeatable).")
+@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@click.option("--include-size", is_flag=True, help="Count the raw files of each dataset and add up their sizes.")
+@reports_errors
+def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool) -> None:
+    """List each subject's sessions and their datasets (with file counts and sizes)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from labdata.catalog import use
+    from labdata.catalog.context import Context, default_contexts
+    from labdata.schema import Dataset, File, Session
+
+    default = default_contexts.get()
+    context = Context(default.lake, project, default.prefs()) if project else default
+    console = Console()
+    with use(context):
+        for subject in subjects:
+            key = {"subject_name": subject}
+            when = dict(zip(*(Session & key).fetch("session_name", "session_datetime"), strict=True))
+            datasets = (Dataset & key).fetch("session_name", "dataset_name", "dataset_type", as_dict=True)
+            sizes = {}
+            if include_size:
+                files = Dataset.aggr(Dataset.DataFiles * File & key, n="count(*)", size="sum(file_size)")
+                sizes = {(r["session_name"], r["dataset_name"]): r for r in files.fetch(as_dict=True)}
+            table = Table(title=f"{subject}: {len(when)} sessions, {len(datasets)} datasets")
+            for column in ("session", "started", "dataset", *(("files", "size") if include_size else ())):
+                table.add_column(column)
+            for row in datasets:
+                name = f"{row['dataset_type']} - {row['dataset_name']}" if row["dataset_type"] else row["dataset_name"]
+                cells = [row["session_name"], str(when.get(row["session_name"], "")), name]
+                if include_size:
+                    found = sizes.get((row["session_name"], row["dataset_name"]), {"n": 0, "size": 0})
+                    cells += [str(found["n"]), human_size(found["size"] or 0)]
+                table.add_row(*cells)
+            console.print(table)

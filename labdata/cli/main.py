@@ -21,6 +21,7 @@ def _register() -> None:
     main.add_command(demo.demo)
     main.add_command(files.clean)
     main.add_command(files.get)
+    main.add_command(files.sessions)
     main.add_command(sql.sql)
 
 

@@ -100,3 +100,13 @@ def test_clean_deletes_only_copies_whose_md5_matches(analyst) -> None:
     assert "1 deleted, 1 kept (checksum mismatch), 0 not registered" in result.stdout
     assert not (local / "S1/20240101_120000/ephys/a.ap.bin").exists()
     assert changed.read_bytes() == b"x=2\n" and stray.read_text() == "mine"
+
+
+def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
+    root, env = analyst
+    result = labdata(env, "sessions", "-a", "S1", "--include-size")
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "S1: 1 sessions, 1 datasets" in out
+    assert "20240101_120000" in out and "ephys" in out and "2 70.0 kB" in out.replace("│", "").replace("  ", " ")
+    assert labdata(env, "sessions").returncode != 0  # -a is required
