@@ -16,13 +16,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import demo, files, sql
+    from labdata.cli import demo, files, sql, subjects
 
     main.add_command(demo.demo)
     main.add_command(files.clean)
     main.add_command(files.get)
     main.add_command(files.sessions)
     main.add_command(sql.sql)
+    main.add_command(subjects.subjects)
 
 
 _register()

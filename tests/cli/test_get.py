@@ -110,3 +110,20 @@ def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
     assert "S1: 1 sessions, 1 datasets" in out
     assert "20240101_120000" in out and "ephys" in out and "2 70.0 kB" in out.replace("│", "").replace("  ", " ")
     assert labdata(env, "sessions").returncode != 0  # -a is required
+
+
+def test_subjects_lists_by_member_and_adds_with_the_required_fields(analyst) -> None:
+    root, env = analyst
+    result = labdata(env, "subjects", "--include-size")
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.replace("│", " ").split())
+    assert "couto: 1 subjects" in out and "S1 M 2023-06-01 C57BL/6J 2 70.0 kB" in out
+    refused = labdata(env, "subjects", "--add", "S2", "--sex", "F")
+    assert refused.returncode == 1 and "--dob, --strain, -u" in refused.stderr and "C57BL/6J" in refused.stderr
+    new = ["subjects", "--add", "S2", "--sex", "F", "--dob", "2024-02-01", "--strain", "C57BL/6J", "-u"]
+    unknown = labdata(env, *new, "nobody")
+    assert unknown.returncode == 1 and "LabMember" in unknown.stderr
+    added = labdata(env, *new, "couto")
+    assert added.returncode == 0, added.stderr
+    listed = " ".join(labdata(env, "subjects", "-s", "F").stdout.replace("│", " ").split())
+    assert "couto: 1 subjects" in listed and "S2 F 2024-02-01" in listed and "S1" not in listed

@@ -1,0 +1,79 @@
+"""``labdata subjects``: list subjects by responsible member, or add one (``--add``)."""
+
+from __future__ import annotations
+
+import click
+
+from labdata.cli.errors import reports_errors
+from labdata.cli.files import human_size
+
+__all__ = ["subjects"]
+
+
+@click.command("subjects")
+@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@click.option("-u", "--user", default=None, help="Only this member's subjects; with --add, the responsible member.")
+@click.option("-f", "--filter", "name_filter", default=None, help="Only subjects whose name contains this text.")
+@click.option("-s", "--sex", type=click.Choice(["M", "F", "U"]), default=None, help="Only subjects of this sex.")
+@click.option("--include-size", is_flag=True, help="Add each subject's raw file count and size.")
+@click.option("--add", "new_subject", default=None, help="Add a subject with this name (needs --dob, --sex, -u).")
+@click.option("--dob", default=None, help="Date of birth, YYYY-MM-DD (with --add).")
+@click.option("--strain", default=None, help="Strain name (with --add; the error lists the known ones).")
+@reports_errors
+def subjects(project: str | None, user: str | None, name_filter: str | None, sex: str | None, include_size: bool,
+             new_subject: str | None, dob: str | None, strain: str | None) -> None:
+    """List subjects (name, sex, date of birth, strain) grouped by responsible member, or add one."""
+    from labdata.catalog import use
+    from labdata.catalog.context import Context, default_contexts
+
+    default = default_contexts.get()
+    context = Context(default.lake, project, default.prefs()) if project else default
+    with use(context):
+        if new_subject:
+            _add(new_subject, dob, sex, strain, user)
+        else:
+            _list(user, name_filter, sex, include_size)
+
+
+def _add(name: str, dob: str | None, sex: str | None, strain: str | None, user: str | None) -> None:
+    from labdata.core.errors import MissingAttributeError
+    from labdata.schema import Strain, Subject
+
+    missing = [flag for flag, value in (("--dob", dob), ("--sex", sex), ("--strain", strain), ("-u", user))
+               if not value]
+    if missing:
+        strains = ", ".join(Strain.fetch("strain_name")) or "none yet: insert one into Strain first"
+        raise MissingAttributeError(f"Adding subject {name!r} needs {', '.join(missing)}.",
+                                    hint=f"labdata subjects --add {name} --dob YYYY-MM-DD --sex M|F|U "
+                                         f"--strain STRAIN -u USER (strains: {strains})")
+    Subject.insert1(dict(subject_name=name, subject_dob=dob, subject_sex=sex, strain_name=strain, user_name=user))
+    click.echo(f"added subject {name}")
+
+
+def _list(user: str | None, name_filter: str | None, sex: str | None, include_size: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from labdata.schema import Dataset, File, Subject
+
+    query = Subject & {k: v for k, v in (("user_name", user), ("subject_sex", sex)) if v}
+    rows = [r for r in query.fetch(as_dict=True) if not name_filter or name_filter in r["subject_name"]]
+    sizes = {}
+    if include_size and rows:
+        files = Subject.aggr(Dataset.DataFiles * File, n="count(*)", size="sum(file_size)")
+        sizes = {r["subject_name"]: r for r in files.fetch(as_dict=True)}
+    console = Console()
+    for member in sorted({r["user_name"] or "" for r in rows}):
+        mine = [r for r in rows if (r["user_name"] or "") == member]
+        table = Table(title=f"{member or 'no member'}: {len(mine)} subjects")
+        for column in ("subject", "sex", "born", "strain", *(("files", "size") if include_size else ())):
+            table.add_column(column)
+        for r in mine:
+            cells = [r["subject_name"], r["subject_sex"], str(r["subject_dob"]), r["strain_name"] or ""]
+            if include_size:
+                found = sizes.get(r["subject_name"], {"n": 0, "size": 0})
+                cells += [str(found["n"]), human_size(found["size"] or 0)]
+            table.add_row(*cells)
+        console.print(table)
+    if not rows:
+        click.echo("no subjects match")
