@@ -62,6 +62,7 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
     from labdata.catalog.context import DEFAULT_PROJECT, Context, default_contexts
     from labdata.catalog.engine import Lake
 
+    preferences = None
     if path is not None and kind in (None, "sqlite"):  # an explicit embedded lake: no preferences needed
         lake = Lake("sqlite", path, dsn=dsn, data_path=data_path)
     else:
@@ -75,7 +76,7 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
                     data_path=data_path or (settings.data_path if path is None else None),
                     replica=settings.replica)
         project = project or preferences.project
-    context = Context(lake, project or DEFAULT_PROJECT)
+    context = Context(lake, project or DEFAULT_PROJECT, preferences)
     default_contexts.set(context)
     return context
 

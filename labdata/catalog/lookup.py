@@ -214,7 +214,7 @@ class _Evaluation:
             self._classify(restriction, heading, allowed, semis, conditions)
         for other, shared in semis:
             for name in shared:
-                _narrow(allowed, name, {v for v in other.column(name).to_pylist() if v is not None})
+                _narrow(allowed, name, _non_null(other, name))
         rows = self.rows(child, allowed)
         for other, shared in semis:
             rows = _semijoin(rows, other, shared)
@@ -255,7 +255,7 @@ class _Evaluation:
         left = self.rows(node.left, {n: v for n, v in allowed.items() if n in left_heading})
         right_allowed = {n: v for n, v in allowed.items() if n in right_heading}
         for name in shared:  # only values the left side has can match
-            _narrow(right_allowed, name, {v for v in left.column(name).to_pylist() if v is not None})
+            _narrow(right_allowed, name, _non_null(left, name))
         right = self.rows(node.right, right_allowed)
         return _natural_join(left, right, shared).select(list(node.heading.names))
 
@@ -291,6 +291,11 @@ class _Evaluation:
 
 def _squeezed(text: str) -> str:
     return "".join(text.split()).lower()
+
+
+def _non_null(rows: pa.Table, name: str) -> set:
+    """The distinct values of a column, NULL left out (it matches nothing)."""
+    return {v for v in rows.column(name).to_pylist() if v is not None}
 
 
 def _narrow(allowed: dict[str, set], name: str, values: set) -> None:

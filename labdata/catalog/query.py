@@ -208,7 +208,7 @@ class Query:
         ``catalog`` is what :meth:`read_catalog` returned, if the caller asked already.
         """
         lake = self._ensure().lake
-        sql, params = self.compile(columns, catalog=catalog or self.read_catalog())
+        sql, params = self.compile(columns, catalog=catalog or lake.read_catalog(self._table_refs()))
         return lake.execute(wrap(sql) if wrap else sql, params)
 
     def rows_in_process(self, catalog: str) -> pa.Table | None:

@@ -23,7 +23,6 @@ a loop that writes and reads in turn pays for no copies it would not use.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import threading
@@ -144,6 +143,11 @@ class TableRef:
     key: tuple[str, ...]
 
     @property
+    def key_columns(self) -> str:
+        """The primary key as quoted SQL column names, ``"a", "b"``."""
+        return ", ".join(f'"{k}"' for k in self.key)
+
+    @property
     def place(self) -> tuple[str, str]:
         """``(schema, name)``: where the table is, in the lake and in the replica."""
         return self.schema, self.name
@@ -171,8 +175,6 @@ class Replica:
     #: reads of a table not copied yet, or written since, that go to the lake before it is
     #: copied or brought up to date (so that a write-read-write loop costs no more than the lake)
     reads_before_copy = 1
-    #: key lookups of a copy at one snapshot before its rows are also held in Arrow (:mod:`~labdata.catalog.lookup`)
-    lookups_before_index = 1
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -183,7 +185,7 @@ class Replica:
         #: memory all key indexes may hold (an eighth of the machine's); the least recently used goes first
         self.index_bytes = _physical_memory() // 8
         self._indexes: OrderedDict[tuple[str, str], KeyIndex] = OrderedDict()
-        self._lookups: dict[tuple[str, str], tuple[int, float]] = {}  # place -> (version, lookups at it)
+        self._too_big: dict[tuple[str, str], int] = {}  # place -> snapshot at which its rows outgrew index_bytes
         self.stamp = CatalogStamp(lake.catalog_file) if lake.kind == "sqlite" else None
         self._cursor = lake._connection.cursor()
         self._cursor.execute(f"ATTACH ':memory:' AS {self.alias} (COMPRESS)")
@@ -257,7 +259,7 @@ class Replica:
         return f'{self.lake.alias}."{ref.schema}"."{ref.name}" AS {alias} AT (VERSION => {int(version)})'
 
     def _copy(self, ref: TableRef, version: int) -> None:
-        order = ", ".join(f'"{k}"' for k in ref.key) or "ALL"
+        order = ref.key_columns or "ALL"
         self._cursor.execute(f'CREATE SCHEMA IF NOT EXISTS {self.alias}."{ref.schema}"')
         self._cursor.execute(f"CREATE OR REPLACE TABLE {self._name(ref)} AS "
                              f"SELECT * FROM {self._source(ref, version)} ORDER BY {order}")
@@ -286,10 +288,9 @@ class Replica:
         if not ref.key:
             self._copy(ref, latest)
             return
-        keys = ", ".join(f'"{k}"' for k in ref.key)
         try:
             touched = self._cursor.execute(
-                f"SELECT DISTINCT {keys} FROM ducklake_table_changes(?, ?, ?, ?, ?)",
+                f"SELECT DISTINCT {ref.key_columns} FROM ducklake_table_changes(?, ?, ?, ?, ?)",
                 [self.lake.alias, ref.schema, ref.name, copy.version + 1, latest]).to_arrow_table()
         except duckdb.Error as error:  # e.g. the snapshots in between were expired
             logger.debug("no row changes for %s (%s): copying it again", ref.name, error)
@@ -325,10 +326,10 @@ class Replica:
     def key_index(self, ref: TableRef, max_rows: int | None = None) -> KeyIndex | None:
         """The Arrow rows of a current copy, for in-process key lookups; ``None`` if there is none (yet).
 
-        Made on the ``lookups_before_index``-th lookup of the copy at one snapshot (the
-        caller has just brought the copy up to date), kept current by :meth:`_refresh`,
-        and dropped when the copy is copied again or the indexes outgrow ``index_bytes``.
-        A copy of more than ``max_rows`` rows (if given) has none for this lookup.
+        Made at the first lookup of the copy at its snapshot (the caller has just brought
+        the copy up to date), kept current by :meth:`_refresh`, and dropped when the copy
+        is copied again or the indexes outgrow ``index_bytes``. A copy of more than
+        ``max_rows`` rows (if given) has none for this lookup.
         """
         with self._lock:
             copy = self._copies.get(ref.place)
@@ -338,18 +339,15 @@ class Replica:
             if index is not None and index.version == copy.version:
                 self._indexes.move_to_end(ref.place)
                 return index
-            version, lookups = self._lookups.get(ref.place, (copy.version, 0))
-            lookups = lookups + 1 if version == copy.version else 1
-            self._lookups[ref.place] = (copy.version, lookups)
-            if lookups < self.lookups_before_index:
+            if self._too_big.get(ref.place) == copy.version:
                 return None
             return self._make_index(copy)
 
     def _make_index(self, copy: _Copy) -> KeyIndex | None:
-        order = ", ".join(f'"{k}"' for k in copy.ref.key)
-        table = self._cursor.execute(f"SELECT * FROM {self._name(copy.ref)} ORDER BY {order}").to_arrow_table()
+        table = self._cursor.execute(f"SELECT * FROM {self._name(copy.ref)} "
+                                     f"ORDER BY {copy.ref.key_columns}").to_arrow_table()
         if table.nbytes > self.index_bytes:
-            self._lookups[copy.ref.place] = (copy.version, -math.inf)  # not at this snapshot again
+            self._too_big[copy.ref.place] = copy.version  # not at this snapshot again
             return None
         index = KeyIndex(table, copy.ref.key, copy.version)
         self._indexes[copy.ref.place] = index
@@ -367,12 +365,11 @@ class Replica:
         if len(index.overlay) + len(values) > max(1_000, len(index.ranges) // 10):
             self._indexes.pop(copy.ref.place)  # rebuilt on a later lookup
             return
-        order = ", ".join(f'"{k}"' for k in copy.ref.key)
         self._cursor.register("labdata_touched_values", pa.table({first: values}))
         try:
             rows = self._cursor.execute(
                 f'SELECT * FROM {self._name(copy.ref)} WHERE "{first}" IN '
-                f'(SELECT "{first}" FROM labdata_touched_values) ORDER BY {order}').to_arrow_table()
+                f'(SELECT "{first}" FROM labdata_touched_values) ORDER BY {copy.ref.key_columns}').to_arrow_table()
         finally:
             self._cursor.unregister("labdata_touched_values")
         index.update(values.to_pylist(), rows, copy.version)

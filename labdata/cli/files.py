@@ -10,7 +10,7 @@ import click
 from labdata.cli.errors import reports_errors
 from labdata.core.errors import QueryError
 
-__all__ = ["clean", "get", "human_size", "sessions"]
+__all__ = ["clean", "get", "human_size", "sessions", "size_cells"]
 
 
 def selection(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...]) -> list[dict]:
@@ -33,12 +33,11 @@ def selection(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tu
 def get(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...], project: str | None,
         no_progress: bool) -> None:
     """Download the raw files of the selected datasets that no local path has yet; print every local path."""
+    import labdata
     from labdata.catalog import use
-    from labdata.catalog.context import Context, default_contexts
     from labdata.schema import Dataset, File
 
-    default = default_contexts.get()
-    context = Context(default.lake, project, default.prefs()) if project else default
+    context = labdata.connect(project=project)
     with use(context):
         files = File & (Dataset.DataFiles & selection(subjects, sessions, datasets))
         if not files:
@@ -55,12 +54,11 @@ def get(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[st
 @reports_errors
 def clean(filters: tuple[str, ...], dry_run: bool, only_processed: bool, project: str | None) -> None:
     """Delete local copies under the first local path that the lake holds with the same MD5."""
+    import labdata
     from labdata.catalog import use
-    from labdata.catalog.context import Context, default_contexts
     from labdata.schema.cleaning import clean_local_copies
 
-    default = default_contexts.get()
-    context = Context(default.lake, project, default.prefs()) if project else default
+    context = labdata.connect(project=project)
     root = context.prefs().local_paths[0]
     with use(context):
         report = clean_local_copies(root, filters=filters, dry_run=dry_run, only_processed=only_processed)
@@ -88,6 +86,12 @@ def human_size(size: float) -> str:
     return f"{size:.1f} TB"
 
 
+def size_cells(files: dict | None) -> list[str]:
+    """The file count and total size columns of a row of ``aggr(..., n='count(*)', size='sum(file_size)')``."""
+    files = files or {"n": 0, "size": 0}
+    return [str(files["n"]), human_size(files["size"] or 0)]
+
+
 @click.command("sessions")
 @click.option("-a", "--subject", "subjects", multiple=True, required=True, help="Subject name (repeatable).")
 @click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
@@ -98,12 +102,11 @@ def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool)
     from rich.console import Console
     from rich.table import Table
 
+    import labdata
     from labdata.catalog import use
-    from labdata.catalog.context import Context, default_contexts
     from labdata.schema import Dataset, File, Session
 
-    default = default_contexts.get()
-    context = Context(default.lake, project, default.prefs()) if project else default
+    context = labdata.connect(project=project)
     console = Console()
     with use(context):
         for subject in subjects:
@@ -121,7 +124,6 @@ def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool)
                 name = f"{row['dataset_type']} - {row['dataset_name']}" if row["dataset_type"] else row["dataset_name"]
                 cells = [row["session_name"], str(when.get(row["session_name"], "")), name]
                 if include_size:
-                    found = sizes.get((row["session_name"], row["dataset_name"]), {"n": 0, "size": 0})
-                    cells += [str(found["n"]), human_size(found["size"] or 0)]
+                    cells += size_cells(sizes.get((row["session_name"], row["dataset_name"])))
                 table.add_row(*cells)
             console.print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from labdata.cli.errors import reports_errors
-from labdata.cli.files import human_size
+from labdata.cli.files import size_cells
 
 __all__ = ["subjects"]
 
@@ -23,11 +23,10 @@ __all__ = ["subjects"]
 def subjects(project: str | None, user: str | None, name_filter: str | None, sex: str | None, include_size: bool,
              new_subject: str | None, dob: str | None, strain: str | None) -> None:
     """List subjects (name, sex, date of birth, strain) grouped by responsible member, or add one."""
+    import labdata
     from labdata.catalog import use
-    from labdata.catalog.context import Context, default_contexts
 
-    default = default_contexts.get()
-    context = Context(default.lake, project, default.prefs()) if project else default
+    context = labdata.connect(project=project)
     with use(context):
         if new_subject:
             _add(new_subject, dob, sex, strain, user)
@@ -71,8 +70,7 @@ def _list(user: str | None, name_filter: str | None, sex: str | None, include_si
         for r in mine:
             cells = [r["subject_name"], r["subject_sex"], str(r["subject_dob"]), r["strain_name"] or ""]
             if include_size:
-                found = sizes.get(r["subject_name"], {"n": 0, "size": 0})
-                cells += [str(found["n"]), human_size(found["size"] or 0)]
+                cells += size_cells(sizes.get(r["subject_name"]))
             table.add_row(*cells)
         console.print(table)
     if not rows:

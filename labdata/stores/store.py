@@ -175,8 +175,9 @@ class Store:
                 copy_file(Path(key), destination, progress=progress, expected_md5=md5)
                 return destination
             info = self._head(key)
-            if _archive_state(info) != "available":
-                raise _archived({path: _archive_state(info)}, [])
+            state = _archive_state(info)
+            if state != "available":
+                raise _archived({path: state}, [])
             download_s3(self.fs, self.settings.bucket, key, destination, size=int(info["ContentLength"]),
                         expected_md5=md5, progress=progress)
         return destination

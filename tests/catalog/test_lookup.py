@@ -89,7 +89,6 @@ def shapes(a: str, v: int, t: float) -> list[tuple[str, bool, object]]:
 def pair(lakes):
     """A lake whose replica indexes every table at its first lookup, and a client without a replica."""
     served, direct = lakes.open(), lakes.open(replica=False)
-    served.replica.lookups_before_index = 1
     with use(Context(served, PROJECT)):
         len(Trace())  # creates the tables
     return served, direct
