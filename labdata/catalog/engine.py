@@ -140,6 +140,7 @@ class Lake(KnownKeysMixin):
         self.inline_row_limit = inline_row_limit
         self._local = threading.local()
         self.ensured: set[tuple[int, str]] = set()
+        self._internal: set[tuple[str, str]] = set()
         self.verified = VerifiedKeys()
         self._lock = FileLock(self.catalog_file.with_suffix(".lock")) if kind == "sqlite" else None
         self._connection = self._connect(attach_timeout)
@@ -382,6 +383,19 @@ class Lake(KnownKeysMixin):
                 self.execute(f"INSERT INTO {self.alias}.{GUARD_SCHEMA}.write_guard VALUES (0)")
 
         self.run(create)
+
+    def internal_table(self, name: str, columns: str) -> str:
+        """Create labdata's bookkeeping table ``name`` (``columns`` as in CREATE TABLE) if missing; return its name.
+
+        Bookkeeping tables live in a schema the views and :meth:`schemas` do not show.
+        """
+        qualified = f"{self.alias}.{GUARD_SCHEMA}.{name}"
+        if (self.alias, name) not in self._internal:
+            self.create_internal()
+            if name not in self.tables(GUARD_SCHEMA):
+                self.run(lambda: self.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({columns})"))
+            self._internal.add((self.alias, name))
+        return qualified
 
     def schemas(self) -> list[str]:
         """Return the names of the schemas in the catalog."""

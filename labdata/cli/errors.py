@@ -16,7 +16,7 @@ __all__ = ["reports_errors"]
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a LabdataError as its message and hint, and exit 1 (``LABDATA_DEBUG=1`` shows the traceback)."""
+    """Print a LabdataError (or a missing or unreadable file) as its message and hint, and exit 1 (``LABDATA_DEBUG=1`` shows the traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -29,6 +29,11 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             click.secho(f"Error: {message}", fg="red", err=True)
             if hint:
                 click.echo(f"hint: {hint}", err=True)
+            sys.exit(1)
+        except (PermissionError, FileNotFoundError) as error:
+            if os.environ.get("LABDATA_DEBUG") == "1":
+                raise
+            click.secho(f"Error: {error}", fg="red", err=True)
             sys.exit(1)
 
     return wrapper

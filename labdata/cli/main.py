@@ -16,7 +16,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import demo, files, sql, subjects
+    from labdata.cli import demo, files, sql, subjects, upload
 
     main.add_command(demo.demo)
     main.add_command(files.clean)
@@ -24,6 +24,8 @@ def _register() -> None:
     main.add_command(files.sessions)
     main.add_command(sql.sql)
     main.add_command(subjects.subjects)
+    main.add_command(upload.put)
+    main.add_command(upload.upload)
 
 
 _register()

@@ -35,17 +35,11 @@ def subjects(project: str | None, user: str | None, name_filter: str | None, sex
 
 
 def _add(name: str, dob: str | None, sex: str | None, strain: str | None, user: str | None) -> None:
-    from labdata.core.errors import MissingAttributeError
-    from labdata.schema import Strain, Subject
+    from labdata.schema import Subject
+    from labdata.schema.subjects import new_subject_row
 
-    missing = [flag for flag, value in (("--dob", dob), ("--sex", sex), ("--strain", strain), ("-u", user))
-               if not value]
-    if missing:
-        strains = ", ".join(Strain.fetch("strain_name")) or "none yet: insert one into Strain first"
-        raise MissingAttributeError(f"Adding subject {name!r} needs {', '.join(missing)}.",
-                                    hint=f"labdata subjects --add {name} --dob YYYY-MM-DD --sex M|F|U "
-                                         f"--strain STRAIN -u USER (strains: {strains})")
-    Subject.insert1(dict(subject_name=name, subject_dob=dob, subject_sex=sex, strain_name=strain, user_name=user))
+    fields = dict(subject_dob=dob, subject_sex=sex, strain_name=strain, user_name=user)
+    Subject.insert1(new_subject_row(name, fields))
     click.echo(f"added subject {name}")
 
 

@@ -34,6 +34,9 @@ __all__ = [
     "UnknownTableError",
     "ValueTooLongError",
     "WrongTypeError",
+    "UploadError",
+    "UnknownRuleError",
+    "FileConflictError",
     "did_you_mean",
 ]
 
@@ -165,6 +168,18 @@ class FilesArchivedError(StorageError):
                  hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status, self.requested = status, requested
+
+
+class UploadError(LabdataError):
+    """A ``labdata put`` or ``labdata upload`` cannot go on (bad paths, rules, missing settings)."""
+
+
+class UnknownRuleError(UploadError, LookupError):
+    """No upload rule has this name."""
+
+
+class FileConflictError(IntegrityError):
+    """A path is already registered (or queued) with other content."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from labdata.core.errors import QueryError
 from labdata.stores import open_store, safe_path
 
-__all__ = ["FileMethods"]
+__all__ = ["AnalysisFileMethods", "FileMethods"]
 
 _PARALLEL_FILES = 4
 
@@ -74,6 +74,25 @@ class FileMethods:
                     raise
                 archived = True
         return archived
+
+    def delete(self, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete the selected rows (cascading, as :meth:`Query.delete`) and their stored objects.
+
+        The objects are deleted after the rows' transaction commits, from intents recorded in
+        it, so no crash leaves a row without its object or an object no record names
+        (:mod:`labdata.schema.file_objects`).
+
+        Raises
+        ------
+        StorageError
+            An object could not be deleted; it stays recorded and a later call deletes it.
+        """
+        parent_delete = super().delete  # type: ignore[misc]
+        if dry_run:
+            return parent_delete(dry_run=True)
+        from labdata.schema.file_objects import delete_files
+
+        return delete_files(self, parent_delete)
 
     def get(self, local_paths: Sequence[str | Path] | None = None, *, check_if_archived: bool = True,
             restore: bool = False, download: bool = True, progress: bool = True) -> list[Path]:
@@ -129,3 +148,53 @@ def _download(store: Any, rows: list[dict[str, Any]], root: Path, progress: bool
         jobs = {r["file_path"]: pool.submit(store.get, r["file_path"], root / safe_path(r["file_path"]),
                                             md5=r["file_md5"], progress=bar.update) for r in rows}
         return {path: job.result() for path, job in jobs.items()}
+
+
+class AnalysisFileMethods(FileMethods):
+    """Mixed into AnalysisFile: store analysis outputs under their dataset's folder and register them."""
+
+    def generate_filepaths(self, src: Sequence[str | Path], dataset: dict[str, Any]) -> list[str]:
+        """Storage paths of ``src``: ``[<project>/]<subject>/<session>/<dataset>/<basename>``.
+
+        The project folder is left out for the default project (no project active).
+        """
+        from labdata.catalog.context import DEFAULT_PROJECT
+
+        missing = [n for n in ("subject_name", "session_name", "dataset_name") if not dataset.get(n)]
+        if missing:
+            raise QueryError(f"The dataset {dataset!r} lacks {', '.join(missing)}.",
+                             hint="Pass a dict with subject_name, session_name and dataset_name.")
+        project = self.context.project  # type: ignore[attr-defined]
+        prefix = "" if project == DEFAULT_PROJECT else f"{project}/"
+        folder = f"{prefix}{dataset['subject_name']}/{dataset['session_name']}/{dataset['dataset_name']}"
+        return [safe_path(f"{folder}/{Path(p).name}") for p in src]
+
+    def upload_files(self, src: Sequence[str | Path], dataset: dict[str, Any], *, force: bool = True,
+                     progress: bool = True) -> list[dict[str, str]]:
+        """Store local files as analysis outputs of ``dataset`` and insert their rows.
+
+        Parameters
+        ----------
+        src : list of path
+            Local files.
+        dataset : dict
+            Has ``subject_name``, ``session_name`` and ``dataset_name`` (which may contain ``/``).
+        force : bool
+            Replace rows (and objects) already at the same paths; otherwise raise.
+        progress : bool
+            Show a progress bar of the bytes sent.
+
+        Returns
+        -------
+        list of dict
+            ``{"file_path", "storage"}`` of each file, in the order of ``src``.
+
+        Raises
+        ------
+        FileConflictError
+            A path is registered already and ``force`` is False.
+        """
+        from labdata.schema.analysis_upload import upload_analysis_files
+
+        return upload_analysis_files(self, [Path(p) for p in src], self.generate_filepaths(src, dataset),
+                                     force=force, progress=progress)

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from labdata.catalog.table import Imported, Lookup, Manual, Part
 from labdata.schema._registry import computed, data, lab
-from labdata.schema.files import FileMethods
+from labdata.schema.files import AnalysisFileMethods, FileMethods
 
 __all__ = [
     "DEFAULT_ANALYSIS_STORAGE",
@@ -111,7 +111,7 @@ class File(FileMethods, Manual):
 
 
 @lab
-class AnalysisFile(FileMethods, Manual):
+class AnalysisFile(AnalysisFileMethods, Manual):
     """Registry of analysis outputs kept in the analysis storage (same columns as File)."""
 
     storage: ClassVar[str] = DEFAULT_ANALYSIS_STORAGE

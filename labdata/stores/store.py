@@ -150,13 +150,19 @@ class Store:
         return str(Path(self.root, path))
 
     # ---- transfers ---------------------------------------------------------------------
-    def put(self, source: Path, path: str, *, progress: Progress = None) -> Sent:
-        """Store the local file ``source`` at ``path``; return its size and the MD5 of the bytes sent."""
+    def put(self, source: Path, path: str, *, progress: Progress = None, md5: str | None = None) -> Sent:
+        """Store the local file ``source`` at ``path``; return its size and the MD5 of the bytes sent.
+
+        Raises
+        ------
+        ChecksumMismatchError
+            ``md5`` is given and the bytes read differ from it (nothing is stored).
+        """
         key = self.key(path)
         with translated(self.name, path, "upload"):
             if not self.is_s3:
-                return copy_file(Path(source), Path(key), progress=progress)
-            return upload_s3(self.fs, self.settings.bucket, key, Path(source), progress=progress)
+                return copy_file(Path(source), Path(key), progress=progress, expected_md5=md5)
+            return upload_s3(self.fs, self.settings.bucket, key, Path(source), progress=progress, expected_md5=md5)
 
     def get(self, path: str, destination: Path, *, md5: str | None = None, progress: Progress = None) -> Path:
         """Download ``path`` to ``destination``, checking its MD5 when one is given; return ``destination``.

@@ -109,9 +109,11 @@ def _check(actual: str, expected: str | None, what: str) -> None:
 
 
 def upload_s3(fs: Any, bucket: str, key: str, source: Path, *, progress: Progress = None,
-              checksum: bool = True) -> Sent:
+              checksum: bool = True, expected_md5: str | None = None) -> Sent:
     """Upload ``source`` to ``bucket/key`` with s3fs ``fs``; the MD5 is of the bytes read once.
 
+    With ``expected_md5``, bytes that hash otherwise are never stored: a single request is
+    not sent and a multipart upload is aborted instead of completed.
     ``checksum=False`` skips every MD5 (only to measure what they cost).
     """
     size = os.path.getsize(source)
@@ -120,6 +122,7 @@ def upload_s3(fs: Any, bucket: str, key: str, source: Path, *, progress: Progres
         digest = _digest(checksum)
         digest.update(data)
         md5 = digest.hexdigest()
+        _check(md5, expected_md5, str(source))
         reply = fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data)
         if checksum:
             _check_etag(reply, md5, key)
@@ -128,6 +131,7 @@ def upload_s3(fs: Any, bucket: str, key: str, source: Path, *, progress: Progres
     upload_id = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
     try:
         parts, md5 = _send_parts(fs, bucket, key, upload_id, source, progress, checksum)
+        _check(md5, expected_md5, str(source))
         fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
                    MultipartUpload={"Parts": parts})
     except BaseException:
