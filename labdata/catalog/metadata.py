@@ -15,7 +15,7 @@ import duckdb
 if TYPE_CHECKING:
     from labdata.catalog.engine import Lake
 
-__all__ = ["metadata_table", "nonempty_tables"]
+__all__ = ["live_tables", "metadata_table", "nonempty_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,17 @@ def metadata_table(lake: Lake, name: str) -> str:
     """Return the qualified name of one of DuckLake's metadata tables for ``lake``."""
     schema = f'."{lake.metadata_schema}"' if lake.metadata_schema else ""
     return f'__ducklake_metadata_{lake.alias}{schema}."{name}"'
+
+
+def live_tables(lake: Lake, schema: str) -> list[str]:
+    """Names of the tables of ``schema`` at the latest snapshot, sorted (raises duckdb.Error on an unknown layout)."""
+    rows = lake.execute(f"""
+        SELECT t.table_name
+        FROM {metadata_table(lake, 'ducklake_table')} t
+        JOIN {metadata_table(lake, 'ducklake_schema')} s USING (schema_id)
+        WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL AND s.schema_name = ?
+        ORDER BY 1""", [schema]).fetchall()
+    return [name for (name,) in rows]
 
 
 def nonempty_tables(lake: Lake) -> set[tuple[str, str]] | None:
