@@ -5,7 +5,8 @@ catalog transaction, each S3 request and each file moved into place. The process
 killed just before or just after one of them (both count). With ``LABDATA_KILL_AT=0``
 nothing is killed and the number of crossings is written to ``LABDATA_KILL_COUNT``.
 
-Usage: ``LABDATA_KILL_AT=N python tests/upload/faults.py put FOLDER ...``
+Usage: ``LABDATA_KILL_AT=N python tests/upload/faults.py put FOLDER ...``, or
+``... faults.py -c CODE`` to run Python code instead of a command.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def install() -> None:
     labdata.stores.transfer.copy_file = _around(labdata.stores.transfer.copy_file)
     labdata.stores.transfer.os.replace = _around(os.replace)
     labdata.catalog.engine.Lake.transaction = _wrap_context(labdata.catalog.engine.Lake.transaction)
-    s3fs.core.S3FileSystem._call_s3 = _around(s3fs.core.S3FileSystem._call_s3)
+    s3fs.core.S3FileSystem._call_s3 = _around(s3fs.core.S3FileSystem._call_s3)  # reads (cat_file)
+    s3fs.core.S3FileSystem.call_s3 = _around(s3fs.core.S3FileSystem.call_s3)  # its own copy of _call_s3
     for module in ("labdata.upload.put", "labdata.stores.store"):
         loaded = sys.modules.get(module) or __import__(module, fromlist=["_"])
         if hasattr(loaded, "copy_file"):
@@ -93,6 +95,9 @@ def _report() -> None:
 if __name__ == "__main__":
     install()
     atexit.register(_report)
-    from labdata.cli.main import main
+    if sys.argv[1] == "-c":
+        exec(compile(sys.argv[2], "<faults -c>", "exec"), {"__name__": "__faults__"})
+    else:
+        from labdata.cli.main import main
 
-    main(sys.argv[1:], prog_name="labdata")
+        main(sys.argv[1:], prog_name="labdata")

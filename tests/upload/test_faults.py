@@ -40,11 +40,11 @@ def crossings(lab: Lab, config: str, args: list[str]) -> int:
     return int(count_file.read_text())
 
 
-def kill_points(total: int) -> list[int]:
-    """``POINTS`` crossings spread from the first to the last (all of them if there are fewer)."""
-    if total <= POINTS:
+def kill_points(total: int, wanted: int = POINTS) -> list[int]:
+    """``wanted`` crossings spread from the first to the last (all of them if there are fewer)."""
+    if total <= wanted:
         return list(range(1, total + 1))
-    return sorted({1 + round(i * (total - 1) / (POINTS - 1)) for i in range(POINTS)})
+    return sorted({1 + round(i * (total - 1) / (wanted - 1)) for i in range(wanted)})
 
 
 def assert_consistent(lab: Lab, files: dict[str, Path]) -> None:
