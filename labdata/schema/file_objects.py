@@ -47,23 +47,19 @@ def _staged(pairs: list[tuple[str, str]]) -> tuple[str, pa.Table]:
 
 def record_intents(pairs: list[tuple[str, str]], intent: str, context: Context | None = None) -> None:
     """Record ``(storage, file_path)`` pairs about to be deleted or written (joins the current transaction)."""
-    context = context or current_context()
-    if not pairs:
-        return
-    table = _intents(context)
-    name, rows = _staged(pairs)
-    cursor = context.lake.cursor()
-    cursor.register(name, rows)
-    try:
-        context.lake.run(lambda: context.lake.execute(
-            f"INSERT INTO {table} SELECT storage, file_path, ?, ? FROM {name}", [intent, dt.datetime.now()]))
-    finally:
-        cursor.unregister(name)
+    _change_intents(context or current_context(), pairs,
+                    "INSERT INTO {table} SELECT storage, file_path, ?, ? FROM {pairs}", [intent, dt.datetime.now()])
 
 
 def drop_intents(pairs: list[tuple[str, str]], intent: str, context: Context | None = None) -> None:
     """Forget the intents of ``pairs`` (joins the current transaction)."""
-    context = context or current_context()
+    _change_intents(context or current_context(), pairs,
+                    "DELETE FROM {table} t WHERE t.intent = ? AND EXISTS (SELECT 1 FROM {pairs} s "
+                    "WHERE s.storage = t.storage AND s.file_path = t.file_path)", [intent])
+
+
+def _change_intents(context: Context, pairs: list[tuple[str, str]], sql: str, params: list[Any]) -> None:
+    """Run ``sql`` (naming ``{table}`` and the staged ``{pairs}``) in a write transaction."""
     if not pairs:
         return
     table = _intents(context)
@@ -71,9 +67,7 @@ def drop_intents(pairs: list[tuple[str, str]], intent: str, context: Context | N
     cursor = context.lake.cursor()
     cursor.register(name, rows)
     try:
-        context.lake.run(lambda: context.lake.execute(
-            f"DELETE FROM {table} t WHERE t.intent = ? AND EXISTS (SELECT 1 FROM {name} s "
-            f"WHERE s.storage = t.storage AND s.file_path = t.file_path)", [intent]))
+        context.lake.run(lambda: context.lake.execute(sql.format(table=table, pairs=name), params))
     finally:
         cursor.unregister(name)
 

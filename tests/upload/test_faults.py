@@ -8,12 +8,10 @@ the registered size, every object has its row, and downloaded files are byte-ide
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from lab import NEW_SUBJECT, SHARED_DATA, Lab, md5
 
 from labdata.schema import UploadJob
