@@ -45,7 +45,10 @@ def put(paths: tuple[str, ...], rule: str, subject: str | None, session: str | N
                            progress=not no_progress)
     where = "/".join(result.dataset.values())
     if not result.created:
-        click.echo(f"already queued: job {result.job_id} holds these {len(result.files)} files of {where}")
+        click.echo(f"already queued: job {result.job_id} ({result.status}) holds these {len(result.files)} files "
+                   f"of {where}")
+        if result.status == "FAILED":
+            click.echo("the job failed: see labdata upload --queue; labdata upload --reset-failed runs it again")
         return
     click.echo(f"queued job {result.job_id}: {len(result.files)} files of {where} (rule {rule})")
 

@@ -8,22 +8,19 @@ leaves no object that nothing names; the same call run again finishes the work.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+import functools
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from tqdm import tqdm
 
 from labdata.catalog.keys import KeyList
 from labdata.core.errors import FileConflictError
 from labdata.schema.file_objects import drop_intents, finish_object_deletions, record_intents
 from labdata.stores import open_store
+from labdata.stores.parallel import transfer_all
 
 __all__ = ["upload_analysis_files"]
-
-_PARALLEL_FILES = 4
-
 
 def upload_analysis_files(table: Any, sources: list[Path], paths: list[str], *, force: bool,
                           progress: bool) -> list[dict[str, str]]:
@@ -33,7 +30,7 @@ def upload_analysis_files(table: Any, sources: list[Path], paths: list[str], *, 
             raise FileNotFoundError(f"{str(source)!r} is not a file; nothing was uploaded.")
     storage = type(table).storage
     context = table.context
-    existing = type(table)() & KeyList(pa.table({"file_path": paths, "storage": [storage] * len(paths)}))
+    existing = type(table)(context) & KeyList(pa.table({"file_path": paths, "storage": [storage] * len(paths)}))
     if existing:
         if not force:
             raise FileConflictError(f"{len(existing)} of the files are registered already, e.g. "
@@ -50,7 +47,7 @@ def upload_analysis_files(table: Any, sources: list[Path], paths: list[str], *, 
             for source, path, s in zip(sources, paths, sent, strict=True)]
 
     def register() -> None:
-        type(table)().insert(rows)
+        type(table)(context).insert(rows)
         drop_intents(pairs, "upload", context)
 
     context.lake.run(register)
@@ -58,9 +55,10 @@ def upload_analysis_files(table: Any, sources: list[Path], paths: list[str], *, 
 
 
 def _send(store: Any, sources: list[Path], paths: list[str], progress: bool) -> list[Any]:
-    total = sum(s.stat().st_size for s in sources)
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"upload to {store.name}", disable=not progress) as bar, \
-            ThreadPoolExecutor(_PARALLEL_FILES) as pool:
-        jobs = [pool.submit(store.put, source, path, progress=bar.update) for source, path in zip(sources, paths,
-                                                                                                    strict=True)]
-        return [job.result() for job in jobs]
+    transfers = [functools.partial(_put_one, store, source, path) for source, path in zip(sources, paths, strict=True)]
+    return transfer_all(transfers, total=sum(s.stat().st_size for s in sources), desc=f"upload to {store.name}",
+                        progress=progress)
+
+
+def _put_one(store: Any, source: Path, path: str, tick: Any) -> Any:
+    return store.put(source, path, progress=tick)

@@ -108,10 +108,13 @@ def finish_object_deletions(context: Context | None = None) -> int:
     if not pending:
         return 0
     live = _registered(pending)
+    writing = set(_listed(context, "upload"))  # a path being written again is not ours to delete
     done: list[tuple[str, str]] = []
     failures: list[str] = []
     for storage, path in pending:
-        if (storage, path) not in live:
+        if (storage, path) in writing:
+            continue
+        if (storage, path) not in live and not _registered([(storage, path)]):  # checked again just before
             try:
                 open_store(context.prefs(), storage).delete(path)
             except (StorageError, OSError) as error:

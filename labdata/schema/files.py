@@ -13,20 +13,16 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from labdata.core.errors import QueryError
 from labdata.stores import open_store, safe_path
+from labdata.stores.parallel import transfer_all
 
 __all__ = ["AnalysisFileMethods", "FileMethods"]
-
-_PARALLEL_FILES = 4
-
 
 class FileMethods:
     """Mixed into File and AnalysisFile (tables with ``file_path``, ``storage``, ``file_size``, ``file_md5``)."""
@@ -142,12 +138,14 @@ def _by_storage(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _download(store: Any, rows: list[dict[str, Any]], root: Path, progress: bool) -> dict[str, Path]:
-    total = int(sum(r["file_size"] or 0 for r in rows))
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"get from {store.name}", disable=not progress) as bar, \
-            ThreadPoolExecutor(_PARALLEL_FILES) as pool:
-        jobs = {r["file_path"]: pool.submit(store.get, r["file_path"], root / safe_path(r["file_path"]),
-                                            md5=r["file_md5"], progress=bar.update) for r in rows}
-        return {path: job.result() for path, job in jobs.items()}
+    transfers = [functools.partial(_get_one, store, r, root) for r in rows]
+    paths = transfer_all(transfers, total=int(sum(r["file_size"] or 0 for r in rows)), desc=f"get from {store.name}",
+                         progress=progress)
+    return {r["file_path"]: path for r, path in zip(rows, paths, strict=True)}
+
+
+def _get_one(store: Any, row: dict[str, Any], root: Path, tick: Any) -> Path:
+    return store.get(row["file_path"], root / safe_path(row["file_path"]), md5=row["file_md5"], progress=tick)
 
 
 class AnalysisFileMethods(FileMethods):

@@ -17,33 +17,39 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labdata.catalog.context import current_context
+from labdata.catalog.context import current_context, use
+from labdata.core.errors import LabdataError
 from labdata.upload.rules import UploadRule
 
-__all__ = ["JobLog", "claim", "held_job_lock", "reset_failed", "set_status"]
+__all__ = ["JobLog", "claim", "held_job_lock", "now", "reset_failed", "set_status"]
 
 LOG_LENGTH = 500
 PROGRESS_EVERY = 30.0  # seconds between progress lines in job_log
 
 
-def _now() -> dt.datetime:
+def now() -> dt.datetime:
+    """The local time to the second, as job times are recorded."""
     return dt.datetime.now().replace(microsecond=0)
 
 
 @contextlib.contextmanager
 def held_job_lock(job_id: int) -> Iterator[bool]:
     """Hold this host's lock of a job; yields False (holding nothing) if another process has it."""
-    context = current_context()
-    lake = context.lake
+    lake = current_context().lake
     lake_id = hashlib.md5(f"{lake.kind}|{lake.dsn}|{lake.root}".encode(), usedforsecurity=False).hexdigest()[:12]
-    path = Path(context.prefs().labdata_path) / "locks" / f"upload-{lake_id}-{job_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    folder = Path(tempfile.gettempdir()) / "labdata-upload-locks"  # one per host, whoever runs the upload
+    if not folder.is_dir():
+        folder.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            folder.chmod(0o1777)
+    path = folder / f"{lake_id}-job-{job_id}.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,12 +77,12 @@ def claim(job_id: int, host: str, rule: UploadRule) -> dict[str, Any] | None:
         resumed = job["job_status"] == "WORKING" and job["job_host"] == host
         if job["job_waiting"] != 1 and not resumed:
             return None
-        if rule.max_concurrent and _running(rule.name, host) >= rule.max_concurrent:
+        if rule.max_concurrent and _running(rule.name, host, job_id) >= rule.max_concurrent:
             _update(job_id, job_status="WAITING", job_waiting=1,
                     job_log=f"Waiting for {rule.max_concurrent} running {rule.name} jobs on {host}")
             return None
         note = "resumed after its worker was stopped" if resumed else "started"
-        changes = dict(job_status="WORKING", job_waiting=0, job_host=host, job_starttime=_now(), job_endtime=None,
+        changes = dict(job_status="WORKING", job_waiting=0, job_host=host, job_starttime=now(), job_endtime=None,
                        job_log=f"{note} on {host} (pid {os.getpid()})")
         _update(job_id, **changes)
         return {**job, **changes}
@@ -84,10 +90,12 @@ def claim(job_id: int, host: str, rule: UploadRule) -> dict[str, Any] | None:
     return current_context().lake.run(work)
 
 
-def _running(rule: str, host: str) -> int:
+def _running(rule: str, host: str, job_id: int) -> int:
+    """Jobs of ``rule`` working on ``host``, other than ``job_id``."""
     from labdata.schema.general import UploadJob
 
-    return len(UploadJob & {"job_status": "WORKING", "job_rule": rule, "job_host": host})
+    working = UploadJob & {"job_status": "WORKING", "job_rule": rule, "job_host": host}
+    return len(working - {"job_id": job_id})
 
 
 def _update(job_id: int, **changes: Any) -> None:
@@ -125,6 +133,7 @@ class JobLog:
 
     def __init__(self, job_id: int, host: str) -> None:
         self.job_id, self.host = job_id, host
+        self.context = current_context()  # progress comes from transfer threads, which do not inherit it
         self.stage = "starting"
         self._started = time.monotonic()
         self._written = 0.0
@@ -137,10 +146,12 @@ class JobLog:
     def progress(self, detail: str) -> None:
         """Record progress within the stage, at most every 30 s."""
         if time.monotonic() - self._written >= PROGRESS_EVERY:
-            self._write(detail)
+            with contextlib.suppress(LabdataError):  # a progress line never fails the transfer
+                self._write(detail)
 
     def _write(self, detail: str = "") -> None:
         self._written = time.monotonic()
         elapsed = int(self._written - self._started)
         text = f"{self.stage}{' - ' + detail if detail else ''} | {elapsed} s on {self.host} (pid {os.getpid()})"
-        set_status(self.job_id, job_log=text)
+        with use(self.context):
+            set_status(self.job_id, job_log=text)

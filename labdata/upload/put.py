@@ -17,28 +17,24 @@ Putting the same files again after step 3 finds their job and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from labdata.catalog.context import current_context
 from labdata.core.errors import FileConflictError, UploadError
 from labdata.schema.general import DEFAULT_RAW_STORAGE
 from labdata.stores import md5_of
+from labdata.stores.parallel import transfer_all
 from labdata.stores.transfer import copy_file
 from labdata.upload.paths import parse_path_rules, relative_files, session_datetime
 from labdata.upload.registered import registered_copies
 from labdata.upload.rules import rule_for
 
 __all__ = ["PutResult", "put"]
-
-_PARALLEL_COPIES = 4
-
 
 @dataclass
 class PutResult:
@@ -48,6 +44,7 @@ class PutResult:
     dataset: dict[str, str]
     files: list[str]
     created: bool
+    status: str = "ON SERVER"
     copied_bytes: int = 0
     kept: list[str] = field(default_factory=list)
 
@@ -95,11 +92,11 @@ def put(paths: Iterable[str | Path], *, rule: str = "none", subject_name: str | 
     rule_for(rule, prefs.get("upload_rules"))
     target = _upload_path(prefs)
     files = relative_files(paths, prefs.local_paths[0])
-    dataset = _dataset_names(next(iter(files)), prefs, subject_name, session_name, dataset_name)
+    dataset = _dataset_names(list(files), prefs, subject_name, session_name, dataset_name)
     storage = prefs.get("upload_storage") or DEFAULT_RAW_STORAGE
     queued = _already_queued(files, storage)
     if queued is not None:
-        return PutResult(queued, dataset, list(files), created=False)
+        return PutResult(queued[0], dataset, list(files), created=False, status=queued[1] or "")
     rows = _parent_rows(dataset, dataset_type, new_subject, prefs)
     copied, kept = _copy_all(files, target, overwrite, progress)
     job = dict(job_rule=rule, job_host=prefs.get("upload_host"), upload_storage=storage, **dataset,
@@ -121,9 +118,18 @@ def _upload_path(prefs: Any) -> Path:
     return path
 
 
-def _dataset_names(first: str, prefs: Any, subject: str | None, session: str | None,
+def _dataset_names(paths: list[str], prefs: Any, subject: str | None, session: str | None,
                    dataset: str | None) -> dict[str, str]:
+    first = paths[0]
     parsed = parse_path_rules(first, prefs["path_rules"])
+    given = {"subject_name": subject, "session_name": session, "dataset_name": dataset}
+    for other in paths[1:]:
+        names = parse_path_rules(other, prefs["path_rules"])
+        differing = [k for k in given if not given[k] and names.get(k) != parsed.get(k)]
+        if differing:
+            raise UploadError(f"{first!r} and {other!r} belong to different {', '.join(differing)}s "
+                              f"by path_rules {prefs['path_rules']!r}.",
+                              hint="Put one dataset at a time, or name it with -a/-s/-d.")
     names = {"subject_name": subject or parsed.get("subject_name"),
              "session_name": session or parsed.get("session_name"),
              "dataset_name": dataset or parsed.get("dataset_name")}
@@ -143,8 +149,8 @@ def _project_or_none() -> str | None:
     return project if Project & {"project_name": project} else None
 
 
-def _already_queued(files: dict[str, Path], storage: str) -> int | None:
-    """The job already holding exactly these files with these bytes (a re-run), else None.
+def _already_queued(files: dict[str, Path], storage: str) -> tuple[int, str | None] | None:
+    """The job (and its status) already holding exactly these files with these bytes (a re-run), else None.
 
     Raises FileConflictError when some paths are registered or queued with other content,
     or when only some of them are.
@@ -159,7 +165,7 @@ def _already_queued(files: dict[str, Path], storage: str) -> int | None:
                                 f"e.g. {differing[0]!r} ({where}).",
                                 hint="Files in the lake are never overwritten: rename the new files "
                                      "(e.g. another session or dataset folder) and put them again.")
-    jobs = {c.job_id for copies in known.values() for c in copies if c.job_id is not None}
+    jobs = {(c.job_id, c.job_status) for copies in known.values() for c in copies if c.job_id is not None}
     if len(known) == len(files) and len(jobs) == 1:
         return jobs.pop()
     raise FileConflictError(f"{len(known)} of {len(files)} files are already in the lake, e.g. {next(iter(known))!r}.",
@@ -188,16 +194,16 @@ def _parent_rows(dataset: dict[str, str], dataset_type: str | None, new_subject:
 
 
 def _copy_all(files: dict[str, Path], target: Path, overwrite: bool, progress: bool) -> tuple[list[_Copied], list[str]]:
-    total = sum(p.stat().st_size for p in files.values())
     kept: list[str] = []
-    with tqdm(total=total, unit="B", unit_scale=True, desc="put", disable=not progress) as bar, \
-            ThreadPoolExecutor(_PARALLEL_COPIES) as pool:
-        jobs = [pool.submit(_copy_one, path, source, target / path, overwrite, bar.update, kept)
-                for path, source in files.items()]
-        return [job.result() for job in jobs], kept
+    transfers = [functools.partial(_copy_one, path, source, target / path, overwrite, kept=kept)
+                 for path, source in files.items()]
+    copied = transfer_all(transfers, total=sum(p.stat().st_size for p in files.values()), desc="put",
+                          progress=progress)
+    return copied, kept
 
 
-def _copy_one(path: str, source: Path, destination: Path, overwrite: bool, tick: Any, kept: list[str]) -> _Copied:
+def _copy_one(path: str, source: Path, destination: Path, overwrite: bool, tick: Any, *,
+              kept: list[str]) -> _Copied:
     stat = source.stat()
     when = dt.datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0)
     if destination.exists():

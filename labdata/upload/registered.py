@@ -23,6 +23,7 @@ class KnownCopy:
     where: str
     md5: str | None
     job_id: int | None = None
+    job_status: str | None = None
 
 
 def registered_copies(paths: list[str], storage: str) -> dict[str, list[KnownCopy]]:
@@ -37,7 +38,12 @@ def registered_copies(paths: list[str], storage: str) -> dict[str, list[KnownCop
     for table, name in ((stored, "File"), (ProcessedFile & wanted, "ProcessedFile")):
         for path, md5 in zip(*table.fetch("file_path", "file_md5", order_by=None), strict=True):
             known.setdefault(str(path), []).append(KnownCopy(name, md5))
-    assigned = UploadJob.AssignedFiles & KeyList(pa.table({"src_path": paths}))
-    for path, md5, job_id in zip(*assigned.fetch("src_path", "src_md5", "job_id", order_by=None), strict=True):
-        known.setdefault(str(path), []).append(KnownCopy(f"upload job {job_id}", md5, int(job_id)))
+    assigned = (UploadJob * UploadJob.AssignedFiles) & KeyList(pa.table({"src_path": paths}))
+    rows = assigned.fetch("src_path", "src_md5", "job_id", "job_status", as_dict=True, order_by=None)
+    for row in rows:
+        path = str(row["src_path"])
+        if row["job_status"] == "COMPLETED" and path not in known:  # uploaded, then its File row deleted
+            continue
+        known.setdefault(path, []).append(KnownCopy(f"upload job {row['job_id']} ({row['job_status']})",
+                                                    row["src_md5"], int(row["job_id"]), row["job_status"]))
     return known

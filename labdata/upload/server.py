@@ -20,29 +20,27 @@ every step can run again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import traceback
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from labdata.catalog.context import current_context, use
-from labdata.core.errors import FileConflictError, LabdataError, UploadError
+from labdata.core.errors import FileConflictError, LabdataError, LabdataWarning, StorageError, UploadError
 from labdata.schema.general import DEFAULT_RAW_STORAGE
 from labdata.stores import open_store
-from labdata.upload.jobs import JobLog, claim, held_job_lock, set_status
+from labdata.stores.parallel import transfer_all
+from labdata.upload.jobs import JobLog, claim, held_job_lock, now, set_status
 from labdata.upload.paths import session_datetime
 from labdata.upload.registered import registered_copies
 from labdata.upload.rules import RuleOutput, SourceFile, UploadRule, rule_for
 
 __all__ = ["JobOutcome", "process_upload_jobs"]
-
-_PARALLEL_FILES = 4
-
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -66,7 +64,10 @@ def process_upload_jobs(job_ids: Sequence[int] | None = None, *, all_hosts: bool
 
     context = current_context()
     host = context.prefs()["hostname"]
-    finish_object_deletions()
+    try:
+        finish_object_deletions()
+    except StorageError as error:  # recorded deletions wait; uploads go on
+        warnings.warn(f"{error}", LabdataWarning, stacklevel=2)
     candidates = _candidates(job_ids, all_hosts, host)
 
     def run(job_id: int) -> JobOutcome:
@@ -74,7 +75,7 @@ def process_upload_jobs(job_ids: Sequence[int] | None = None, *, all_hosts: bool
             return _run_job(job_id, host, progress)
 
     if n_jobs <= 1:  # in this thread, so that a SIGTERM or Ctrl-C stops the job and marks it FAILED
-        return [_run_job(job_id, host, progress) for job_id in candidates]
+        return [run(job_id) for job_id in candidates]
     with ThreadPoolExecutor(n_jobs) as pool:
         return list(pool.map(run, candidates))
 
@@ -97,14 +98,18 @@ def _run_job(job_id: int, host: str, progress: bool) -> JobOutcome:
         if not held:
             return JobOutcome(job_id, "SKIPPED", "another process on this host is running it")
         try:
-            rule = rule_for(_rule_name(job_id), prefs.get("upload_rules"))
+            rule, unknown = rule_for(_rule_name(job_id), prefs.get("upload_rules")), None
         except LabdataError as error:
-            _fail(job_id, host, "rule", error)
-            return JobOutcome(job_id, "FAILED", str(error))
+            rule, unknown = UploadRule(), error
         job = claim(job_id, host, rule)
         if job is None:
             return JobOutcome(job_id, "SKIPPED", "taken by another server, finished, or deferred")
-        return _process(job, rule, host, progress)
+        if unknown is not None:
+            _fail(job_id, host, "loading its rule", unknown)
+            return JobOutcome(job_id, "FAILED", str(unknown))
+        project = job["project_name"] or current_context().project
+        with use(replace(current_context(), project=project)):
+            return _process(job, rule, host, progress)
 
 
 def _rule_name(job_id: int) -> str:
@@ -127,7 +132,7 @@ def _process(job: dict[str, Any], rule: UploadRule, host: str, progress: bool) -
         log.enter(f"uploading {len(to_send)} of {len(output.upload)} files to {storage}")
         _upload(to_send, storage, log, progress)
         log.enter("registering")
-        count = current_context().lake.run(lambda: _register(job, rule, output, storage))
+        count = current_context().lake.run(lambda: _register(job, rule, output, to_send, storage))
     except BaseException as error:
         _remove_unregistered(output.upload, storage)
         _fail(job_id, host, log.stage, error)
@@ -172,24 +177,28 @@ def _not_yet_stored(files: list[SourceFile], storage: str) -> list[SourceFile]:
 
 def _upload(files: list[SourceFile], storage: str, log: JobLog, progress: bool) -> None:
     store = open_store(current_context().prefs(), storage)
-    total = sum(f.size for f in files)
-    done = [0]
+    total, done = sum(f.size for f in files), [0]
 
-    def tick(count: int) -> None:
-        bar.update(count)
+    def logged(count: int) -> None:
         done[0] += count
         log.progress(f"{done[0] / max(total, 1):.0%} of {total} bytes")
 
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"upload to {storage}", disable=not progress) as bar, \
-            ThreadPoolExecutor(_PARALLEL_FILES) as pool:
-        for job in [pool.submit(store.put, f.local, f.path, md5=f.md5, progress=tick) for f in files]:
-            job.result()
+    transfer_all([functools.partial(_put_one, store, f) for f in files], total=total, desc=f"upload to {storage}",
+                 progress=progress, on_bytes=logged)
 
 
-def _register(job: dict[str, Any], rule: UploadRule, output: RuleOutput, storage: str) -> int:
+def _put_one(store: Any, file: SourceFile, tick: Any) -> Any:
+    return store.put(file.local, file.path, md5=file.md5, progress=tick)
+
+
+def _register(job: dict[str, Any], rule: UploadRule, output: RuleOutput, sent: list[SourceFile],
+              storage: str) -> int:
     from labdata.schema.general import Dataset, File, ProcessedFile
 
     new = _not_yet_stored(output.upload, storage)
+    if {f.path for f in new} != {f.path for f in sent}:  # File changed under the job since it checked
+        raise UploadError("File rows of this job's paths were added or deleted while it uploaded.",
+                          hint="Run labdata upload --reset-failed to run the job again.")
     File.insert([dict(file_path=f.path, storage=storage, file_datetime=f.datetime, file_size=float(f.size),
                       file_md5=f.md5) for f in new])
     dataset = _dataset_of(job)
@@ -199,15 +208,9 @@ def _register(job: dict[str, Any], rule: UploadRule, output: RuleOutput, storage
     ProcessedFile.insert([dict(file_path=f.path, file_datetime=f.datetime, file_size=float(f.size), file_md5=f.md5)
                           for f in output.processed], skip_duplicates=True)
     rule.register(job, dataset, output.upload)
-    set_status(int(job["job_id"]), job_status="COMPLETED", job_waiting=0, job_endtime=_now(),
+    set_status(int(job["job_id"]), job_status="COMPLETED", job_waiting=0, job_endtime=now(),
                job_log=f"UPLOADED {len(new)}")
     return len(new)
-
-
-def _now() -> Any:
-    import datetime as dt
-
-    return dt.datetime.now().replace(microsecond=0)
 
 
 def _dataset_of(job: dict[str, Any]) -> dict[str, str] | None:
@@ -243,6 +246,12 @@ def _fail(job_id: int, host: str, stage: str, error: BaseException) -> None:
         reason = "ERROR " + "".join(traceback.format_exception_only(error)).strip()
     else:
         reason = f"INTERRUPTED on {host} (the process was stopped) during: {stage}"
+    def work() -> None:
+        from labdata.schema.general import UploadJob
+
+        if (UploadJob & {"job_id": job_id}).fetch1("job_status") == "WORKING":  # not if it completed meanwhile
+            set_status(job_id, job_status="FAILED", job_waiting=0, job_host=host, job_endtime=now(),
+                       job_log=f"{reason} [pid {os.getpid()}]")
+
     with contextlib.suppress(Exception):
-        set_status(job_id, job_status="FAILED", job_waiting=0, job_host=host, job_endtime=_now(),
-                   job_log=f"{reason} [pid {os.getpid()}]")
+        current_context().lake.run(work)

@@ -126,3 +126,13 @@ def test_wrong_storage_credentials_fail_the_job_and_register_nothing(tmp_path) -
         assert not lab.registered()
     finally:
         server.stop()
+
+
+def test_files_of_several_sessions_are_not_put_as_one_dataset(lab) -> None:
+    first, _ = lab.rig_recording(RECORDING)
+    other = lab.folders["rig"] / "S1" / "20240102_090000" / "ephys"
+    other.mkdir(parents=True)
+    (other / "b.bin").write_bytes(b"b")
+    result = lab.run("rig", "put", str(first), str(other), *NEW_SUBJECT)
+    assert result.returncode == 1 and "different session_names" in result.stderr, result.stderr
+    assert nothing_registered(lab) and not any(lab.folders["server"].iterdir())

@@ -48,3 +48,18 @@ def test_putting_and_uploading_again_changes_nothing(lab) -> None:
     after = lab.run("rig", "put", str(folder))
     assert after.returncode == 0 and "already queued: job 1" in after.stdout
     assert lab.registered() == snapshot and len(lab.jobs()) == 1
+
+
+def test_files_deleted_from_the_lake_can_be_put_again(lab) -> None:
+    folder, files = lab.rig_recording(RECORDING)
+    assert lab.run("rig", "put", str(folder), *NEW_SUBJECT).returncode == 0
+    assert lab.run("server", "upload").returncode == 0
+    with lab.context("server"):
+        from labdata.schema import File
+
+        (File & 'file_path LIKE "S1/%"').delete()
+    assert not lab.registered() and open_store(lab.prefs["server"], "data").list() == []
+    again = lab.run("rig", "put", str(folder))
+    assert again.returncode == 0 and "queued job 2" in again.stdout, again.stdout + again.stderr
+    assert "job 2: COMPLETED" in lab.run("server", "upload").stdout
+    assert sorted(lab.registered()) == sorted(files) == open_store(lab.prefs["server"], "data").list()
