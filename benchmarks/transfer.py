@@ -6,8 +6,8 @@ sizes, side by side in the same run and alternating per repeat:
 * put: ``Store.put`` (MD5 computed while the bytes stream, each part's ETag
   checked) against ``boto3`` ``upload_file`` (TransferManager, default config:
   8 MiB threshold, 10 threads, no checksum of ours);
-* get: ``Store.get(md5=...)`` (ranged GETs in parallel, MD5 verified) against
-  ``download_file``;
+* get: ``Store.get(md5=..., size=...)`` (both known from the File row, so no HEAD;
+  ranged GETs in parallel, MD5 verified) against ``download_file`` (HEAD, then GETs);
 * the MD5's cost: the same labdata transfer with ``checksum=False``.
 
 Ratios are labdata / boto3 throughput (target >= 0.8) and checksum / no
@@ -77,7 +77,7 @@ def measure(store: Store, client, bucket: str, source: Path, work: Path, repeats
         "labdata put": lambda: store.put(source, "ld/x"),
         "boto3 put": lambda: client.upload_file(str(source), bucket, "b3/x"),
         "labdata put, no MD5": lambda: upload_s3(store.fs, bucket, "nc/x", source, checksum=False),
-        "labdata get": lambda: store.get("ld/x", work / "ld.bin", md5=md5),
+        "labdata get": lambda: store.get("ld/x", work / "ld.bin", md5=md5, size=size),  # both from File
         "boto3 get": lambda: client.download_file(bucket, "b3/x", str(work / "b3.bin")),
         "labdata get, no MD5": lambda: download_s3(store.fs, bucket, "nc/x", work / "nc.bin", size=size,
                                                    expected_md5=None, checksum=False),

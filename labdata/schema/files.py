@@ -145,7 +145,9 @@ def _download(store: Any, rows: list[dict[str, Any]], root: Path, progress: bool
 
 
 def _get_one(store: Any, row: dict[str, Any], root: Path, tick: Any) -> Path:
-    return store.get(row["file_path"], root / safe_path(row["file_path"]), md5=row["file_md5"], progress=tick)
+    size = int(row["file_size"]) if row["file_size"] is not None else None
+    return store.get(row["file_path"], root / safe_path(row["file_path"]), md5=row["file_md5"], size=size,
+                     progress=tick)
 
 
 class AnalysisFileMethods(FileMethods):

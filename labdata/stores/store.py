@@ -169,8 +169,12 @@ class Store:
                 return copy_file(Path(source), Path(key), progress=progress, expected_md5=md5)
             return upload_s3(self.fs, self.settings.bucket, key, Path(source), progress=progress, expected_md5=md5)
 
-    def get(self, path: str, destination: Path, *, md5: str | None = None, progress: Progress = None) -> Path:
+    def get(self, path: str, destination: Path, *, md5: str | None = None, size: int | None = None,
+            progress: Progress = None) -> Path:
         """Download ``path`` to ``destination``, checking its MD5 when one is given; return ``destination``.
+
+        ``size`` (bytes, as File records it) saves a HEAD request: the object's size and archive
+        state are then asked for only if the download fails.
 
         Raises
         ------
@@ -185,13 +189,24 @@ class Store:
             if not self.is_s3:
                 copy_file(Path(key), destination, progress=progress, expected_md5=md5)
                 return destination
-            info = self._head(key)
-            state = _archive_state(info)
-            if state != "available":
-                raise _archived({path: state}, [])
-            download_s3(self.fs, self.settings.bucket, key, destination, size=int(info["ContentLength"]),
-                        expected_md5=md5, progress=progress)
+            known = size is not None
+            try:
+                download_s3(self.fs, self.settings.bucket, key, destination,
+                            size=int(size) if known else self._available_size(path, key), expected_md5=md5,
+                            progress=progress)
+            except OSError:
+                if known:  # an archived object refuses GETs: say so rather than "access denied"
+                    self._available_size(path, key)
+                raise
         return destination
+
+    def _available_size(self, path: str, key: str) -> int:
+        """The object's size; raises FilesArchivedError if it must be restored first."""
+        info = self._head(key)
+        state = _archive_state(info)
+        if state != "available":
+            raise _archived({path: state}, [])
+        return int(info["ContentLength"])
 
     # ---- inspection ----------------------------------------------------------------------
     def exists(self, path: str) -> bool:
