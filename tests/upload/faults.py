@@ -2,7 +2,8 @@
 
 Boundaries are the places where a crash can split work: each local file copy, each
 catalog transaction, each S3 request and each file moved into place. The process is
-killed just before or just after one of them (both count). With ``LABDATA_KILL_AT=0``
+killed just before or just after one of them (both count); ``LABDATA_KILL_SIGNAL=TERM`` sends
+SIGTERM instead, as a scheduler or ``kill`` would. With ``LABDATA_KILL_AT=0``
 nothing is killed and the number of crossings is written to ``LABDATA_KILL_COUNT``.
 
 Usage: ``LABDATA_KILL_AT=N python tests/upload/faults.py put FOLDER ...``, or
@@ -22,6 +23,7 @@ import threading
 _lock = threading.Lock()
 _crossed = 0
 _kill_at = int(os.environ.get("LABDATA_KILL_AT", "0"))
+_signal = getattr(signal, f"SIG{os.environ.get('LABDATA_KILL_SIGNAL', 'KILL')}")
 
 
 def _cross() -> None:
@@ -29,7 +31,7 @@ def _cross() -> None:
     with _lock:
         _crossed += 1
         if _crossed == _kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), _signal)
 
 
 def _around(function):

@@ -145,3 +145,20 @@ def test_an_object_corrupted_in_the_bucket_is_detected_by_get(lab) -> None:
     result = lab.run("analyst", "get", "-a", "S1")
     assert result.returncode == 1 and "MD5" in result.stderr and victim.split("/")[-1] in result.stderr
     assert not (lab.folders["analyst"] / victim).exists()
+
+
+def test_sigterm_during_upload_fails_the_job_cleanly_and_a_reset_completes_it(tmp_path, s3_server) -> None:
+    lab, folder, files = fresh_lab(tmp_path, "sigterm", s3_server)
+    put_in_process(lab, folder)
+    total = crossings(lab, "server", ["upload", "--all-hosts", "--queue"])  # opens the lake: crossings before jobs
+    env = {**lab.env("server"), "LABDATA_KILL_AT": str(total + 8), "LABDATA_KILL_SIGNAL": "TERM"}
+    stopped = subprocess.run([sys.executable, str(FAULTS), "upload", "--no-progress"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert stopped.returncode != 0
+    job = lab.jobs()[0]
+    assert job["job_status"] == "FAILED" and job["job_log"].startswith("INTERRUPTED on "), job
+    assert not lab.registered() and open_store(lab.prefs["server"], "data").list() == []  # what it stored is gone
+    assert all((lab.folders["server"] / p).is_file() for p in files)
+    retry = lab.run("server", "upload", "--reset-failed")
+    assert retry.returncode == 0 and "COMPLETED" in retry.stdout, retry.stdout + retry.stderr
+    assert_consistent(lab, files)
