@@ -156,8 +156,9 @@ def _sources(job_id: int) -> list[SourceFile]:
         if not source.local.is_file():
             raise UploadError(f"FILE NOT FOUND; check file transfer: {str(source.local)!r} is missing.",
                               hint="Check that put finished and that local_paths[0] is the upload folder.")
-        if source.local.stat().st_size != source.size:
-            raise UploadError(f"{source.path!r} has {source.local.stat().st_size} bytes, not the {source.size} put "
+        found = source.local.stat().st_size
+        if found != source.size:
+            raise UploadError(f"{source.path!r} has {found} bytes, not the {source.size} put "
                               "recorded; check file transfer.", hint="Put the file again from the rig.")
     return sources
 
