@@ -37,6 +37,8 @@ __all__ = [
     "UploadError",
     "UnknownRuleError",
     "FileConflictError",
+    "RecordingFormatError",
+    "SyncError",
     "did_you_mean",
 ]
 
@@ -180,6 +182,14 @@ class UnknownRuleError(UploadError, LookupError):
 
 class FileConflictError(IntegrityError):
     """A path is already registered (or queued) with other content."""
+
+
+class RecordingFormatError(DataError):
+    """A file written by acquisition software is malformed, truncated or disagrees with its metadata."""
+
+
+class SyncError(DataError):
+    """Two streams' sync pulses cannot be matched (missing events, counts that disagree)."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
