@@ -12,6 +12,12 @@ from typing import ClassVar
 
 from labdata.catalog.table import Computed, Imported, Manual, Part
 from labdata.schema._registry import computed, data
+from labdata.schema.ephys_methods import (
+    EphysRecordingMethods,
+    NoiseStatsMethods,
+    ProbeConfigurationMethods,
+    ProbeSettingMethods,
+)
 
 __all__ = [
     "EphysRecording",
@@ -74,7 +80,7 @@ class ProbeExtraction(Manual):
 
 
 @data
-class ProbeConfiguration(Manual):
+class ProbeConfiguration(ProbeConfigurationMethods, Manual):
     """A channel map and gain of a probe (a probe with switchable sites has many)."""
 
     definition = """
@@ -90,7 +96,7 @@ class ProbeConfiguration(Manual):
 
 
 @data
-class EphysRecording(Imported):
+class EphysRecording(EphysRecordingMethods, Imported):
     """An electrophysiology recording of a dataset (filled by the ephys upload rule)."""
 
     definition = """
@@ -101,7 +107,7 @@ class EphysRecording(Imported):
     recording_software : varchar(56)        # e.g. spikeglx
     """
 
-    class ProbeSetting(Part):
+    class ProbeSetting(ProbeSettingMethods, Part):
         """One probe of a recording, with its configuration and sampling rate."""
 
         BANDS: ClassVar[tuple[str, ...]] = ("ap", "lf")
@@ -123,7 +129,7 @@ class EphysRecording(Imported):
 
 
 @data
-class EphysRecordingNoiseStats(Computed):
+class EphysRecordingNoiseStats(NoiseStatsMethods, Computed):
     """Per-channel noise statistics from a window at the start and one at the end of the AP file."""
 
     duration: ClassVar[float] = 30

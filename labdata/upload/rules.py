@@ -6,8 +6,8 @@ which are recorded in ProcessedFile instead of being uploaded. Its
 :meth:`UploadRule.register` adds rows of its own tables in the same transaction
 that registers the files, so a job's rows appear together or not at all.
 
-Rules are looked up by name: the built-in ones (``none``; the SpikeGLX issue adds
-``ephys``) and those of the ``upload_rules`` preference, ``{"name":
+Rules are looked up by name: the built-in ones (``none``, and ``ephys`` for SpikeGLX
+recordings, :mod:`labdata.upload.ephys_rule`) and those of the ``upload_rules`` preference, ``{"name":
 "package.module:ClassName"}``.
 
 Examples
@@ -76,7 +76,13 @@ class UploadRule:
         """Insert this rule's rows; runs inside the transaction that registers ``uploaded``."""
 
 
-BUILTIN_RULES: dict[str, type[UploadRule]] = {"none": UploadRule}
+def _ephys_rule() -> UploadRule:
+    from labdata.upload.ephys_rule import EphysRule  # imports the SpikeGLX converters only when used
+
+    return EphysRule()
+
+
+BUILTIN_RULES: dict[str, Callable[[], UploadRule]] = {"none": UploadRule, "ephys": _ephys_rule}
 
 
 def rule_names(configured: Mapping[str, str] | None) -> list[str]:

@@ -1,0 +1,1 @@
+"""SpikeGLX recordings: metadata, channel maps, compressed Zarr and digital events."""
