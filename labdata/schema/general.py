@@ -23,6 +23,7 @@ from typing import ClassVar
 from labdata.catalog.table import Imported, Lookup, Manual, Part
 from labdata.schema._registry import computed, data, lab
 from labdata.schema.files import AnalysisFileMethods, FileMethods
+from labdata.schema.sync import DigitalMethods, StreamSyncMethods
 
 __all__ = [
     "DEFAULT_ANALYSIS_STORAGE",
@@ -333,7 +334,7 @@ class DatasetEvents(Imported):
     stream_time = NULL : longblob           # time base, e.g. for analog channels
     """
 
-    class Digital(Part):
+    class Digital(DigitalMethods, Part):
         """Digital events of a stream, in the stream's own clock."""
 
         definition = """
@@ -358,7 +359,7 @@ class DatasetEvents(Imported):
 # ---- project computed schema -----------------------------------------------------------
 
 @computed
-class StreamSync(Manual):
+class StreamSync(StreamSyncMethods, Manual):
     """A sync pulse on one stream matched to the same pulse on a clock stream."""
 
     definition = """
