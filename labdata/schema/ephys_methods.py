@@ -117,7 +117,7 @@ def _configuration_for(meta: SpikeGLXMeta) -> dict[str, Any]:
                                    hint="Register the probe by hand with ProbeConfiguration.add_from_spikeglx_metadata.")
     probe = {"probe_id": str(meta.probe_serial)}
     Probe.insert1(dict(probe, probe_type=str(meta.probe_type or "0"), probe_n_shanks=int(meta.n_shanks),
-                       probe_recording_channels=int(meta.n_saved_channels) - 1), skip_duplicates=True)
+                       probe_recording_channels=len(meta.sites)), skip_duplicates=True)
     channels = meta.channels
     gain = float(meta.ap_uv_per_bit[0]) if len(meta.ap_uv_per_bit) else float("nan")
     existing = (ProbeConfiguration & probe).fetch(as_dict=True)
@@ -189,7 +189,7 @@ class ProbeSettingMethods:
             return RawRecording.open(found[0] if found else target.get(progress=False)[0])
         key = target.fetch1("KEY")
         store = open_store(current_context().prefs(), key["storage"])
-        return RawRecording.open(store.fs.open(store.key(key["file_path"]), "rb"))
+        return RawRecording.open(store.open(key["file_path"]))
 
     def get_samples(self, start: int, stop: int | None = None, n_samples: int | None = None,
                     channels: Sequence[int] | None = None, band: str = "ap", units: str = "raw",

@@ -154,6 +154,14 @@ class Store:
             return f"{folder}/{path}" if folder else path
         return str(Path(self.root, path))
 
+    def open(self, path: str) -> Any:
+        """A read-only binary file of ``path`` that fetches byte ranges as they are read (seekable)."""
+        key = self.key(path)
+        with translated(self.name, path, "read"):
+            if not self.is_s3:
+                return open(key, "rb")  # noqa: SIM115 - the caller owns the file
+            return self.fs.open(f"{self.settings.bucket}/{key}", "rb")
+
     # ---- transfers ---------------------------------------------------------------------
     def put(self, source: Path, path: str, *, progress: Progress = None, md5: str | None = None) -> Sent:
         """Store the local file ``source`` at ``path``; return its size and the MD5 of the bytes sent.
