@@ -25,9 +25,16 @@ def demo(path: str | None) -> None:
         labdata demo --path ./my-first-lake
     """
     from labdata.schema.demo import run_demo
+    from labdata.upload.demo import run_ephys_demo
 
     path = path or tempfile.mkdtemp(prefix="labdata-demo-")
-    result = run_demo(path)
+    result = run_demo(path, then=run_ephys_demo)
     click.echo(f"Created a lake at {result.path} (SQLite catalog, snapshot {result.snapshot}).")
     click.echo("Rows: " + ", ".join(f"{name} {count}" for name, count in result.counts.items()))
     print_frame(result.summary, title="Sessions and their datasets (labdata.sql over the catalog)")
+    ephys = result.extra
+    click.echo("A synthetic SpikeGLX recording (NP1.0 probe + NI-DAQ, probe clock 20 ppm fast) was put on the "
+               "rig folder and uploaded with the ephys rule.")
+    print_frame(ephys.recording, title="EphysRecording")
+    print_frame(ephys.probes, title="EphysRecording.ProbeSetting * ProbeConfiguration")
+    print_frame(ephys.events, title="(DatasetEvents.Digital & key).fetch_synced(): events on the NI-DAQ clock")

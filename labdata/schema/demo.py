@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.context import Context, use
 from labdata.catalog.engine import Lake
@@ -35,10 +36,14 @@ class DemoResult:
     counts: dict[str, int]
     summary: pd.DataFrame
     snapshot: int
+    extra: Any = None
 
 
-def run_demo(path: str | Path, *, project: str = "demo") -> DemoResult:
+def run_demo(path: str | Path, *, project: str = "demo", then: Callable[[Path], Any] | None = None) -> DemoResult:
     """Create a lake in ``path`` (a new or empty folder) and fill it with example rows.
+
+    ``then(path)``, when given, runs in the demo's project after the rows are in (the CLI
+    adds the ephys upload there); what it returns is the result's ``extra``.
 
     Raises
     ------
@@ -52,9 +57,10 @@ def run_demo(path: str | Path, *, project: str = "demo") -> DemoResult:
     context = Context(lake, project)
     with use(context):
         _fill()
+        extra = then(path) if then is not None else None
         counts = {t.__name__: len(t()) for t in (LabMember, Strain, Subject, Session, Dataset)}
         summary = run_sql(context, SUMMARY_SQL)
-    return DemoResult(path, counts, summary, lake.current_snapshot())
+    return DemoResult(path, counts, summary, lake.current_snapshot(), extra)
 
 
 def _fill() -> None:

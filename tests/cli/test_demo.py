@@ -19,9 +19,19 @@ def test_demo_fills_a_fresh_lake_and_prints_a_query(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Subject 3, Session 6, Dataset 12" in result.output
     assert "JC178" in result.output and "ephys_g0" in result.output
+    assert "uploaded with the ephys rule" in result.output and "spikeglx" in result.output
     with use(Context(Lake("sqlite", path), "demo")):
         assert len(Subject()) == 3 and len(Session()) == 6 and len(Dataset()) == 12
         assert set(Dataset.fetch("dataset_type")) == {"ephys", "task-training"}
+        from labdata.schema import DatasetEvents, EphysRecording, File
+
+        assert EphysRecording.fetch1("n_probes") == 1
+        assert [p for p in File.fetch("file_path") if p.endswith(".zarr.zip")] == [
+            "JC178/20240304_103000/ephys_g0/demo_g0/demo_g0_t0.imec0.ap.zarr.zip"]
+        synced = {(e["stream_name"], e["event_name"]): e["event_timestamps"][e["event_values"] == 1]
+                  for e in DatasetEvents.Digital.fetch_synced()}
+        onsets = synced[("imec0", "6")]  # on the NI-DAQ clock: the pulses are 1.000 s apart
+        assert len(onsets) == 3 and abs(onsets[1] - onsets[0] - 1.0) < 1 / 30000
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
