@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from labdata.converters.spikeglx.compression import open_zarr_zip
 from labdata.core.errors import QueryError
 
 __all__ = ["RawRecording"]
@@ -57,6 +56,8 @@ class RawRecording:
     @classmethod
     def open(cls, source: str | Path | Any, **kwargs: Any) -> RawRecording:
         """Open a local ``.zarr.zip`` path or an open binary file of one (e.g. on S3)."""
+        from labdata.converters.spikeglx.compression import open_zarr_zip
+
         return cls(open_zarr_zip(source), **kwargs)
 
     shape = property(lambda self: self.array.shape)
