@@ -22,3 +22,10 @@ def test_transfer_benchmark_runs_small() -> None:
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "boto3 MB/s" in result.stdout and result.stdout.count("MiB  ") >= 4
+
+
+def test_ephys_ingest_benchmark_runs_small() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "ephys_ingest.py"), "--seconds", "2", "--repeats", "2",
+                             "--no-real"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "synthetic NP1.0 2 s" in result.stdout and "mtscomp MB/s" in result.stdout

@@ -153,3 +153,28 @@ def test_a_synthetic_np1_recording_with_drift_is_synced_to_the_nidq(lab) -> None
         assert ("nidq", "1") in synced and ("imec0", "6") in synced
         trials = (DatasetEvents.Digital & {"stream_name": "nidq", "event_name": "1"}).fetch1("event_timestamps")
     assert np.allclose(trials[::2], recording.trial_onsets, atol=1 / 25000 + 1e-9)
+
+
+def test_rows_are_rebuilt_from_the_lake_files(lab) -> None:
+    """Noise statistics (populate), nidq events and probe rows are computed again from the stored files."""
+    write_recording(lab.folders["rig"] / DATASET / "demo_g0", duration=3.0, seed=3)
+    assert lab.run("rig", "put", str(lab.folders["rig"] / DATASET), "-r", "ephys", *NEW_SUBJECT).returncode == 0
+    assert "job 1: COMPLETED" in lab.run("server", "upload").stdout
+    from labdata.schema import DatasetEvents, EphysRecording, EphysRecordingNoiseStats, ProbeConfiguration
+
+    with lab.context("analyst"):
+        noise = EphysRecordingNoiseStats.fetch1()
+        nidq = (DatasetEvents.Digital & {"stream_name": "nidq"}).fetch(as_dict=True, order_by="event_name")
+        (EphysRecordingNoiseStats & {}).delete()
+        (DatasetEvents & {"stream_name": "nidq"}).delete()
+        EphysRecordingNoiseStats.populate()  # reads the AP chunks from the bucket
+        again = EphysRecordingNoiseStats.fetch1()
+        for name in ("channel_median", "channel_mad", "channel_peak_to_peak"):
+            assert np.allclose(again[name], noise[name])
+        EphysRecording.add_nidq_events()  # downloads the nidq files
+        rebuilt = (DatasetEvents.Digital & {"stream_name": "nidq"}).fetch(as_dict=True, order_by="event_name")
+        assert [r["event_name"] for r in rebuilt] == [r["event_name"] for r in nidq] == ["0", "1"]
+        assert all(np.array_equal(a["event_timestamps"], b["event_timestamps"]) for a, b in zip(rebuilt, nidq))
+        meta = lab.folders["rig"] / DATASET / "demo_g0" / "demo_g0_t0.imec0.ap.meta"
+        assert ProbeConfiguration.add_from_spikeglx_metadata(meta)["configuration_id"] == 1  # reused
+        assert len(ProbeConfiguration()) == 1
