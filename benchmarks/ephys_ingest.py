@@ -114,13 +114,7 @@ def window_times(raw: Path, zipped: Path, n_channels: int, rate: float, repeats:
     width = int(rate)
     starts = np.random.default_rng(0).integers(0, n_samples - width, repeats)
     times: dict[str, list[float]] = {k: [] for k in ("ours warm", "memmap warm", "ours cold", "memmap cold")}
-    reader = RawRecording.open(zipped)
-    mapped = np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)
-    for start in starts:
-        window = slice(int(start), int(start) + width)
-        times["memmap warm"].append(timed(lambda: np.array(mapped[window, :WINDOW_CHANNELS])))
-        times["ours warm"].append(timed(lambda: reader[window, :WINDOW_CHANNELS]))
-    del mapped
+    _warm_reads(raw, zipped, n_channels, starts, width, times)  # its memory map is closed when it returns
     for start in starts:
         window = slice(int(start), int(start) + width)
         drop_from_cache(raw)
@@ -129,6 +123,16 @@ def window_times(raw: Path, zipped: Path, n_channels: int, rate: float, repeats:
         drop_from_cache(zipped)
         times["ours cold"].append(timed(lambda: RawRecording.open(zipped)[window, :WINDOW_CHANNELS]))
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}
+
+
+def _warm_reads(raw: Path, zipped: Path, n_channels: int, starts: np.ndarray, width: int,
+                times: dict[str, list[float]]) -> None:
+    reader = RawRecording.open(zipped)
+    mapped = np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)
+    for start in starts:
+        window = slice(int(start), int(start) + width)
+        times["memmap warm"].append(timed(lambda: np.array(mapped[window, :WINDOW_CHANNELS])))
+        times["ours warm"].append(timed(lambda: reader[window, :WINDOW_CHANNELS]))
 
 
 def measure(path: Path, work: Path, repeats: int, label: str) -> list[str]:
