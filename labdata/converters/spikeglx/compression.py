@@ -109,7 +109,7 @@ def check_bin_against_meta(bin_path: Path, meta: Any, *, verify_sha1: bool = Tru
             "int16 channels (nSavedChans): the channel count disagrees with the data.",
             hint="Check that the .meta next to the .bin is its own; nothing was registered.")
     if verify_sha1 and meta.file_sha1 and meta.file_sha1 != "0":
-        actual = _sha1(bin_path)
+        actual = _file_digest(bin_path, "sha1")
         if actual.upper() != meta.file_sha1.upper():
             raise RecordingFormatError(
                 f"{bin_path.name} has SHA-1 {actual.upper()}, but its meta says fileSHA1={meta.file_sha1}: "
@@ -118,8 +118,9 @@ def check_bin_against_meta(bin_path: Path, meta: Any, *, verify_sha1: bool = Tru
     return size // frame
 
 
-def _sha1(path: Path) -> str:
-    digest = hashlib.sha1(usedforsecurity=False)
+def _file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest (``sha1``, ``md5``) of a file, read in large blocks."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as reader:
         while block := reader.read(SHA1_BLOCK):
             digest.update(block)
@@ -164,7 +165,7 @@ def compress_bin(bin_path: str | Path, meta: Any, *, destination: str | Path | N
     try:
         _write(bin_path, temporary, shape, meta, progress, on_block)
         _verify(bin_path, temporary, shape, progress)
-        md5 = _md5(temporary)
+        md5 = _file_digest(temporary, "md5")
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
@@ -217,14 +218,6 @@ def _verify(bin_path: Path, written: Path, shape: tuple[int, int], progress: Pro
                 f"The compressed copy of {bin_path.name} differs from it at samples {start}-{start + len(block)}.",
                 hint="Run the upload again; if it happens again, report it: nothing was registered.")
         _report(progress, "checking", start + block.shape[0], shape[0])
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as reader:
-        while block := reader.read(SHA1_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _report(progress: Progress, stage: str, done: int, total: int) -> None:
