@@ -115,7 +115,9 @@ def _noise(bin_path: Path, meta: SpikeGLXMeta) -> dict[str, np.ndarray]:
 def _probes(metas: Mapping[str, SpikeGLXMeta], uploaded: list[SourceFile], job: Mapping[str, Any],
             noise: Mapping[str, Any]) -> list[ProbeStream]:
     """One ProbeStream per ``.ap.meta``, in natural order (probe_num = position), with its files."""
-    storage = job.get("upload_storage") or "data"
+    from labdata.upload.server import storage_of
+
+    storage = storage_of(dict(job))
     probes = []
     for path in sorted((p for p in metas if p.endswith(".ap.meta")), key=_natural):
         prefix = path[: -len("ap.meta")]

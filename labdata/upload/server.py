@@ -121,7 +121,7 @@ def _rule_name(job_id: int) -> str:
 def _process(job: dict[str, Any], rule: UploadRule, host: str, progress: bool) -> JobOutcome:
     job_id = int(job["job_id"])
     log = JobLog(job_id, host)
-    storage = job["upload_storage"] or current_context().prefs().get("upload_storage") or DEFAULT_RAW_STORAGE
+    storage = storage_of(job)
     output = RuleOutput()
     try:
         log.enter("checking files")
@@ -140,6 +140,11 @@ def _process(job: dict[str, Any], rule: UploadRule, host: str, progress: bool) -
             raise
         return JobOutcome(job_id, "FAILED", str(error))
     return JobOutcome(job_id, "COMPLETED", f"UPLOADED {count}")
+
+
+def storage_of(job: dict[str, Any]) -> str:
+    """The storage a job's files go to: the job's, else this server's ``upload_storage``, else ``data``."""
+    return job["upload_storage"] or current_context().prefs().get("upload_storage") or DEFAULT_RAW_STORAGE
 
 
 def _sources(job_id: int) -> list[SourceFile]:
