@@ -33,7 +33,7 @@ from labdata.core.errors import QueryError, RecordingFormatError
 if TYPE_CHECKING:
     from labdata.converters.spikeglx.meta import SpikeGLXMeta
 
-__all__ = ["EphysRecordingMethods", "NoiseStatsMethods", "ProbeConfigurationMethods", "ProbeSettingMethods", "ProbeStream",
+__all__ = ["EphysRecordingMethods", "NoiseStatsMethods", "ProbeConfigurationMethods", "natural_order", "ProbeSettingMethods", "ProbeStream",
            "StreamEvents", "register_spikeglx"]
 
 SOFTWARE = "spikeglx"
@@ -226,7 +226,7 @@ class EphysRecordingMethods:
     def add_nidq_events(self, key: Mapping[str, Any] | None = None) -> None:
         """Insert DatasetEvents ``nidq`` (or ``obx``) with one Digital row per line of each selected dataset."""
         from labdata.catalog.context import current_context
-        from labdata.schema.general import DatasetEvents
+        from labdata.schema.general import DatasetEvents, File
 
         for dataset in self._datasets(key):
             for stream in ("nidq", "obx"):
@@ -234,7 +234,9 @@ class EphysRecordingMethods:
                     break
                 metas = _files_of(dataset, f".{stream}.meta")
                 if metas:
-                    events = stream_events_of(read_meta(metas[0][1]), metas[0][1].with_suffix(".bin"))
+                    row, meta_path = metas[0]
+                    binary = File & dict(row, file_path=row["file_path"][:-5] + ".bin")
+                    events = stream_events_of(read_meta(meta_path), binary.get(progress=False)[0])
                     current_context().lake.run(lambda d=dataset, s=stream, e=events: insert_events(d, s, e))
                     break
 
@@ -273,14 +275,8 @@ def _files_of(dataset: Mapping[str, str], suffix: str) -> list[tuple[dict[str, A
 
     rows = [r for r in (Dataset.DataFiles & dict(dataset)).fetch("file_path", "storage", as_dict=True)
             if r["file_path"].endswith(suffix)]
-    rows.sort(key=lambda r: _natural(r["file_path"]))
-    paths = [(File & r).get(progress=False)[0] for r in rows]
-    if suffix.endswith(".meta"):
-        for row in rows:
-            binary = dict(row, file_path=row["file_path"][:-5] + ".bin")
-            if File & binary:
-                (File & binary).get(progress=False)
-    return list(zip(rows, paths, strict=True))
+    rows.sort(key=lambda r: natural_order(r["file_path"]))
+    return [(row, (File & row).get(progress=False)[0]) for row in rows]
 
 
 def _probe_files(meta_path: str, dataset: Mapping[str, str]) -> list[str]:
@@ -290,7 +286,8 @@ def _probe_files(meta_path: str, dataset: Mapping[str, str]) -> list[str]:
     return [p for p in (Dataset.DataFiles & dict(dataset)).fetch("file_path") if p.startswith(prefix)]
 
 
-def _natural(text: str) -> list[Any]:
+def natural_order(text: str) -> list[Any]:
+    """Sort key putting ``imec2`` before ``imec10``."""
     import re
 
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

@@ -20,7 +20,6 @@ ProbeFile, EphysRecordingNoiseStats, and DatasetEvents ``nidq``/``obx`` (seconds
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -33,8 +32,15 @@ from labdata.converters.spikeglx.events import EdgeCollector
 from labdata.converters.spikeglx.meta import SpikeGLXMeta, read_meta
 from labdata.converters.spikeglx.noise import noise_stats
 from labdata.core.errors import RecordingFormatError, UploadError
-from labdata.schema.ephys_methods import ProbeStream, StreamEvents, register_spikeglx, stream_events_of
+from labdata.schema.ephys_methods import (
+    ProbeStream,
+    StreamEvents,
+    natural_order,
+    register_spikeglx,
+    stream_events_of,
+)
 from labdata.upload.rules import RuleOutput, SourceFile, UploadRule
+from labdata.upload.server import storage_of
 
 __all__ = ["EphysRule"]
 
@@ -72,8 +78,8 @@ class EphysRule(UploadRule):
                 check_bin_against_meta(source.local, meta)
                 self._events[meta.stream] = stream_events_of(meta, source.local)
                 output.upload.append(source)
-        self._probes = _probes(metas, output.upload, job, noise)
-        self._events.update(_imec_events(self._probes, sync))
+        self._probes, imec_events = _probes(metas, output.upload, storage_of(dict(job)), noise, sync)
+        self._events.update(imec_events)
         return output
 
     def _compress(self, source: SourceFile, meta: SpikeGLXMeta,
@@ -112,34 +118,17 @@ def _noise(bin_path: Path, meta: SpikeGLXMeta) -> dict[str, np.ndarray]:
                        duration=NOISE_SECONDS)
 
 
-def _probes(metas: Mapping[str, SpikeGLXMeta], uploaded: list[SourceFile], job: Mapping[str, Any],
-            noise: Mapping[str, Any]) -> list[ProbeStream]:
-    """One ProbeStream per ``.ap.meta``, in natural order (probe_num = position), with its files."""
-    from labdata.upload.server import storage_of
-
-    storage = storage_of(dict(job))
-    probes = []
-    for path in sorted((p for p in metas if p.endswith(".ap.meta")), key=_natural):
+def _probes(metas: Mapping[str, SpikeGLXMeta], uploaded: list[SourceFile], storage: str,
+            noise: Mapping[str, Any], sync: Mapping[str, EdgeCollector | None]
+            ) -> tuple[list[ProbeStream], dict[str, StreamEvents]]:
+    """One ProbeStream per ``.ap.meta``, in natural order (probe_num = position), with its files, and
+    the ``imec<probe_num>`` streams of their AP sync words (timestamps in AP samples)."""
+    probes, events = [], {}
+    for path in sorted((p for p in metas if p.endswith(".ap.meta")), key=natural_order):
         prefix = path[: -len("ap.meta")]
         files = [f.path for f in uploaded if f.path.startswith(prefix)]
         probes.append(ProbeStream(metas[path], files, storage, noise.get(prefix + "ap.bin")))
-    return probes
-
-
-def _imec_events(probes: list[ProbeStream], sync: Mapping[str, EdgeCollector | None]) -> dict[str, StreamEvents]:
-    """``imec<N>`` streams from each probe's AP sync word, timestamps in AP samples."""
-    events = {}
-    for number, probe in enumerate(probes):
-        for path, collector in sync.items():
-            if collector is not None and path.endswith(".ap.bin") and _same_probe(path, probe.files):
-                events[f"imec{number}"] = StreamEvents(collector.edges(), rate=None)
-    return events
-
-
-def _same_probe(bin_path: str, probe_files: list[str]) -> bool:
-    stem = bin_path.rsplit(".", 2)[0]
-    return any(f.startswith(stem + ".") for f in probe_files)
-
-
-def _natural(text: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+        collector = sync.get(prefix + "ap.bin")
+        if collector is not None:
+            events[f"imec{len(probes) - 1}"] = StreamEvents(collector.edges(), rate=None)
+    return probes, events

@@ -43,7 +43,7 @@ def noise_stats(reader: Any, rate: float, gains: np.ndarray, channel_idx: np.nda
     scale = np.asarray(gains, dtype=np.float64)[channel_idx]
     columns: dict[str, list[np.ndarray]] = {name: [] for name in STAT_NAMES}
     for start, stop in noise_windows(reader.shape[0], rate, duration):
-        window = np.asarray(reader[start:stop, :])[:, channel_idx].astype(np.float32) * scale.astype(np.float32)
+        window = np.asarray(reader[start:stop, channel_idx]).astype(np.float32) * scale.astype(np.float32)
         median = np.median(window, axis=0)
         high, low = window.max(axis=0), window.min(axis=0)
         columns["channel_median"].append(median)

@@ -78,25 +78,26 @@ class RawRecording:
     def __getitem__(self, key: Any) -> np.ndarray:
         rows, columns = key if isinstance(key, tuple) else (key, slice(None))
         if not isinstance(rows, slice) or rows.step not in (None, 1):
-            return self.array.get_orthogonal_selection((rows, columns)) if isinstance(columns, slice | int) \
-                else self.array.get_orthogonal_selection((rows, np.asarray(columns)))
+            columns = columns if isinstance(columns, slice | int) else np.asarray(columns)
+            return self.array.get_orthogonal_selection((rows, columns))
         start, stop, _ = rows.indices(self.shape[0])
         return self._read_rows(start, max(start, stop), columns)
 
     def _read_rows(self, start: int, stop: int, columns: Any) -> np.ndarray:
         """Rows [start, stop) of ``columns``, one task per chunk, decoded in parallel."""
-        step = self.array.chunks[0]
-        bounds = [(s, min(stop, (s // step + 1) * step)) for s in _chunk_starts(start, stop, step)]
         selection = np.arange(self.shape[1])[columns] if not isinstance(columns, int) else columns
         if isinstance(selection, int | np.integer) or not _is_time_delta_layout(self.array):
             return self.array.get_orthogonal_selection((slice(start, stop), selection))
+        step = self.array.chunks[0]
+        bounds = [(s, min(stop, (s // step + 1) * step)) for s in _chunk_starts(start, stop, step)]
         out = np.empty((stop - start, len(selection)), dtype=self.dtype)
 
         def read(bound: tuple[int, int]) -> None:
             out[bound[0] - start:bound[1] - start] = self._decoded_rows(bound, selection)
 
         if len(bounds) <= 1:
-            [read(b) for b in bounds]
+            for bound in bounds:
+                read(bound)
         else:
             with ThreadPoolExecutor(min(READ_THREADS, len(bounds))) as pool:
                 list(pool.map(read, bounds))
