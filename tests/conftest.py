@@ -17,7 +17,6 @@ import pytest
 from labdata.catalog import Context, Lake, use
 
 PG_DSN = "dbname=test host=127.0.0.1 port=5432 user=postgres"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def postgres_reachable() -> bool:

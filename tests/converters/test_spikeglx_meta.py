@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 from labdata.converters.spikeglx.catalogue import PROBE_PARTS, default_part_for_imro_type
 from labdata.converters.spikeglx.meta import (
     ChannelMap,

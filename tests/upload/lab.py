@@ -18,7 +18,6 @@ from labdata.catalog import Context, Lake, use
 from labdata.core.config import Preferences
 from labdata.schema import File, LabMember, Species, Strain, UploadJob
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SESSION = "20240101_120000"
 NEW_SUBJECT = ["--dob", "2023-06-01", "--sex", "M", "--strain", "C57BL/6J", "-u", "couto"]
 

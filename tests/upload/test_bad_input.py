@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from lab import NEW_SUBJECT, SESSION, SHARED_DATA, Lab
+from lab import NEW_SUBJECT, SESSION, Lab
+from shared_data import SHARED_DATA
 
 from labdata.stores import open_store
 

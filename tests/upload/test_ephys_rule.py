@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lab import NEW_SUBJECT, SESSION, SHARED_DATA
+from lab import NEW_SUBJECT, SESSION
+from shared_data import SHARED_DATA
 
 from labdata.converters.spikeglx.meta import read_meta
 from labdata.converters.spikeglx.synthetic import write_recording

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import NEW_SUBJECT, SHARED_DATA, Lab, md5
+from lab import NEW_SUBJECT, Lab, md5
+from shared_data import SHARED_DATA
 
 from labdata.schema import UploadJob
 from labdata.stores import open_store

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from lab import SHARED_DATA, Lab, md5
+from lab import Lab, md5
+from shared_data import SHARED_DATA
 from test_faults import FAULTS, kill_points, put_in_process
 
 from labdata.core.errors import FileConflictError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lab import NEW_SUBJECT, SESSION, SHARED_DATA, md5
+from lab import NEW_SUBJECT, SESSION, md5
+from shared_data import SHARED_DATA
 
 from labdata.stores import open_store
 
