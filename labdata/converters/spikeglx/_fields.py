@@ -126,7 +126,9 @@ class MetaFields:
 
     def integer(self, key: str, *, default: int | None = None) -> int:
         """An integer value; absent gives ``default``, or raises when there is none."""
-        value = self.optional_integer(key)
+        return self._required(key, self.optional_integer(key), default)
+
+    def _required(self, key: str, value: Any, default: Any) -> Any:
         if value is not None:
             return value
         if default is None:
@@ -144,12 +146,7 @@ class MetaFields:
 
     def number(self, key: str, *, default: float | None = None) -> float:
         """A float value; absent gives ``default``, or raises when there is none."""
-        value = self.optional_number(key)
-        if value is not None:
-            return value
-        if default is None:
-            raise self.error(key, "is missing")
-        return default
+        return self._required(key, self.optional_number(key), default)
 
     def optional_number(self, key: str) -> float | None:
         """A finite float value, or None when the key is absent or empty."""
