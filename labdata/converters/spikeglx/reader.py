@@ -1,9 +1,9 @@
 """Lazy reads of a compressed SpikeGLX recording: an array-like of samples x channels.
 
 ``RawRecording`` wraps the Zarr array of a ``.zarr.zip`` (see
-:mod:`labdata.converters.spikeglx.compression`). Slicing it reads only the chunks the
-slice covers; chunks are decoded on a small thread pool (Blosc and the time cumsum
-release the GIL), which is what keeps a 1 s window close to a memory map of the raw file.
+:mod:`labdata.converters.spikeglx.compression` and :mod:`labdata.converters.zarrzip`).
+Slicing it reads only the chunks the slice covers; chunks are decoded on a small thread
+pool (Blosc and numpy release the GIL).
 
 Examples
 --------
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from labdata.converters.zarrzip import ZarrZipArray
 from labdata.core.errors import QueryError
 
 __all__ = ["RawRecording"]
@@ -35,8 +36,8 @@ class RawRecording:
 
     Parameters
     ----------
-    array : zarr.Array
-        The recording (samples x saved channels).
+    array : ZarrZipArray
+        The recording (samples x saved channels), as :mod:`compression` writes it.
     sampling_rate : float
         Samples per second (from the catalog, or the meta kept in the array's attributes).
     uv_per_bit : array, optional
@@ -44,7 +45,7 @@ class RawRecording:
         what the array's attributes hold.
     """
 
-    def __init__(self, array: Any, sampling_rate: float | None = None,
+    def __init__(self, array: ZarrZipArray, sampling_rate: float | None = None,
                  uv_per_bit: np.ndarray | None = None) -> None:
         self.array = array
         self.meta = dict(array.attrs.get("spikeglx_meta", {}))
@@ -52,13 +53,12 @@ class RawRecording:
         self.sampling_rate = float(rate if rate is not None else _rate_of(self.meta))
         gains = uv_per_bit if uv_per_bit is not None else array.attrs.get("uv_per_bit")
         self.uv_per_bit = None if gains is None else np.asarray(gains, dtype=np.float64)
+        self._decode = _time_difference_decoder(array.spec)
 
     @classmethod
     def open(cls, source: str | Path | Any, **kwargs: Any) -> RawRecording:
         """Open a local ``.zarr.zip`` path or an open binary file of one (e.g. on S3)."""
-        from labdata.converters.spikeglx.compression import open_zarr_zip
-
-        return cls(open_zarr_zip(source), **kwargs)
+        return cls(ZarrZipArray(source), **kwargs)
 
     shape = property(lambda self: self.array.shape)
     dtype = property(lambda self: self.array.dtype)
@@ -75,25 +75,34 @@ class RawRecording:
         data = self[:]
         return data if dtype is None else data.astype(dtype)
 
+    def close(self) -> None:
+        self.array.close()
+
     def __getitem__(self, key: Any) -> np.ndarray:
         rows, columns = key if isinstance(key, tuple) else (key, slice(None))
-        if not isinstance(rows, slice) or rows.step not in (None, 1):
-            columns = columns if isinstance(columns, slice | int) else np.asarray(columns)
-            return self.array.get_orthogonal_selection((rows, columns))
-        start, stop, _ = rows.indices(self.shape[0])
-        return self._read_rows(start, max(start, stop), columns)
+        selection = np.arange(self.shape[1])[columns]
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            start, stop, _ = rows.indices(self.shape[0])
+            return self._read_rows(start, max(start, stop), np.atleast_1d(selection)).reshape(
+                (max(0, stop - start),) + selection.shape)
+        wanted = np.arange(self.shape[0])[rows]
+        flat = np.atleast_1d(wanted)
+        if flat.size == 0:
+            return np.empty(wanted.shape + selection.shape, dtype=self.dtype)
+        low, high = int(flat.min()), int(flat.max()) + 1
+        return self._read_rows(low, high, np.atleast_1d(selection))[flat - low].reshape(
+            wanted.shape + selection.shape)
 
-    def _read_rows(self, start: int, stop: int, columns: Any) -> np.ndarray:
-        """Rows [start, stop) of ``columns``, one task per chunk, decoded in parallel."""
-        selection = np.arange(self.shape[1])[columns] if not isinstance(columns, int) else columns
-        if isinstance(selection, int | np.integer) or not _is_time_delta_layout(self.array):
-            return self.array.get_orthogonal_selection((slice(start, stop), selection))
+    def _read_rows(self, start: int, stop: int, selection: np.ndarray) -> np.ndarray:
+        """Rows [start, stop) of the ``selection`` channels, one task per chunk, decoded in parallel."""
         step = self.array.chunks[0]
         bounds = [(s, min(stop, (s // step + 1) * step)) for s in _chunk_starts(start, stop, step)]
         out = np.empty((stop - start, len(selection)), dtype=self.dtype)
 
         def read(bound: tuple[int, int]) -> None:
-            out[bound[0] - start:bound[1] - start] = self._decoded_rows(bound, selection)
+            index = bound[0] // step
+            first, last = bound[0] - index * step, bound[1] - index * step
+            out[bound[0] - start:bound[1] - start] = self._decode(self.array, index, selection, first, last)
 
         if len(bounds) <= 1:
             for bound in bounds:
@@ -102,30 +111,6 @@ class RawRecording:
             with ThreadPoolExecutor(min(READ_THREADS, len(bounds))) as pool:
                 list(pool.map(read, bounds))
         return out
-
-    def _decoded_rows(self, bound: tuple[int, int], selection: np.ndarray) -> np.ndarray:
-        """Decode one chunk ourselves: Blosc, then the inverse of the time difference, only for ``selection``.
-
-        The chunk is channel-major (``order='F'``) and ``Delta`` differenced its flat buffer, so
-        channel c's samples are the running sum of its row plus the sum of every earlier row.
-        Summing rows is vectorised across the selected channels after one transpose, which is
-        several times faster than the flat cumulative sum zarr would run.
-        """
-        step, n_channels = self.array.chunks
-        index = bound[0] // step
-        key = f"{self.array.path + '/' if self.array.path else ''}{index}{self.array._dimension_separator or '.'}0"
-        try:
-            encoded = self.array.chunk_store[key] if self.array.chunk_store is not None else self.array.store[key]
-        except KeyError:
-            return np.zeros((bound[1] - bound[0], len(selection)), dtype=self.dtype)
-        rows = np.frombuffer(self.array.compressor.decode(encoded), dtype="<i2").reshape(n_channels, step)
-        offsets = np.cumsum(rows.sum(axis=1, dtype=np.int16), dtype=np.int16)
-        offsets = np.concatenate(([0], offsets[:-1])).astype(np.int16)
-        first, last = bound[0] - index * step, bound[1] - index * step
-        block = np.ascontiguousarray(rows[selection, :last].T)
-        np.cumsum(block, axis=0, dtype=np.int16, out=block)
-        block += offsets[selection]
-        return block[first:]
 
     def get_samples(self, start: int, stop: int | None = None, *, n_samples: int | None = None,
                     channels: Sequence[int] | None = None, units: str = "raw") -> np.ndarray:
@@ -158,13 +143,41 @@ class RawRecording:
         return data.astype(np.float32) * gains[selected].astype(np.float32)
 
 
-def _is_time_delta_layout(array: Any) -> bool:
-    """Whether ``array`` has the layout :mod:`compression` writes (F-order chunks of every channel, Delta)."""
+def _time_difference_decoder(spec: Any) -> Any:
+    """How to decode rows ``first:last`` of some channels of one chunk of an array with ``spec``.
+
+    The layout :mod:`compression` writes (column-major chunks of every channel, a time
+    difference on the flat buffer) is decoded ourselves: Blosc, then the inverse of the
+    difference, then only the wanted channels transposed; arrays written before the zigzag
+    (``Delta``) are read the same way. Anything else goes through its codecs.
+    """
     from numcodecs import Delta
 
-    filters = array.filters or []
-    return (array.order == "F" and array.dtype == np.dtype("<i2") and array.chunks[1] == array.shape[1]
-            and len(filters) == 1 and isinstance(filters[0], Delta) and array.compressor is not None)
+    from labdata.converters.spikeglx.codecs import DeltaZigZag, undelta, unzigzag
+
+    kinds = [type(f) for f in spec.filters]
+    fast = (spec.order == "F" and np.dtype(spec.dtype) == np.dtype("<i2") and spec.chunks[1] == spec.shape[1]
+            and spec.compressor is not None and kinds in ([DeltaZigZag], [Delta]))
+    if not fast:
+        return lambda array, index, selection, first, last: array.chunk((index, 0))[first:last, selection]
+    differences = unzigzag if kinds == [DeltaZigZag] else (lambda raw: raw.view("<i2"))
+
+    def decode(array: ZarrZipArray, index: int, selection: np.ndarray, first: int, last: int) -> np.ndarray:
+        stored = array.stored((index, 0))
+        if stored is None:
+            return np.zeros((last - first, len(selection)), dtype="<i2")
+        flat = np.frombuffer(spec.compressor.decode(stored), dtype="<u2")
+        channels = undelta(differences(flat)).reshape(spec.chunks[1], spec.chunks[0])
+        return np.ascontiguousarray(_rows_of(channels, selection)[:, first:last].T)
+
+    return decode
+
+
+def _rows_of(array: np.ndarray, selection: np.ndarray) -> np.ndarray:
+    """``array[selection]``, as a view when the selection is a run of consecutive rows."""
+    if len(selection) and selection[-1] - selection[0] == len(selection) - 1 and np.all(np.diff(selection) == 1):
+        return array[selection[0]:selection[-1] + 1]
+    return array[selection]
 
 
 def _chunk_starts(start: int, stop: int, step: int) -> list[int]:
