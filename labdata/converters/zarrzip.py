@@ -117,7 +117,7 @@ class ZarrZipWriter:
         info = zipfile.ZipInfo(name, FIXED_TIME)
         info.compress_type = compression
         info.external_attr = 0o644 << 16
-        self._zip.writestr(info, data)
+        self._zip.writestr(info, data, compresslevel=1)  # the JSON members: fast, and small enough
 
     def close(self) -> None:
         self._zip.close()

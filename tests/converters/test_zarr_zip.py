@@ -119,3 +119,20 @@ def test_a_damaged_zarr_zip_is_a_clear_error(synthetic, tmp_path) -> None:
     assert np.array_equal(reader[:CHUNK_SAMPLES], source_of(synthetic)[:CHUNK_SAMPLES])
     with pytest.raises(RecordingFormatError, match="damaged header"):
         reader[3 * CHUNK_SAMPLES]
+
+
+def test_recordings_written_with_delta_alone_are_still_read(synthetic, tmp_path) -> None:
+    """The layout before the zigzag (Delta + Blosc zstd), written by zarr itself, reads the same."""
+    import zarr
+    from numcodecs import Blosc, Delta
+
+    raw = source_of(synthetic)
+    store = zarr.storage.ZipStore(str(tmp_path / "old.zarr.zip"), mode="w")
+    old = zarr.create(shape=raw.shape, chunks=(CHUNK_SAMPLES, raw.shape[1]), dtype="<i2", order="F",
+                      filters=[Delta("<i2")], compressor=Blosc("zstd", 5, Blosc.BITSHUFFLE), store=store)
+    old[:] = raw
+    old.attrs["sampling_rate"] = 30000.0
+    store.close()
+    lazy = RawRecording.open(tmp_path / "old.zarr.zip")
+    assert np.array_equal(lazy[1234:9999, [3, 4, 100]], raw[1234:9999, [3, 4, 100]])
+    assert np.array_equal(lazy[:], raw) and lazy.sampling_rate == 30000.0

@@ -70,6 +70,8 @@ CLEVEL_TINY = 5
 #: chunks encoded or checked at once (each on its own thread; Blosc and numpy release the GIL)
 THREADS = max(1, min(4, os.cpu_count() or 1))
 DIGEST_BLOCK = 1 << 24
+#: outputs from this size have their MD5 read while the chunks are checked
+OVERLAP_MD5 = 4 << 20
 
 Progress = Callable[[str], Any] | None
 
@@ -188,12 +190,22 @@ def compress_bin(bin_path: str | Path, meta: Any, *, destination: str | Path | N
     spec = _spec_for(bin_path, n_samples, meta.n_saved_channels)
     try:
         _write(bin_path, temporary, spec, _attributes(bin_path, meta), progress, on_block)
-        verify_zarr_zip(bin_path, temporary, spec.shape, progress)
-        md5 = file_digest(temporary, "md5")
+        md5 = _checked_md5(bin_path, temporary, spec.shape, progress)
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
     return Compressed(final, final.stat().st_size, md5, *spec.shape)
+
+
+def _checked_md5(bin_path: Path, written: Path, shape: tuple[int, int], progress: Progress) -> str:
+    """Verify ``written`` against the source and return its MD5 (read on a second thread when large)."""
+    if written.stat().st_size < OVERLAP_MD5:  # a thread costs more than it saves
+        verify_zarr_zip(bin_path, written, shape, progress)
+        return file_digest(written, "md5")
+    with ThreadPoolExecutor(1) as pool:
+        digest = pool.submit(file_digest, written, "md5")
+        verify_zarr_zip(bin_path, written, shape, progress)
+        return digest.result()
 
 
 def _attributes(bin_path: Path, meta: Any) -> dict[str, Any]:
