@@ -81,6 +81,14 @@ def test_a_file_above_the_multipart_threshold_of_300_mb(s3_store, tmp_path) -> N
     back.unlink()
 
 
+def test_each_part_of_a_multipart_upload_carries_a_crc32_the_storage_checked(s3_store, s3_server, tmp_path) -> None:
+    source = random_file(tmp_path / "a.bin", 2 * PART_SIZE + 5)
+    s3_store.put(source, "S1/a.bin")
+    attributes = s3_server.client().get_object_attributes(
+        Bucket=s3_store.settings.bucket, Key=s3_store.key("S1/a.bin"), ObjectAttributes=["Checksum"])
+    assert attributes["Checksum"]["ChecksumType"] == "COMPOSITE" and attributes["Checksum"]["ChecksumCRC32"]
+
+
 def test_a_corrupted_object_is_detected_and_nothing_is_written(store, s3_server, tmp_path) -> None:
     source = random_file(tmp_path / "a.bin", 5000)
     sent = store.put(source, "S1/a.bin")
