@@ -89,9 +89,18 @@ class RawRecording:
         flat = np.atleast_1d(wanted)
         if flat.size == 0:
             return np.empty(wanted.shape + selection.shape, dtype=self.dtype)
-        low, high = int(flat.min()), int(flat.max()) + 1
-        return self._read_rows(low, high, np.atleast_1d(selection))[flat - low].reshape(
-            wanted.shape + selection.shape)
+        return self._gathered_rows(flat, np.atleast_1d(selection)).reshape(wanted.shape + selection.shape)
+
+    def _gathered_rows(self, rows: np.ndarray, selection: np.ndarray) -> np.ndarray:
+        """The given rows (any order, repeats allowed), decoding each chunk they fall in once."""
+        step = self.array.chunks[0]
+        out = np.empty((rows.size, len(selection)), dtype=self.dtype)
+        chunk_of = rows // step
+        for chunk in np.unique(chunk_of):
+            here = chunk_of == chunk
+            first = int(chunk) * step
+            out[here] = self._read_rows(first, min(first + step, self.shape[0]), selection)[rows[here] - first]
+        return out
 
     def _read_rows(self, start: int, stop: int, selection: np.ndarray) -> np.ndarray:
         """Rows [start, stop) of the ``selection`` channels, one task per chunk, decoded in parallel."""
