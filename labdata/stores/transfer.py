@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labdata.core.digest import file_digest
 from labdata.core.errors import ChecksumMismatchError, StorageError
 
 __all__ = ["PARTIAL_SUFFIX", "PART_SIZE", "Sent", "copy_file", "md5_of", "download_s3", "partial_name", "upload_s3"]
@@ -79,11 +80,7 @@ def _tick(progress: Progress, count: int) -> None:
 
 def md5_of(path: Path) -> str:
     """The MD5 (hex) of a local file, read in large blocks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as reader:
-        while block := reader.read(PART_SIZE):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def copy_file(source: Path, destination: Path, *, progress: Progress = None, expected_md5: str | None = None) -> Sent:

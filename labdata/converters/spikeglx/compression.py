@@ -37,7 +37,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections import deque
@@ -50,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from labdata.converters.zarrzip import ArraySpec, ZarrZipArray, ZarrZipWriter
+from labdata.core.digest import file_digest
 from labdata.core.errors import RecordingFormatError
 
 __all__ = ["CHUNK_SAMPLES", "CLEVEL", "Compressed", "array_spec", "check_bin_against_meta", "compress_bin",
@@ -69,7 +69,6 @@ TINY_ARRAY = 64 << 10
 CLEVEL_TINY = 5
 #: chunks encoded or checked at once (each on its own thread; Blosc and numpy release the GIL)
 THREADS = max(1, min(4, os.cpu_count() or 1))
-DIGEST_BLOCK = 1 << 24
 #: outputs from this size have their MD5 read while the chunks are checked
 OVERLAP_MD5 = 4 << 20
 
@@ -142,15 +141,6 @@ def check_bin_against_meta(bin_path: Path, meta: Any, *, verify_sha1: bool = Tru
                 "the bytes changed after SpikeGLX wrote them.",
                 hint="Copy the .bin again from the acquisition computer; nothing was registered.")
     return size // frame
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """The hex digest (``sha1``, ``md5``) of a file, read in large blocks."""
-    digest = hashlib.new(algorithm, usedforsecurity=False)
-    with open(path, "rb") as reader:
-        while block := reader.read(DIGEST_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def compress_bin(bin_path: str | Path, meta: Any, *, destination: str | Path | None = None,
