@@ -13,7 +13,7 @@ Examples
 >>> spec = ArraySpec((100, 4), (50, 4), "<i2")                            # doctest: +SKIP
 >>> with ZarrZipWriter("x.zarr.zip", spec, {"unit": "bit"}) as writer:    # doctest: +SKIP
 ...     writer.write((0, 0), block)
->>> ZarrZipArray.open("x.zarr.zip").chunk((0, 0))                         # doctest: +SKIP
+>>> ZarrZipArray("x.zarr.zip").chunk((0, 0))                             # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -142,27 +142,23 @@ class ZarrZipArray:
     def __init__(self, source: str | Path | Any) -> None:
         self._path = str(source) if isinstance(source, str | Path) else None
         self._file = open(self._path, "rb") if self._path else source  # noqa: SIM115 - closed by close()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the zip's reads (and a file object's) seek a shared position
         try:
-            with zipfile.ZipFile(self._file) as archive:
-                self._members = {i.filename: i for i in archive.infolist()}
-                self.spec = ArraySpec.from_json(archive.read(".zarray"))
+            self._archive = zipfile.ZipFile(self._file)
+            self._members = {i.filename: i for i in self._archive.infolist()}
+            self.spec = ArraySpec.from_json(self._archive.read(".zarray"))
         except (zipfile.BadZipFile, KeyError, ValueError) as error:
             self.close()
             raise RecordingFormatError(f"{source} is not a readable .zarr.zip ({error}).",
                                        hint="Fetch the file again; its checksum is in the File table.") from error
-
-    @classmethod
-    def open(cls, source: str | Path | Any) -> ZarrZipArray:
-        return cls(source)
 
     @functools.cached_property
     def attrs(self) -> dict[str, Any]:
         """The array's attributes (``.zattrs``), read on first use."""
         if ".zattrs" not in self._members:
             return {}
-        with self._lock, zipfile.ZipFile(self._file) as archive:
-            return json.loads(archive.read(".zattrs"))
+        with self._lock:
+            return json.loads(self._archive.read(".zattrs"))
 
     shape = property(lambda self: self.spec.shape)
     chunks = property(lambda self: self.spec.chunks)
@@ -174,8 +170,8 @@ class ZarrZipArray:
         if info is None:
             return None
         if info.compress_type != zipfile.ZIP_STORED:
-            with self._lock, zipfile.ZipFile(self._file) as archive:
-                return archive.read(info)
+            with self._lock:
+                return self._archive.read(info)
         header = self._read(info.header_offset, _LOCAL_HEADER.size + len(info.filename) + 64 + info.compress_size)
         fields = _LOCAL_HEADER.unpack_from(header)
         if fields[0] != _LOCAL_SIGNATURE:
@@ -202,6 +198,8 @@ class ZarrZipArray:
             return self._file.read(size)
 
     def close(self) -> None:
+        if getattr(self, "_archive", None) is not None:
+            self._archive.close()  # leaves a file object it was given open
         if self._path is not None:
             self._file.close()
 
