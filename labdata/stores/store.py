@@ -25,7 +25,7 @@ from typing import Any
 
 from labdata.core.errors import ConfigError, FilesArchivedError, StorageError
 from labdata.stores.errors import translated
-from labdata.stores.transfer import PARTIAL_SUFFIX, Progress, Sent, copy_file, download_s3, upload_s3
+from labdata.stores.transfer import CONCURRENCY, PARTIAL_SUFFIX, Progress, Sent, copy_file, download_s3, upload_s3
 
 __all__ = ["Store", "StorageSettings", "open_store", "safe_path"]
 
@@ -91,8 +91,8 @@ class StorageSettings:
         return f"{'http' if local else 'https'}://{endpoint}"
 
 
-#: botocore's own CRC32s are not computed or checked: every transfer is checked against the MD5 we compute
-#: while the bytes stream (on s3fs's single event-loop thread the CRC32s cost ~10% of multipart throughput)
+#: botocore computes and checks no checksum of its own (save the CRC32 that multipart parts declare, see
+#: transfer.PART_CHECKSUM): every transfer is checked against the MD5 we compute while the bytes stream
 _OUR_CHECKSUMS = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
 
 
@@ -112,6 +112,7 @@ class Store:
             raise ConfigError(f"storage.{settings.name} has no folder.", hint=f"Set storage.{settings.name}.folder.")
         self.settings = settings
         self._fs: Any = None
+        self._client: Any = None
 
     def __repr__(self) -> str:
         return f"<Store {self.name!r} {'s3://' if self.is_s3 else ''}{self.root}>"
@@ -146,6 +147,20 @@ class Store:
                                          config_kwargs={"retries": {"max_attempts": 3}, **_OUR_CHECKSUMS})
         return self._fs
 
+    @property
+    def client(self) -> Any:
+        """botocore's blocking S3 client, which uploads take (made on first use; see :mod:`.transfer`)."""
+        if self._client is None:
+            import botocore.session
+            from botocore.config import Config
+
+            s = self.settings
+            config = Config(retries={"max_attempts": 3}, max_pool_connections=CONCURRENCY, **_OUR_CHECKSUMS)
+            self._client = botocore.session.get_session().create_client(
+                "s3", endpoint_url=s.endpoint_url, aws_access_key_id=s.access_key,
+                aws_secret_access_key=s.secret_key, config=config)
+        return self._client
+
     def key(self, path: str) -> str:
         """The object key (S3) or absolute file path (local) of a storage path."""
         path = safe_path(path)
@@ -175,7 +190,7 @@ class Store:
         with translated(self.name, path, "upload"):
             if not self.is_s3:
                 return copy_file(Path(source), Path(key), progress=progress, expected_md5=md5)
-            return upload_s3(self.fs, self.settings.bucket, key, Path(source), progress=progress, expected_md5=md5)
+            return upload_s3(self.client, self.settings.bucket, key, Path(source), progress=progress, expected_md5=md5)
 
     def get(self, path: str, destination: Path, *, md5: str | None = None, size: int | None = None,
             progress: Progress = None) -> Path:

@@ -1,7 +1,12 @@
 """Streaming transfers that compute the MD5 of the bytes as they pass (never in a second pass).
 
 Uploads read the source once, in order, hashing each block; on S3 a large file
-goes up as a multipart upload whose parts are sent by a pool of threads. A file
+goes up as a multipart upload whose parts are sent by a pool of threads, each
+with its own connection of botocore's (blocking) client. s3fs's client sends
+every request from one event loop, 64 KiB at a time in turn: on moto that cost
+the server ~15% more CPU per part and the upload ~25% of its throughput against
+boto3's TransferManager (benchmarks/transfer.py), so uploads take the blocking
+client and everything else stays on s3fs. A file
 sent in one request is checked against the ETag S3 returns (its MD5); parts are
 not MD5-hashed a second time (on a 2-core machine that halved multipart
 throughput) but carry a CRC32 that the storage checks, and a multipart object is
@@ -111,9 +116,9 @@ def _check(actual: str, expected: str | None, what: str) -> None:
                  "re-upload it from the rig's copy and tell your admin.")
 
 
-def upload_s3(fs: Any, bucket: str, key: str, source: Path, *, progress: Progress = None,
+def upload_s3(client: Any, bucket: str, key: str, source: Path, *, progress: Progress = None,
               checksum: bool = True, expected_md5: str | None = None) -> Sent:
-    """Upload ``source`` to ``bucket/key`` with s3fs ``fs``; the MD5 is of the bytes read once.
+    """Upload ``source`` to ``bucket/key`` with the botocore S3 ``client``; the MD5 is of the bytes read once.
 
     With ``expected_md5``, bytes that hash otherwise are never stored: a single request is
     not sent and a multipart upload is aborted instead of completed.
@@ -126,32 +131,31 @@ def upload_s3(fs: Any, bucket: str, key: str, source: Path, *, progress: Progres
         digest.update(data)
         md5 = digest.hexdigest()
         _check(md5, expected_md5, str(source))
-        reply = fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data)
+        reply = client.put_object(Bucket=bucket, Key=key, Body=data)
         if checksum:
             _check_etag(reply, md5, key)
         _tick(progress, len(data))
         return Sent(len(data), md5)
-    upload_id = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key,
-                           ChecksumAlgorithm=PART_CHECKSUM)["UploadId"]
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm=PART_CHECKSUM)["UploadId"]
     try:
-        parts, md5 = _send_parts(fs, bucket, key, upload_id, source, progress, checksum)
+        parts, md5 = _send_parts(client, bucket, key, upload_id, source, progress, checksum)
         _check(md5, expected_md5, str(source))
-        fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
-                   MultipartUpload={"Parts": parts})
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                         MultipartUpload={"Parts": parts})
     except BaseException:
         try:
-            fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except Exception:  # noqa: BLE001 - the first error is the one to report
             pass
         raise
     return Sent(size, md5)
 
 
-def _send_parts(fs: Any, bucket: str, key: str, upload_id: str, source: Path,
+def _send_parts(client: Any, bucket: str, key: str, upload_id: str, source: Path,
                 progress: Progress, checksum: bool) -> tuple[list[dict[str, Any]], str]:
     def send(number: int, block: bytes) -> dict[str, Any]:
-        reply = fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
-                           PartNumber=number, Body=block, ChecksumAlgorithm=PART_CHECKSUM)
+        reply = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=block,
+                                   ChecksumAlgorithm=PART_CHECKSUM)
         _tick(progress, len(block))
         part = {"PartNumber": number, "ETag": reply["ETag"]}
         checksum = reply.get(f"Checksum{PART_CHECKSUM}")  # a storage without checksums returns none
@@ -163,9 +167,9 @@ def _send_parts(fs: Any, bucket: str, key: str, upload_id: str, source: Path,
     with ThreadPoolExecutor(CONCURRENCY) as pool, open(source, "rb") as reader:
         number = 0
         while block := reader.read(PART_SIZE):
-            digest.update(block)
             number += 1
             in_flight.append(pool.submit(send, number, block))
+            digest.update(block)  # while the part is on its way (before: the first parts waited for their MD5)
             if len(in_flight) >= 2 * CONCURRENCY:  # bound the memory held by queued parts
                 parts.append(in_flight.popleft().result())
         parts.extend(future.result() for future in in_flight)
