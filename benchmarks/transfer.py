@@ -1,7 +1,8 @@
 """Benchmark: put and get throughput of labdata's S3 store against boto3's TransferManager.
 
 On one moto S3 server on 127.0.0.1 (its own process), for files of several
-sizes, side by side in the same run and alternating per repeat:
+sizes, side by side in the same run, the puts then the gets of each repeat
+in an order that rotates from repeat to repeat:
 
 * put: ``Store.put`` (MD5 computed while the bytes stream, each part's ETag
   checked) against ``boto3`` ``upload_file`` (TransferManager, default config:
@@ -51,7 +52,8 @@ TARGET = 0.8
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[8, 64, 512], help="file sizes in MiB")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per size and side (median)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed repeats per size and side (median; a multiple of 3 puts each side first as often)")
     return parser.parse_args()
 
 
@@ -73,7 +75,7 @@ def timed(call) -> float:  # noqa: ANN001
 
 
 def measure(store: Store, client, bucket: str, source: Path, work: Path, repeats: int) -> dict[str, float]:  # noqa: ANN001
-    """Median seconds of each transfer of ``source``, the sides alternating in each repeat."""
+    """Median seconds of each transfer of ``source``: the puts, then the gets, in a rotating order."""
     size = source.stat().st_size
     md5 = store.put(source, "warm/x").md5
     sides = {
@@ -88,9 +90,11 @@ def measure(store: Store, client, bucket: str, source: Path, work: Path, repeats
     times: dict[str, list[float]] = {name: [] for name in sides}
     for name, call in sides.items():  # warm-up: connections, first objects
         call()
-    for _ in range(repeats):
-        for name, call in sides.items():
-            times[name].append(timed(call))
+    puts, gets = list(sides)[:3], list(sides)[3:]
+    for repeat in range(repeats):
+        for group in (puts, gets):  # each side takes its turn first: the first put follows the gets,
+            for name in group[repeat % 3:] + group[:repeat % 3]:  # whose garbage moto is still clearing
+                times[name].append(timed(sides[name]))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
