@@ -104,14 +104,16 @@ def array_spec(n_samples: int, n_channels: int, clevel: int = CLEVEL) -> ArraySp
                      Blosc(cname="zstd", clevel=clevel, shuffle=Blosc.BITSHUFFLE, blocksize=blocksize))
 
 
-def _spec_for(bin_path: Path, n_samples: int, n_channels: int) -> ArraySpec:
-    """:func:`array_spec`; a recording of under TINY_ARRAY bytes keeps whichever level stores it smaller."""
+def _spec_for(bin_path: Path, n_samples: int, n_channels: int) -> tuple[ArraySpec, bytes | None]:
+    """:func:`array_spec`, and for a recording of under TINY_ARRAY bytes (a single chunk) that chunk
+    encoded at whichever level stores it smaller (so that it is not encoded again)."""
     spec = array_spec(n_samples, n_channels)
     if not 0 < 2 * n_samples * n_channels < TINY_ARRAY:
-        return spec
+        return spec, None
     block = np.fromfile(bin_path, dtype="<i2", count=n_samples * n_channels).reshape(n_samples, n_channels)
-    stronger = array_spec(n_samples, n_channels, CLEVEL_TINY)
-    return min((spec, stronger), key=lambda candidate: len(candidate.encode(block)))
+    tried = [(candidate, candidate.encode(block)) for candidate in (spec, array_spec(n_samples, n_channels,
+                                                                                       CLEVEL_TINY))]
+    return min(tried, key=lambda pair: len(pair[1]))
 
 
 def check_bin_against_meta(bin_path: Path, meta: Any, *, verify_sha1: bool = True) -> int:
@@ -177,9 +179,9 @@ def compress_bin(bin_path: str | Path, meta: Any, *, destination: str | Path | N
         n_samples = bin_path.stat().st_size // (2 * meta.n_saved_channels)
     final = Path(destination) if destination else bin_path.with_name(zarr_zip_name(bin_path))
     temporary = final.with_name(f"{final.name}.{uuid.uuid4().hex[:8]}.labdata-part")
-    spec = _spec_for(bin_path, n_samples, meta.n_saved_channels)
+    spec, encoded = _spec_for(bin_path, n_samples, meta.n_saved_channels)
     try:
-        _write(bin_path, temporary, spec, _attributes(bin_path, meta), progress, on_block)
+        _write(bin_path, temporary, spec, _attributes(bin_path, meta), progress, on_block, encoded)
         md5 = _checked_md5(bin_path, temporary, spec.shape, progress)
         os.replace(temporary, final)
     finally:
@@ -229,13 +231,14 @@ def _in_order(tasks: Iterator[Callable[[], Any]], threads: int = THREADS) -> Ite
 
 
 def _write(bin_path: Path, target: Path, spec: ArraySpec, attrs: dict[str, Any], progress: Progress,
-           on_block: Callable[[np.ndarray], Any] | None) -> None:
+           on_block: Callable[[np.ndarray], Any] | None, encoded: bytes | None = None) -> None:
+    """Write ``target``; ``encoded`` is the stored bytes of a one-chunk array when already made."""
     n_chunks = spec.grid()[0]
 
     def encode(descriptor: int, index: int) -> Callable[[], tuple[np.ndarray, bytes]]:
         def task() -> tuple[np.ndarray, bytes]:
             block = _source_block(descriptor, index, spec.shape)
-            return block, spec.encode(_padded(block, spec.chunks))
+            return block, encoded if encoded is not None else spec.encode(_padded(block, spec.chunks))
         return task
 
     with open(bin_path, "rb") as source, ZarrZipWriter(target, spec, attrs) as writer:
