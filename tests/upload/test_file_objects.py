@@ -31,10 +31,9 @@ def uploaded_lab(root: Path, s3_server, name: str) -> tuple[Lab, dict[str, Path]
     store = open_store(lab.prefs["server"], "data")
     with lab.context("server"):
         put_in_process(lab, folder)  # the lake's rows for the dataset; the files go straight to the bucket
-        for path, source in files.items():
-            sent = store.put(source, path)
-            File.insert1(dict(file_path=path, storage="data", file_datetime="2024-01-01", file_size=float(sent.size),
-                              file_md5=sent.md5))
+        sent = {path: store.put(source, path) for path, source in files.items()}
+        File.insert([dict(file_path=path, storage="data", file_datetime="2024-01-01", file_size=float(s.size),
+                          file_md5=s.md5) for path, s in sent.items()])  # one commit, not one per file
         Dataset.DataFiles.insert([dict(subject_name="S1", session_name="20240101_120000", dataset_name="ephys",
                                        file_path=p, storage="data") for p in files])
     return lab, files
