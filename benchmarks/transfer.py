@@ -4,9 +4,10 @@ On one moto S3 server on 127.0.0.1 (its own process), for files of several
 sizes, side by side in the same run, the puts then the gets of each repeat
 in an order that rotates from repeat to repeat:
 
-* put: ``Store.put`` (MD5 computed while the bytes stream, each part's ETag
-  checked) against ``boto3`` ``upload_file`` (TransferManager, default config:
-  8 MiB threshold, 10 threads, no checksum of ours);
+* put: ``Store.put`` (MD5 computed while the bytes stream; 8 MiB parts on 10
+  threads, each with its CRC32, as TransferManager sends them) against ``boto3``
+  ``upload_file`` (TransferManager, default config: 8 MiB threshold, 10 threads,
+  no MD5);
 * get: ``Store.get(md5=..., size=...)`` (both known from the File row, so no HEAD;
   ranged GETs in parallel, MD5 verified) against ``download_file`` (HEAD, then GETs);
 * the MD5's cost: the same labdata transfer with ``checksum=False``.
