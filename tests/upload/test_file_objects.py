@@ -62,8 +62,8 @@ def test_sigkill_during_delete_then_any_later_call_finishes_it(tmp_path, s3_serv
     probe, _ = uploaded_lab(tmp_path, s3_server, "delete-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    points = kill_points(int((tmp_path / "n").read_text()), 6)
-    assert len(points) == 6
+    points = kill_points(int((tmp_path / "n").read_text()), 5)
+    assert len(points) == 5
     for point in points:
         lab, files = uploaded_lab(tmp_path, s3_server, f"delete-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
@@ -106,7 +106,7 @@ def test_sigkill_during_upload_files_leaves_every_object_findable(tmp_path, s3_s
     probe, _ = uploaded_lab(tmp_path, s3_server, "files-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    for point in kill_points(int((tmp_path / "n").read_text()), 6):
+    for point in kill_points(int((tmp_path / "n").read_text()), 5):
         lab, _ = uploaded_lab(tmp_path, s3_server, f"files-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
         assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == -9
