@@ -94,6 +94,8 @@ class StorageSettings:
 #: botocore computes and checks no checksum of its own (save the CRC32 that multipart parts declare, see
 #: transfer.PART_CHECKSUM): every transfer is checked against the MD5 we compute while the bytes stream
 _OUR_CHECKSUMS = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
+#: what s3fs's client and the uploads' client are both configured with
+_CLIENT_CONFIG = {"retries": {"max_attempts": 3}, **_OUR_CHECKSUMS}
 
 
 class Store:
@@ -144,7 +146,7 @@ class Store:
             s = self.settings
             self._fs = s3fs.S3FileSystem(key=s.access_key, secret=s.secret_key, anon=False,
                                          endpoint_url=s.endpoint_url, skip_instance_cache=True,
-                                         config_kwargs={"retries": {"max_attempts": 3}, **_OUR_CHECKSUMS})
+                                         config_kwargs=_CLIENT_CONFIG)
         return self._fs
 
     @property
@@ -155,7 +157,7 @@ class Store:
             from botocore.config import Config
 
             s = self.settings
-            config = Config(retries={"max_attempts": 3}, max_pool_connections=CONCURRENCY, **_OUR_CHECKSUMS)
+            config = Config(max_pool_connections=CONCURRENCY, **_CLIENT_CONFIG)
             self._client = botocore.session.get_session().create_client(
                 "s3", endpoint_url=s.endpoint_url, aws_access_key_id=s.access_key,
                 aws_secret_access_key=s.secret_key, config=config)
