@@ -7,7 +7,7 @@ then each table is bulk-loaded with raw DuckDB in one write transaction:
 registered Arrow table, in chunks of at most a million rows, so loading
 5,000,000 units takes seconds instead of going through ``Table.insert``'s
 per-value coercion. Blob attributes that hold one array in every row are
-encoded once with :func:`labdata.catalog.blobs.encode_blob` and bound as a
+encoded once with :func:`labdata.catalog.ops.blobs.encode_blob` and bound as a
 parameter. The lake is kept under ``<path>/scale-<scale>`` with a
 ``built.json`` marker and reused by later runs unless asked to rebuild.
 
@@ -33,7 +33,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.blobs import encode_blob
+from labdata.catalog.ops.blobs import encode_blob
 from labdata.schema import registry
 
 __all__ = ["DJ_TABLES", "Catalog", "dj_definitions", "open_catalog"]

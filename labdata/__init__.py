@@ -24,9 +24,9 @@ __version__ = "0.2.0.dev0"
 __all__ = ["Context", "LabdataError", "Lake", "__version__", "connect", "load_project_schema", "sql", "use"]
 
 _LAZY = {
-    "Context": "labdata.catalog.context",
-    "Lake": "labdata.catalog.engine",
-    "use": "labdata.catalog.context",
+    "Context": "labdata.catalog.engine.context",
+    "Lake": "labdata.catalog.engine.lake",
+    "use": "labdata.catalog.engine.context",
     "load_project_schema": "labdata.schema.projects",
 }
 
@@ -59,8 +59,8 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
     Context
         The lake and project now used by the tables.
     """
-    from labdata.catalog.context import DEFAULT_PROJECT, Context, default_contexts
-    from labdata.catalog.engine import Lake
+    from labdata.catalog.engine.context import DEFAULT_PROJECT, Context, default_contexts
+    from labdata.catalog.engine.lake import Lake
 
     preferences = None
     if path is not None and kind in (None, "sqlite"):  # an explicit embedded lake: no preferences needed
@@ -88,7 +88,7 @@ def sql(query: str, params: Any = None) -> Any:
     -------
     pandas.DataFrame
     """
-    from labdata.catalog.context import current_context
-    from labdata.catalog.sqlquery import run_sql
+    from labdata.catalog.engine.context import current_context
+    from labdata.catalog.engine.sqlquery import run_sql
 
     return run_sql(current_context(), query, params)

@@ -42,7 +42,7 @@ def drop_pg_schema(name: str) -> None:
     """Drop a PostgreSQL schema holding a test lake's DuckLake metadata."""
     import duckdb
 
-    from labdata.catalog.engine import extension_path
+    from labdata.catalog.engine.lake import extension_path
 
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")
@@ -55,7 +55,7 @@ def drop_pg_schema(name: str) -> None:
 @pytest.fixture(autouse=True)
 def private_labdata_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Never read or write the user's ~/labdata: every test gets its own folder and default context."""
-    from labdata.catalog.context import default_contexts
+    from labdata.catalog.engine.context import default_contexts
 
     folder = tmp_path_factory.mktemp("labdata_home")
     monkeypatch.setenv("LABDATA_PATH", str(folder / "labdata"))

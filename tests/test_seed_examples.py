@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.populate import default_key_source
+from labdata.catalog.populate.making import default_key_source
 from labdata.schema import (
     Dataset,
     DatasetEvents,

@@ -6,7 +6,7 @@ order): :mod:`~labdata.schema.general`, :mod:`~labdata.schema.procedures`,
 :mod:`~labdata.schema.ephys`, :mod:`~labdata.schema.twophoton`,
 :mod:`~labdata.schema.onephoton`, :mod:`~labdata.schema.tasks`,
 :mod:`~labdata.schema.video` and :mod:`~labdata.schema.histology`; plus
-``registry``, the :class:`~labdata.catalog.registry.TableRegistry` that holds
+``registry``, the :class:`~labdata.catalog.declare.registry.TableRegistry` that holds
 them all.
 
 Importing this package reads no configuration and opens no catalog: which

@@ -7,7 +7,7 @@ schema (``<project>_computed``).
 
 from __future__ import annotations
 
-from labdata.catalog.registry import TableRegistry
+from labdata.catalog.declare.registry import TableRegistry
 
 __all__ = ["computed", "data", "lab", "registry"]
 

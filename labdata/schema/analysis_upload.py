@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from labdata.catalog.keys import KeyList
+from labdata.catalog.expr.keys import KeyList
 from labdata.core.errors import FileConflictError
 from labdata.schema.file_objects import drop_intents, finish_object_deletions, record_intents
 from labdata.stores import open_store

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from labdata.catalog.keys import KeyList
+from labdata.catalog.expr.keys import KeyList
 from labdata.stores import md5_of
 from labdata.stores.transfer import PARTIAL_SUFFIX
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from labdata.catalog.query import U
-from labdata.catalog.restrict import AndList, Not
-from labdata.catalog.table import Computed, Imported, Lookup, Manual, Part
+from labdata.catalog.tables.query import U
+from labdata.catalog.expr.predicates import AndList, Not
+from labdata.catalog import Computed, Imported, Lookup, Manual, Part
 from labdata.core.errors import DuplicateError, LabdataError, MissingParentError
 
 __all__ = ["dj"]

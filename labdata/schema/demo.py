@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labdata.catalog.context import Context, use
-from labdata.catalog.engine import Lake
-from labdata.catalog.sqlquery import run_sql
+from labdata.catalog.engine.context import Context, use
+from labdata.catalog.engine.lake import Lake
+from labdata.catalog.engine.sqlquery import run_sql
 from labdata.core.errors import ConfigError
 from labdata.schema.general import Dataset, LabMember, Session, Species, Strain, Subject
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from labdata.catalog.table import Computed, Imported, Manual, Part
+from labdata.catalog import Computed, Imported, Manual, Part
 from labdata.schema._registry import computed, data
 from labdata.schema.ephys_methods import (
     EphysRecordingMethods,

@@ -146,7 +146,7 @@ class ProbeConfigurationMethods:
         dict
             probe_id, configuration_id, sampling_rate, recording_software, recording_duration.
         """
-        from labdata.catalog.context import current_context
+        from labdata.catalog.engine.context import current_context
 
         meta = read_meta(metadata) if isinstance(metadata, str | Path) else metadata
         keys = current_context().lake.run(lambda: _configuration_for(meta))
@@ -179,7 +179,7 @@ class ProbeSettingMethods:
         A copy under ``local_paths`` is read from disk; otherwise chunks are read from the
         storage as slices need them (``download=True`` fetches the whole file first).
         """
-        from labdata.catalog.context import current_context
+        from labdata.catalog.engine.context import current_context
         from labdata.schema.general import File
         from labdata.stores import open_store
 
@@ -216,7 +216,7 @@ class EphysRecordingMethods:
 
     def add_spikeglx_recording(self, key: Mapping[str, Any] | None = None) -> None:
         """Insert the probe rows of each selected dataset from its ``.ap.meta`` files (fetched if needed)."""
-        from labdata.catalog.context import current_context
+        from labdata.catalog.engine.context import current_context
 
         for dataset in self._datasets(key):
             probes = [ProbeStream(read_meta(path), _probe_files(row["file_path"], dataset), row["storage"])
@@ -225,7 +225,7 @@ class EphysRecordingMethods:
 
     def add_nidq_events(self, key: Mapping[str, Any] | None = None) -> None:
         """Insert DatasetEvents ``nidq`` (or ``obx``) with one Digital row per line of each selected dataset."""
-        from labdata.catalog.context import current_context
+        from labdata.catalog.engine.context import current_context
         from labdata.schema.general import DatasetEvents, File
 
         for dataset in self._datasets(key):

@@ -23,8 +23,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from labdata.catalog.context import Context, current_context
-from labdata.catalog.keys import KeyList
+from labdata.catalog.engine.context import Context, current_context
+from labdata.catalog.expr.keys import KeyList
 from labdata.core.errors import StorageError
 from labdata.stores import open_store
 

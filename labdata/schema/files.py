@@ -158,7 +158,7 @@ class AnalysisFileMethods(FileMethods):
 
         The project folder is left out for the default project (no project active).
         """
-        from labdata.catalog.context import DEFAULT_PROJECT
+        from labdata.catalog.engine.context import DEFAULT_PROJECT
 
         missing = [n for n in ("subject_name", "session_name", "dataset_name") if not dataset.get(n)]
         if missing:

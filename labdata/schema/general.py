@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from labdata.catalog.table import Imported, Lookup, Manual, Part
+from labdata.catalog import Imported, Lookup, Manual, Part
 from labdata.schema._registry import computed, data, lab
 from labdata.schema.files import AnalysisFileMethods, FileMethods
 from labdata.schema.sync import DigitalMethods, StreamSyncMethods

@@ -6,7 +6,7 @@ live in the project data schema (``@data``) and are filled by upload rules.
 
 from __future__ import annotations
 
-from labdata.catalog.table import Imported, Part
+from labdata.catalog import Imported, Part
 from labdata.schema._registry import data
 
 __all__ = ["Miniscope", "Widefield"]

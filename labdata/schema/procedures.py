@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from labdata.catalog.table import Lookup, Manual
+from labdata.catalog.tables.table import Lookup, Manual
 from labdata.schema._registry import data
 
 __all__ = ["Death", "Procedure", "ProcedureType", "WaterRestriction", "Watering", "Weighing"]

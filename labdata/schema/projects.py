@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from labdata.catalog.context import Context, current_context
+from labdata.catalog.engine.context import Context, current_context
 from labdata.schema._registry import registry
 
 __all__ = ["load_project_schema"]

@@ -8,7 +8,7 @@ plugins.
 
 from __future__ import annotations
 
-from labdata.catalog.table import Imported, Part
+from labdata.catalog import Imported, Part
 from labdata.schema._registry import computed
 
 __all__ = ["DecisionTask"]

@@ -8,7 +8,7 @@ sets, segmentations and their metrics in the project computed schema
 
 from __future__ import annotations
 
-from labdata.catalog.table import Computed, Imported, Manual, Part
+from labdata.catalog import Computed, Imported, Manual, Part
 from labdata.schema._registry import computed, data
 
 __all__ = ["CellSegmentation", "CellSegmentationMetrics", "CellSegmentationParams", "TwoPhoton"]

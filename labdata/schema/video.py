@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from labdata.catalog.table import Manual, Part
+from labdata.catalog.tables.table import Manual, Part
 from labdata.schema._registry import computed, data
 
 __all__ = ["DatasetVideo", "PoseEstimation", "PoseEstimationLabelSet", "PoseEstimationModel"]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labdata.catalog.context import current_context, use
+from labdata.catalog.engine.context import current_context, use
 from labdata.converters.spikeglx.synthetic import write_recording
 from labdata.core.config import Preferences
 from labdata.core.errors import UploadError

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labdata.catalog.context import current_context, use
+from labdata.catalog.engine.context import current_context, use
 from labdata.core.errors import LabdataError
 from labdata.upload.rules import UploadRule
 

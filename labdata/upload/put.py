@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labdata.catalog.context import current_context
+from labdata.catalog.engine.context import current_context
 from labdata.core.errors import FileConflictError, UploadError
 from labdata.schema.general import DEFAULT_RAW_STORAGE
 from labdata.stores import md5_of

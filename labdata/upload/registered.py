@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from labdata.catalog.keys import KeyList
+from labdata.catalog.expr.keys import KeyList
 
 __all__ = ["KnownCopy", "registered_copies"]
 

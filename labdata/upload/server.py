@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from labdata.catalog.context import current_context, use
+from labdata.catalog.engine.context import current_context, use
 from labdata.core.errors import FileConflictError, LabdataError, LabdataWarning, StorageError, UploadError
 from labdata.schema.general import DEFAULT_RAW_STORAGE
 from labdata.stores import open_store

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labdata.catalog import Manual
-from labdata.catalog.registry import TableRegistry
+from labdata.catalog.declare.registry import TableRegistry
 
 registry = TableRegistry()
 

@@ -6,7 +6,7 @@ import os
 import uuid
 
 from labdata.catalog import Computed, Manual, Part
-from labdata.catalog.registry import TableRegistry
+from labdata.catalog.declare.registry import TableRegistry
 
 registry = TableRegistry()
 

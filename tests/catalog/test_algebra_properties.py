@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.query import U
+from labdata.catalog.tables.query import U
 
 GROUPS = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
 ALPHA = st.lists(st.tuples(st.one_of(st.none(), st.integers(-5, 5)), GROUPS), max_size=8)

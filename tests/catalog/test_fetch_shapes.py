@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+import random
+
 import numpy as np
+import pandas as pd
 import pytest
 from algebra_tables import Alpha, Beta
 
-from labdata.catalog.context import Context, use
-from labdata.catalog.keys import KeyList
+from labdata.catalog.engine.context import Context, use
+from labdata.catalog.expr.keys import KeyList
 from labdata.core.errors import QueryError
 
 ROWS = 5000  # above the size at which text columns are decoded once per distinct string
@@ -32,7 +37,24 @@ def test_keys_behave_as_a_list_of_dicts(filled) -> None:
     with pytest.raises(IndexError):
         keys[len(expected)]
     assert keys.to_pandas().a_id.tolist() == [k["a_id"] for k in expected]
-    assert "keys)" in repr(keys)
+
+
+def test_keys_are_a_list_for_everything_datajoint_code_does(filled) -> None:
+    keys = (Alpha & "x = 3").fetch("KEY")
+    expected = [{"a_id": i} for i in range(3, ROWS, 10)]
+    assert isinstance(keys, list) and json.loads(json.dumps(keys)) == expected
+    assert keys + [{"a_id": 1}] == [*expected, {"a_id": 1}]
+    assert pd.DataFrame(keys).a_id.tolist() == [k["a_id"] for k in expected]
+    assert len(Alpha & keys[:7]) == 7  # a slice restricts through the fetched table
+    shuffled = (Alpha & "x = 3").fetch("KEY")
+    random.Random(1).shuffle(shuffled)
+    assert shuffled != expected and sorted(shuffled, key=lambda k: k["a_id"]) == expected
+    assert len(Alpha & shuffled) == len(expected)  # changed: restricts by its dicts
+    shuffled.append({"a_id": 4})
+    assert len(Alpha & shuffled) == len(expected) + 1 and (Alpha & shuffled[-1:]).fetch1("x") == 4
+    del shuffled[:-2]
+    assert shuffled[-1] == {"a_id": 4} and len(Alpha & shuffled) == 2
+    assert pickle.loads(pickle.dumps(keys)) == expected
 
 
 def test_restricting_by_fetched_keys_joins_them(filled) -> None:

@@ -35,7 +35,7 @@ def test_a_failing_make_writes_nothing_and_is_recorded(items) -> None:
     assert len(ItemSquare & {"item_id": 99}) == 0 and len(MakeAudit()) == 0, "the make's inserts rolled back"
     result = ItemSquare.populate(reserve_jobs=True, suppress_errors=True)
     assert len(result.made) == 12 and result.errors[0][0] == {"item_id": 99}
-    from labdata.catalog.populate import populate_errors
+    from labdata.catalog.populate.making import populate_errors
 
     errors = populate_errors(ItemSquare())
     assert errors[0]["key_json"] == '{"item_id": 99}' and "negative value -1" in errors[0]["error_message"]

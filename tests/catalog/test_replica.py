@@ -9,8 +9,8 @@ from algebra_tables import Alpha, Beta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labdata.catalog.context import Context, use
-from labdata.catalog.restrict import Not
+from labdata.catalog.engine.context import Context, use
+from labdata.catalog.expr.predicates import Not
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PROJECT = "replica"

@@ -78,3 +78,14 @@ if __name__ == "__main__":
     {"setup": setup, "insert_sessions": insert_sessions, "multi_table": multi_table,
      "delete_subject": delete_subject}[command](
         json.loads(spec), *arguments)
+
+
+def run_pickled_query(spec: dict, project: str, pickled: bytes) -> list[dict]:
+    """Unpickle a query in this (spawned) process, bind it to the lake of ``spec`` and fetch its rows."""
+    import pickle
+
+    lake = Lake(spec["kind"], spec["root"], dsn=spec.get("dsn"), metadata_schema=spec.get("metadata_schema"))
+    try:
+        return pickle.loads(pickled).using(Context(lake, project)).fetch(as_dict=True)
+    finally:
+        lake.close()

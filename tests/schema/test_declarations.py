@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import labdata.schema
-from labdata.catalog.declare import NO_DEFAULT
+from labdata.catalog.declare.definition import NO_DEFAULT
 from labdata.schema import registry
 
 # names shared by many keys

@@ -56,12 +56,12 @@ def _around(function):
 def install() -> None:
     import s3fs.core
 
-    import labdata.catalog.engine
+    import labdata.catalog.engine.lake
     import labdata.stores.transfer
 
     labdata.stores.transfer.copy_file = _around(labdata.stores.transfer.copy_file)
     labdata.stores.transfer.os.replace = _around(os.replace)
-    labdata.catalog.engine.Lake.transaction = _wrap_context(labdata.catalog.engine.Lake.transaction)
+    labdata.catalog.engine.lake.Lake.transaction = _wrap_context(labdata.catalog.engine.lake.Lake.transaction)
     s3fs.core.S3FileSystem._call_s3 = _around(s3fs.core.S3FileSystem._call_s3)  # reads (cat_file)
     s3fs.core.S3FileSystem.call_s3 = _around(s3fs.core.S3FileSystem.call_s3)  # its own copy of _call_s3
     for module in ("labdata.upload.put", "labdata.stores.store"):

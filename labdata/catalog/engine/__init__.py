@@ -1,0 +1,1 @@
+"""The engine: the DuckLake catalog attached to DuckDB, transactions, the read replica and contexts."""

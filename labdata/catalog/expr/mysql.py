@@ -1,0 +1,133 @@
+"""MySQL-syntax expressions (restriction strings, computed attributes) made DuckDB SQL.
+
+The seeds' users write conditions for MySQL: double-quoted strings,
+``LIKE``, ``!=``, MySQL functions. sqlglot parses them in the MySQL dialect;
+this module checks every attribute name against the relation (suggesting the
+closest one), qualifies it, and adjusts the comparisons whose meaning differs
+between MySQL and DuckDB, so that a condition returns the rows MySQL would:
+
+* a blob attribute compared with a string (``position != "NULL"``) compares
+  bytes, true for every non-NULL blob but ``NULL``'s own bytes;
+* a text attribute compared with a number (``event_name = 6``) compares as text,
+  where DuckDB would try to cast every value of the column to a number;
+* ``LIKE`` ignores case, as under MySQL's default collation.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp
+
+from labdata.catalog.expr.sql import column
+from labdata.core.errors import LabdataError, QueryError, did_you_mean
+
+if TYPE_CHECKING:
+    from labdata.catalog.declare.heading import Heading
+
+__all__ = ["check_condition", "parse_expression", "parse_text"]
+
+_TEXT_KINDS = ("string", "enum")
+_TIME_KINDS = ("date", "datetime")
+_BLOB_KINDS = ("blob", "longblob")
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
+
+
+def check_condition(text: str, heading: Heading) -> None:
+    """Check a restriction string against ``heading`` without building SQL.
+
+    Raises
+    ------
+    QueryError
+        On a syntax error, an unknown attribute (with the closest name), a subquery, a
+        bitwise operator, or a date attribute compared with a string that is no date.
+    """
+    parsed = parse_text(text)
+    for node in parsed.find_all(exp.Column):
+        if node.name not in heading:
+            raise QueryError(f"Unknown attribute {node.name!r} in {text!r}.{did_you_mean(node.name, heading.names)}",
+                             hint=f"Attributes: {', '.join(heading.names)}.")
+    for comparison in parsed.find_all(*_COMPARISONS):
+        _check_time_literal(comparison, heading, text)
+
+
+def _check_time_literal(comparison: exp.Expression, heading: Heading, text: str) -> None:
+    """A date or datetime attribute compared with a string that is no date: say so now, not at run time."""
+    for side, other in (("this", "expression"), ("expression", "this")):
+        kind = _kind(comparison.args.get(side), heading)
+        literal = comparison.args.get(other)
+        if kind not in _TIME_KINDS or not isinstance(literal, exp.Literal) or not literal.is_string:
+            continue
+        try:
+            heading[comparison.args[side].name].type.coerce(literal.this, comparison.args[side].name)
+        except LabdataError:
+            name = comparison.args[side].name
+            raise QueryError(f"{name!r} is a {kind} but {text!r} compares it with {literal.this!r}.",
+                             hint=f"Write {kind}s as \"YYYY-MM-DD\"{' HH:MM:SS' if kind == 'datetime' else ''}, "
+                             f"e.g. '{name} > \"2024-01-31\"'.") from None
+
+
+def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp.Expression:
+    """Parse a MySQL expression over ``heading``'s attributes, qualified by ``scopes`` (name → alias).
+
+    Raises
+    ------
+    QueryError
+        On a syntax error, an unknown attribute, or a subquery.
+    """
+    parsed = parse_text(text).copy()
+    for node in list(parsed.find_all(exp.Column)):
+        name = node.name
+        if name not in scopes:
+            raise QueryError(f"Unknown attribute {name!r} in {text!r}.{did_you_mean(name, scopes)}",
+                             hint=f"Attributes: {', '.join(scopes)}.")
+        node.replace(column(scopes[name], name))
+    _fix_comparisons(parsed, heading)
+    return _case_insensitive_like(parsed)
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_text(text: str) -> exp.Expression:
+    """Parse and vet a MySQL expression once per text (shared: callers must change only a copy)."""
+    try:
+        parsed = sqlglot.parse_one(text, read="mysql")
+    except sqlglot.errors.ParseError as error:
+        raise QueryError(f"Cannot parse {text!r}: {error}",
+                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
+    if parsed.find(exp.Select):
+        raise QueryError(f"Subqueries are not allowed in {text!r}.",
+                         hint="Restrict by another query instead: table & other_query.")
+    if parsed.find(exp.BitwiseAnd, exp.BitwiseOr):
+        raise QueryError(f"{text!r} uses the bitwise operator & or |.",
+                         hint="Combine conditions with AND / OR inside a string, or restrict twice: q & 'a' & 'b'.")
+    return parsed
+
+
+def _kind(node: exp.Expression, heading: Heading) -> str | None:
+    if isinstance(node, exp.Column) and node.name in heading:
+        return heading[node.name].kind
+    return None
+
+
+def _fix_comparisons(parsed: exp.Expression, heading: Heading) -> None:
+    for comparison in list(parsed.find_all(*_COMPARISONS)):
+        for side, other in (("this", "expression"), ("expression", "this")):
+            kind = _kind(comparison.args.get(side), heading)
+            literal = comparison.args.get(other)
+            if not isinstance(literal, exp.Literal) or kind is None:
+                continue
+            if kind in _BLOB_KINDS and literal.is_string:
+                comparison.set(other, exp.cast(literal.copy(), exp.DataType.build("BLOB")))
+            elif kind in _TEXT_KINDS and not literal.is_string:
+                comparison.set(other, exp.Literal.string(literal.this))
+
+
+def _case_insensitive_like(parsed: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Like):
+            return exp.ILike(this=node.this, expression=node.expression)
+        return node
+
+    return parsed.transform(swap)

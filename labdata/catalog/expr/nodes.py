@@ -1,0 +1,193 @@
+"""The query expression tree: immutable nodes and the heading each one produces.
+
+A node describes a relation; it does no I/O and holds no connection, so a
+query pickles, compiles without a lake, and is bound to a lake only when it
+runs. Its :class:`~labdata.catalog.declare.heading.Heading` follows
+DataJoint's rules:
+
+* a restriction keeps the heading of its input;
+* a join has the attributes of both sides (shared names once) and the union of
+  their primary keys;
+* a projection keeps the primary key (possibly renamed) and the listed,
+  renamed and computed attributes;
+* an aggregation has the grouping relation's primary key plus the computed
+  attributes;
+* a universal set ``U(a, b)`` has the primary key ``(a, b)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labdata.catalog.declare.heading import Column, Heading
+from labdata.catalog.declare.registry import schema_name
+
+if TYPE_CHECKING:
+    from labdata.catalog.expr.predicates import Predicate
+
+__all__ = ["Aggregate", "Join", "Node", "Project", "Restrict", "Source", "Union", "Universal", "children",
+           "sources", "user_texts"]
+
+
+class Node:
+    """Base class of expression nodes."""
+
+    heading: Heading
+
+
+@dataclass(frozen=True, eq=False)
+class Source(Node):
+    """A declared table: where it lives and its heading, not a connection.
+
+    ``project`` is ``None`` for a table used in whatever project the query runs in,
+    else the project it was bound to (``load_project_schema``). ``table_class`` is the
+    declared class (pickled by reference), for the methods and the registry; compiling
+    never needs it.
+    """
+
+    full_name: str
+    group: str
+    sql_name: str
+    project: str | None
+    heading: Heading  # type: ignore[misc]
+    table_class: Any = field(default=None, repr=False)
+
+    def schema(self, project: str) -> str:
+        """The catalog schema this table is read from when the query runs in ``project``."""
+        return schema_name(self.group, self.project or project)
+
+
+@dataclass(frozen=True, eq=False)
+class Restrict(Node):
+    """Rows of ``child`` for which ``predicate`` holds."""
+
+    child: Node
+    predicate: Predicate
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        return self.child.heading
+
+
+@dataclass(frozen=True, eq=False)
+class Join(Node):
+    """Natural join on the attributes both sides share (a cross join when they share none)."""
+
+    left: Node
+    right: Node
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        left, right = self.left.heading, self.right.heading
+        keys = set(left.primary_key) | set(right.primary_key)
+        columns = [Column(c.name, c.kind, c.name in keys, c.type, c.nullable) for c in left.columns]
+        columns += [Column(c.name, c.kind, c.name in keys, c.type, c.nullable)
+                    for c in right.columns if c.name not in left]
+        return Heading(tuple(sorted(columns, key=lambda c: not c.in_key)))
+
+
+@dataclass(frozen=True, eq=False)
+class Project(Node):
+    """Keep, rename and compute attributes; the primary key is always kept.
+
+    ``attributes`` are kept as they are; ``renames`` are ``(new, old)``;
+    ``computed`` are ``(new, MySQL expression)``. Renamed and computed attributes
+    come after the kept ones, in the order given (as DataJoint orders them).
+    """
+
+    child: Node
+    attributes: tuple[str, ...]
+    renames: tuple[tuple[str, str], ...] = ()
+    computed: tuple[tuple[str, str], ...] = ()
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        child = self.child.heading
+        renamed = {old: new for new, old in self.renames}
+        columns = []
+        for column in child.columns:
+            if column.in_key or column.name in self.attributes or column.name in renamed:
+                name = renamed.get(column.name, column.name)
+                columns.append(Column(name, column.kind, column.in_key, column.type, column.nullable))
+        columns += [Column(new, "computed", False) for new, _ in self.computed]
+        return Heading(tuple(columns))
+
+
+@dataclass(frozen=True, eq=False)
+class Aggregate(Node):
+    """For each row of ``group``, aggregates over the matching rows of ``source``."""
+
+    group: Node
+    source: Node
+    computed: tuple[tuple[str, str], ...]
+    keep_all_rows: bool = False
+    attributes: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        group = self.group.heading
+        kept = [c for c in group.columns if c.in_key or c.name in self.attributes]
+        return Heading(tuple(kept) + tuple(Column(new, "computed", False) for new, _ in self.computed))
+
+
+@dataclass(frozen=True, eq=False)
+class Universal(Node):
+    """The universal set over ``attributes`` (DataJoint's ``dj.U``): every combination of values."""
+
+    attributes: tuple[str, ...]
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        return Heading(tuple(Column(name, "computed", True) for name in self.attributes))
+
+
+@dataclass(frozen=True, eq=False)
+class Union(Node):
+    """Rows of either relation; both must have the same primary key."""
+
+    left: Node
+    right: Node
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        return self.left.heading
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The nodes ``node`` reads directly, restricting queries included."""
+    for name in ("child", "left", "right", "group", "source"):
+        value = getattr(node, name, None)
+        if isinstance(value, Node):
+            yield value
+    predicate = getattr(node, "predicate", None)
+    if predicate is not None:
+        yield from predicate.nodes()
+
+
+def sources(node: Node) -> list[Source]:
+    """Every table ``node`` reads, each once, in the order first met."""
+    found: dict[int, Source] = {}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Source):
+            found.setdefault(id(current), current)
+        stack.extend(children(current))
+    return list(found.values())
+
+
+def user_texts(node: Node) -> list[str]:
+    """The MySQL texts a user wrote into ``node`` (restrictions, computed attributes), for error messages."""
+    texts: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        texts.extend(text for _, text in getattr(current, "computed", ()))
+        predicate = getattr(current, "predicate", None)
+        if predicate is not None:
+            texts.extend(predicate.texts())
+        stack.extend(children(current))
+    return texts

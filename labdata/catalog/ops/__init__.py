@@ -1,0 +1,1 @@
+"""Operations on tables and queries: fetch, insert, delete, and creating the schemas."""

@@ -1,0 +1,63 @@
+"""Create the catalog schemas and tables from the declarations, idempotently."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from labdata.catalog.declare.registry import GROUPS
+
+if TYPE_CHECKING:
+    from labdata.catalog.engine.context import Context
+    from labdata.catalog.declare.definition import TableSchema
+    from labdata.catalog.declare.registry import TableRegistry
+
+__all__ = ["create_table_sql", "ensure_schemas"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_table_sql(context: Context, table: TableSchema) -> str:
+    """Return the ``CREATE TABLE IF NOT EXISTS`` statement of a declared table."""
+    columns = ", ".join(
+        f'"{a.name}" {a.sql_type}{"" if a.nullable or a.has_default and not a.in_key else " NOT NULL"}'
+        for a in table.attributes
+    )
+    return f"CREATE TABLE IF NOT EXISTS {context.qualified(table.tier_group, table.sql_name)} ({columns})"
+
+
+def ensure_schemas(context: Context, registry: TableRegistry) -> None:
+    """Create the lab-wide schema and the project's two schemas with all their tables.
+
+    Runs once per lake, registry and project; does nothing on a read-only lake.
+    Lookup tables receive their ``contents``.
+    """
+    lake = context.lake
+    marker = (id(registry), context.project)
+    if marker in lake.ensured or lake.read_only:
+        return
+    lake.create_internal()
+    names = registry.declaration_order()
+    wanted = {(context.schema_for(registry.schema(n).tier_group), registry.schema(n).sql_name) for n in names}
+    existing = {(s, t) for s in {s for s, _ in wanted} for t in lake.tables(s)}
+    if wanted - existing:
+        logger.info("Creating the tables of project %r in %r", context.project, lake)
+
+        def create() -> None:
+            for group in GROUPS:
+                lake.execute(f'CREATE SCHEMA IF NOT EXISTS {lake.alias}."{context.schema_for(group)}"')
+            for name in names:
+                lake.execute(create_table_sql(context, registry.schema(name)))
+
+        lake.run(create)
+    lake.ensured.add(marker)
+    _fill_lookups(context, registry)
+
+
+def _fill_lookups(context: Context, registry: TableRegistry) -> None:
+    for cls in registry:
+        contents = list(getattr(cls, "contents", ()) or ())
+        if cls.tier == "lookup" and contents:
+            table = cls(context)
+            if len(table) < len(contents):
+                table.insert(contents, skip_duplicates=True)

@@ -1,0 +1,1 @@
+"""Populate: ``make`` per missing key, the job table and worker processes."""

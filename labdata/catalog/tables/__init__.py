@@ -1,0 +1,1 @@
+"""What users hold: :class:`~labdata.catalog.tables.query.Query` and the declared table tiers."""

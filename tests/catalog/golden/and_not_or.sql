@@ -1,0 +1,2 @@
+SELECT t0."subject_name", t0."session_name", t0."session_datetime", t0."experimenter" FROM lake."mice"."session" AS t0 WHERE (t0."subject_name" = $p1 AND NOT t0."session_name" ILIKE 'x%') AND (t0."session_name" = $p2 OR 1 = 0)
+-- params: {'p1': 'JC178', 'p2': 'a'}

@@ -1,0 +1,2 @@
+SELECT t0."subject_name", t0."session_name", t0."session_datetime", t0."experimenter" FROM lake."mice"."session" AS t0 WHERE t0."experimenter" = 'couto'
+-- params: {}

@@ -1,0 +1,2 @@
+SELECT t0."subject_name", t0."session_name", t0."dataset_name", t0."probe_num", t0."parameter_set_num", t0."unit_id", t0."spike_times", t0."spike_positions", t0."spike_amplitudes" FROM lake."mice_computed"."spike_sorting__unit" AS t0 WHERE EXISTS(SELECT 1 FROM labdata_keys_1 AS labdata_keys_1_row WHERE labdata_keys_1_row."subject_name" = t0."subject_name" AND labdata_keys_1_row."session_name" = t0."session_name")
+-- params: {}
