@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from labdata.catalog.context import Context, current_context
 from labdata.catalog.expr import Restrict, Source
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from labdata.catalog.registry import TableRegistry
 
 __all__ = ["Computed", "Imported", "Lookup", "Manual", "Part", "Table"]
+
+T = TypeVar("T", bound="Table")
 
 
 class _TableMeta(type):
@@ -132,6 +134,25 @@ class Table(Query, metaclass=_TableMeta):
     def context(self) -> Context:  # type: ignore[override]
         """The lake and project this table reads and writes."""
         return self._own_context or type(self)._bound_context or current_context()
+
+    def _sibling(self, table: type[T]) -> T:
+        """Return ``table`` (another declared table or part) in this table's lake and project.
+
+        Methods reach the tables they read through this, so that ``(T & key).method()``
+        on a table of ``load_project_schema("other")`` reads ``other``'s rows, not
+        those of the current context.
+
+        Parameters
+        ----------
+        table : type of Table
+            The class, as imported (bound or not).
+
+        Returns
+        -------
+        Table
+            An instance of ``table`` bound to :attr:`context`.
+        """
+        return table(self.context)
 
     def full_table_name(self) -> str:
         """Return ``schema.table`` in the catalog for the current context."""
