@@ -5,6 +5,10 @@ files while they are on the upload server and calls :func:`register_spikeglx` in
 transaction that registers the files. The same rows can be rebuilt from the lake's files
 with ``(EphysRecording & key).add_spikeglx_recording()`` and ``.add_nidq_events()``.
 
+Every method reads and writes the tables of the lake and project of the table it is
+called on (``load_project_schema("other").EphysRecording.ProbeSetting & key`` reads
+``other``'s ProbeFile rows), whatever the current context.
+
 Reading: ``(EphysRecording.ProbeSetting & key).open(band='ap')`` returns a
 :class:`~labdata.converters.spikeglx.reader.RawRecording` (samples x channels) that reads
 only the chunks a slice needs, from a local copy when ``local_paths`` holds one, else
@@ -29,8 +33,11 @@ from labdata.converters.spikeglx.events import LineEdges, digital_edges
 from labdata.converters.spikeglx.noise import noise_stats
 from labdata.converters.spikeglx.reader import RawRecording
 from labdata.core.errors import QueryError, RecordingFormatError
+from labdata.schema.general import Dataset, DatasetEvents, File
+from labdata.stores import open_store
 
 if TYPE_CHECKING:
+    from labdata.catalog.engine.context import Context
     from labdata.converters.spikeglx.meta import SpikeGLXMeta
 
 __all__ = ["EphysRecordingMethods", "NoiseStatsMethods", "ProbeConfigurationMethods", "natural_order", "ProbeSettingMethods", "ProbeStream",
@@ -62,29 +69,42 @@ class StreamEvents:
 
 
 def register_spikeglx(dataset: Mapping[str, str], probes: Sequence[ProbeStream],
-                      events: Mapping[str, StreamEvents]) -> None:
+                      events: Mapping[str, StreamEvents], context: Context | None = None) -> None:
     """Insert Probe, ProbeConfiguration, EphysRecording, ProbeSetting, ProbeFile, noise stats and events.
 
     Runs in the caller's transaction; every insert skips rows that exist, so a re-run adds nothing.
+
+    Parameters
+    ----------
+    dataset : mapping
+        subject_name, session_name, dataset_name.
+    probes : sequence of ProbeStream
+        One per probe, in probe_num order.
+    events : mapping
+        Stream name -> its digital events.
+    context : Context, optional
+        The lake and project to write (default: the current context, as the upload server sets it).
     """
     from labdata.schema.ephys import EphysRecording, EphysRecordingNoiseStats
 
     if probes:
-        EphysRecording.insert1(dict(dataset, n_probes=len(probes), recording_software=SOFTWARE,
-                                    recording_duration=_duration(probes[0].meta)),
-                               skip_duplicates=True, allow_direct_insert=True)
+        EphysRecording(context).insert1(dict(dataset, n_probes=len(probes), recording_software=SOFTWARE,
+                                             recording_duration=_duration(probes[0].meta)),
+                                        skip_duplicates=True, allow_direct_insert=True)
     for number, probe in enumerate(probes):
-        configuration = _configuration_for(probe.meta)
+        configuration = _configuration_for(probe.meta, context)
         setting = dict(dataset, probe_num=number)
-        EphysRecording.ProbeSetting.insert1(dict(setting, **configuration, sampling_rate=probe.meta.sampling_rate),
-                                            skip_duplicates=True, allow_direct_insert=True)
-        EphysRecording.ProbeFile.insert([dict(setting, file_path=path, storage=probe.storage)
-                                         for path in probe.files], skip_duplicates=True, allow_direct_insert=True)
+        EphysRecording.ProbeSetting(context).insert1(
+            dict(setting, **configuration, sampling_rate=probe.meta.sampling_rate),
+            skip_duplicates=True, allow_direct_insert=True)
+        EphysRecording.ProbeFile(context).insert([dict(setting, file_path=path, storage=probe.storage)
+                                                  for path in probe.files],
+                                                 skip_duplicates=True, allow_direct_insert=True)
         if probe.noise is not None:
-            EphysRecordingNoiseStats.insert1(dict(setting, **probe.noise), skip_duplicates=True,
-                                             allow_direct_insert=True)
+            EphysRecordingNoiseStats(context).insert1(dict(setting, **probe.noise), skip_duplicates=True,
+                                                      allow_direct_insert=True)
     for stream, stream_events in events.items():
-        insert_events(dataset, stream, stream_events)
+        insert_events(dataset, stream, stream_events, context)
 
 
 def _duration(meta: SpikeGLXMeta) -> float:
@@ -95,50 +115,50 @@ def _duration(meta: SpikeGLXMeta) -> float:
     return 0.0
 
 
-def insert_events(dataset: Mapping[str, str], stream: str, events: StreamEvents) -> None:
-    """One DatasetEvents row for ``stream`` and one Digital row per line that changed."""
-    from labdata.schema.general import DatasetEvents
-
-    DatasetEvents.insert1(dict(dataset, stream_name=stream), skip_duplicates=True, allow_direct_insert=True)
+def insert_events(dataset: Mapping[str, str], stream: str, events: StreamEvents,
+                  context: Context | None = None) -> None:
+    """One DatasetEvents row for ``stream`` and one Digital row per line that changed (in ``context``)."""
+    DatasetEvents(context).insert1(dict(dataset, stream_name=stream), skip_duplicates=True,
+                                   allow_direct_insert=True)
     rows = []
     for line, edges in events.edges.items():
         stamps = edges.samples if events.rate is None else edges.samples / events.rate
         rows.append(dict(dataset, stream_name=stream, event_name=str(line), event_timestamps=stamps,
                          event_values=edges.values))
-    DatasetEvents.Digital.insert(rows, skip_duplicates=True, allow_direct_insert=True)
+    DatasetEvents.Digital(context).insert(rows, skip_duplicates=True, allow_direct_insert=True)
 
 
-def _configuration_for(meta: SpikeGLXMeta) -> dict[str, Any]:
-    """The probe and configuration keys of ``meta``, inserting them when new (an identical one is reused)."""
+def _configuration_for(meta: SpikeGLXMeta, context: Context | None) -> dict[str, Any]:
+    """The probe and configuration keys of ``meta`` in ``context``, inserted when new (an identical one is reused)."""
     from labdata.schema.ephys import Probe, ProbeConfiguration
 
     if not meta.probe_serial:
         raise RecordingFormatError(f"{meta.name} names no probe serial number (imDatPrb_sn).",
                                    hint="Register the probe by hand with ProbeConfiguration.add_from_spikeglx_metadata.")
     probe = {"probe_id": str(meta.probe_serial)}
-    Probe.insert1(dict(probe, probe_type=str(meta.probe_type or "0"), probe_n_shanks=int(meta.n_shanks),
-                       probe_recording_channels=len(meta.sites)), skip_duplicates=True)
+    Probe(context).insert1(dict(probe, probe_type=str(meta.probe_type or "0"), probe_n_shanks=int(meta.n_shanks),
+                                probe_recording_channels=len(meta.sites)), skip_duplicates=True)
     channels = meta.channels
     gain = float(meta.ap_uv_per_bit[0]) if len(meta.ap_uv_per_bit) else float("nan")
-    existing = (ProbeConfiguration & probe).fetch(as_dict=True)
+    configurations = ProbeConfiguration(context)
+    existing = (configurations & probe).fetch(as_dict=True)
     for row in existing:
         if (np.array_equal(np.asarray(row["channel_idx"]), channels.saved_index)
                 and np.allclose(np.asarray(row["channel_coords"]), channels.coords)
                 and abs(float(row["probe_gain"]) - gain) <= GAIN_TOLERANCE * max(abs(gain), 1.0)):
             return dict(probe, configuration_id=int(row["configuration_id"]))
     number = max((int(r["configuration_id"]) for r in existing), default=0) + 1
-    ProbeConfiguration.insert1(dict(probe, configuration_id=number, probe_n_channels=len(channels.saved_index),
-                                    probe_gain=gain, channel_idx=np.asarray(channels.saved_index, dtype=np.int64),
-                                    channel_shank=np.asarray(channels.shank, dtype=np.int64),
-                                    channel_coords=np.asarray(channels.coords, dtype=np.float64)))
+    configurations.insert1(dict(probe, configuration_id=number, probe_n_channels=len(channels.saved_index),
+                                probe_gain=gain, channel_idx=np.asarray(channels.saved_index, dtype=np.int64),
+                                channel_shank=np.asarray(channels.shank, dtype=np.int64),
+                                channel_coords=np.asarray(channels.coords, dtype=np.float64)))
     return dict(probe, configuration_id=number)
 
 
 class ProbeConfigurationMethods:
     """Mixed into ProbeConfiguration."""
 
-    @classmethod
-    def add_from_spikeglx_metadata(cls, metadata: SpikeGLXMeta | str | Path) -> dict[str, Any]:
+    def add_from_spikeglx_metadata(self, metadata: SpikeGLXMeta | str | Path) -> dict[str, Any]:
         """Insert the probe and configuration of an ``.ap.meta`` (path or parsed), reusing an identical one.
 
         Returns
@@ -146,10 +166,9 @@ class ProbeConfigurationMethods:
         dict
             probe_id, configuration_id, sampling_rate, recording_software, recording_duration.
         """
-        from labdata.catalog.engine.context import current_context
-
         meta = read_meta(metadata) if isinstance(metadata, str | Path) else metadata
-        keys = current_context().lake.run(lambda: _configuration_for(meta))
+        context = self.context  # type: ignore[attr-defined]
+        keys = context.lake.run(lambda: _configuration_for(meta, context))
         return dict(keys, sampling_rate=meta.sampling_rate, recording_software=SOFTWARE,
                     recording_duration=_duration(meta))
 
@@ -162,7 +181,8 @@ class ProbeSettingMethods:
         from labdata.schema.ephys import EphysRecording
 
         _check_band(band)
-        rows = (EphysRecording.ProbeFile & self.fetch1("KEY")).fetch("file_path", "storage", as_dict=True)  # type: ignore[attr-defined]
+        files = self._sibling(EphysRecording.ProbeFile) & self.fetch1("KEY")  # type: ignore[attr-defined]
+        rows = files.fetch("file_path", "storage", as_dict=True)
         return [r for r in rows if f".{band}." in Path(r["file_path"]).name]
 
     def recording_file(self, band: str = "ap") -> dict[str, Any]:
@@ -179,16 +199,12 @@ class ProbeSettingMethods:
         A copy under ``local_paths`` is read from disk; otherwise chunks are read from the
         storage as slices need them (``download=True`` fetches the whole file first).
         """
-        from labdata.catalog.engine.context import current_context
-        from labdata.schema.general import File
-        from labdata.stores import open_store
-
-        target = File & self.recording_file(band)
+        target = self._sibling(File) & self.recording_file(band)  # type: ignore[attr-defined]
         found, _ = target.check_if_files_local()
         if found or download:
             return RawRecording.open(found[0] if found else target.get(progress=False)[0])
         key = target.fetch1("KEY")
-        store = open_store(current_context().prefs(), key["storage"])
+        store = open_store(target.context.prefs(), key["storage"])
         return RawRecording.open(store.open(key["file_path"]))
 
     def get_samples(self, start: int, stop: int | None = None, n_samples: int | None = None,
@@ -216,28 +232,26 @@ class EphysRecordingMethods:
 
     def add_spikeglx_recording(self, key: Mapping[str, Any] | None = None) -> None:
         """Insert the probe rows of each selected dataset from its ``.ap.meta`` files (fetched if needed)."""
-        from labdata.catalog.engine.context import current_context
-
+        context = self.context  # type: ignore[attr-defined]
         for dataset in self._datasets(key):
-            probes = [ProbeStream(read_meta(path), _probe_files(row["file_path"], dataset), row["storage"])
-                      for row, path in _files_of(dataset, ".ap.meta")]
-            current_context().lake.run(lambda d=dataset, p=probes: register_spikeglx(d, p, {}))
+            probes = [ProbeStream(read_meta(path), _probe_files(context, row["file_path"], dataset), row["storage"])
+                      for row, path in _files_of(context, dataset, ".ap.meta")]
+            context.lake.run(lambda d=dataset, p=probes: register_spikeglx(d, p, {}, context))
 
     def add_nidq_events(self, key: Mapping[str, Any] | None = None) -> None:
         """Insert DatasetEvents ``nidq`` (or ``obx``) with one Digital row per line of each selected dataset."""
-        from labdata.catalog.engine.context import current_context
-        from labdata.schema.general import DatasetEvents, File
-
+        context = self.context  # type: ignore[attr-defined]
+        streams, files = self._sibling(DatasetEvents), self._sibling(File)  # type: ignore[attr-defined]
         for dataset in self._datasets(key):
             for stream in ("nidq", "obx"):
-                if DatasetEvents & dict(dataset, stream_name=stream):
+                if streams & dict(dataset, stream_name=stream):
                     break
-                metas = _files_of(dataset, f".{stream}.meta")
+                metas = _files_of(context, dataset, f".{stream}.meta")
                 if metas:
                     row, meta_path = metas[0]
-                    binary = File & dict(row, file_path=row["file_path"][:-5] + ".bin")
+                    binary = files & dict(row, file_path=row["file_path"][:-5] + ".bin")
                     events = stream_events_of(read_meta(meta_path), binary.get(progress=False)[0])
-                    current_context().lake.run(lambda d=dataset, s=stream, e=events: insert_events(d, s, e))
+                    context.lake.run(lambda d=dataset, s=stream, e=events: insert_events(d, s, e, context))
                     break
 
     def _datasets(self, key: Mapping[str, Any] | None) -> list[dict[str, str]]:
@@ -252,9 +266,10 @@ class NoiseStatsMethods:
         """Compute the statistics of one probe (``populate`` calls this per missing key)."""
         from labdata.schema.ephys import EphysRecording, ProbeConfiguration
 
-        setting = EphysRecording.ProbeSetting & dict(key)
+        setting = self._sibling(EphysRecording.ProbeSetting) & dict(key)  # type: ignore[attr-defined]
         reader = setting.open("ap")
-        channel_idx = (ProbeConfiguration & setting.proj("probe_id", "configuration_id")).fetch1("channel_idx")
+        configurations = self._sibling(ProbeConfiguration)  # type: ignore[attr-defined]
+        channel_idx = (configurations & setting.proj("probe_id", "configuration_id")).fetch1("channel_idx")
         stats = noise_stats(reader, reader.sampling_rate, reader.uv_per_bit, channel_idx,
                             duration=self.duration)  # type: ignore[attr-defined]
         self.insert1(dict(key, **stats))  # type: ignore[attr-defined]
@@ -269,21 +284,18 @@ def stream_events_of(meta: SpikeGLXMeta, bin_path: Path) -> StreamEvents:
     return events
 
 
-def _files_of(dataset: Mapping[str, str], suffix: str) -> list[tuple[dict[str, Any], Path]]:
+def _files_of(context: Context, dataset: Mapping[str, str], suffix: str) -> list[tuple[dict[str, Any], Path]]:
     """(File key, local path) of the dataset's files ending in ``suffix``, in natural order, fetched if needed."""
-    from labdata.schema.general import Dataset, File
-
-    rows = [r for r in (Dataset.DataFiles & dict(dataset)).fetch("file_path", "storage", as_dict=True)
+    rows = [r for r in (Dataset.DataFiles(context) & dict(dataset)).fetch("file_path", "storage", as_dict=True)
             if r["file_path"].endswith(suffix)]
     rows.sort(key=lambda r: natural_order(r["file_path"]))
-    return [(row, (File & row).get(progress=False)[0]) for row in rows]
+    return [(row, (File(context) & row).get(progress=False)[0]) for row in rows]
 
 
-def _probe_files(meta_path: str, dataset: Mapping[str, str]) -> list[str]:
-    from labdata.schema.general import Dataset
-
+def _probe_files(context: Context, meta_path: str, dataset: Mapping[str, str]) -> list[str]:
+    """The dataset's files of the probe whose ``.ap.meta`` is ``meta_path``."""
     prefix = meta_path[: meta_path.rindex(".ap.meta")] + "."
-    return [p for p in (Dataset.DataFiles & dict(dataset)).fetch("file_path") if p.startswith(prefix)]
+    return [p for p in (Dataset.DataFiles(context) & dict(dataset)).fetch("file_path") if p.startswith(prefix)]
 
 
 def natural_order(text: str) -> list[Any]:

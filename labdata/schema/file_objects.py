@@ -84,12 +84,13 @@ def pending_uploads(context: Context | None = None) -> list[tuple[str, str]]:
     return _listed(context or current_context(), "upload")
 
 
-def _registered(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+def _registered(context: Context, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The pairs that File or AnalysisFile of ``context``'s lake hold."""
     from labdata.schema.general import AnalysisFile, File
 
     wanted = KeyList(_staged(pairs)[1])
     found: set[tuple[str, str]] = set()
-    for table in (File, AnalysisFile):
+    for table in (File(context), AnalysisFile(context)):
         storages, paths = (table & wanted).fetch("storage", "file_path", order_by=None)
         found.update(zip(map(str, storages), map(str, paths), strict=True))
     return found
@@ -107,14 +108,14 @@ def finish_object_deletions(context: Context | None = None) -> int:
     pending = _listed(context, "delete")
     if not pending:
         return 0
-    live = _registered(pending)
+    live = _registered(context, pending)
     writing = set(_listed(context, "upload"))  # a path being written again is not ours to delete
     done: list[tuple[str, str]] = []
     failures: list[str] = []
     for storage, path in pending:
         if (storage, path) in writing:
             continue
-        if (storage, path) not in live and not _registered([(storage, path)]):  # checked again just before
+        if (storage, path) not in live and not _registered(context, [(storage, path)]):  # checked again just before
             try:
                 open_store(context.prefs(), storage).delete(path)
             except (StorageError, OSError) as error:

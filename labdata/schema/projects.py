@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from labdata.catalog.engine.context import Context, current_context
@@ -21,14 +22,14 @@ def load_project_schema(name: str, *, context: Context | None = None) -> SimpleN
     name : str
         Project name.
     context : Context, optional
-        Where the lake is; default the current context.
+        Where the lake is, and the preferences (storages, local paths) the tables'
+        methods use; default the current context.
 
     Examples
     --------
     >>> other = load_project_schema("mice")            # doctest: +SKIP
     >>> other.Session & 'subject_name = "JC178"'        # doctest: +SKIP
     """
-    lake = (context or current_context()).lake
-    bound = Context(lake, name)
+    bound = replace(context or current_context(), project=name)
     tables = {cls.__name__: cls.bind(bound) for cls in registry if cls._master is None}
     return SimpleNamespace(**tables, context=bound)

@@ -63,6 +63,12 @@ class Query:
     def __reduce__(self) -> tuple[Any, ...]:
         return Query, (self._node,)
 
+    def __copy__(self) -> Query:
+        """A shallow copy that keeps the context (pickling drops it; copying must not)."""
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        return copied
+
     # ---- the tree ---------------------------------------------------------
     @property
     def node(self) -> Node:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.expr.nodes import Restrict, Source
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from labdata.catalog.declare.registry import TableRegistry
 
 __all__ = ["Lookup", "Manual", "Part", "Table"]
+
+T = TypeVar("T", bound="Table")
 
 
 class _TableMeta(type):
@@ -146,9 +148,24 @@ class Table(Query, metaclass=_TableMeta):
         """The lake and project this table reads and writes: its own, its class's, else the current one."""
         return self._context or current_context()
 
-    def _sibling(self, table: type[Table]) -> Table:
-        """``table`` in this table's context: how a method reaches the other tables of its project."""
-        return table(self._context) if self._context is not None else table()
+    def _sibling(self, table: type[T]) -> T:
+        """Return ``table`` (another declared table or part) in this table's lake and project.
+
+        Methods reach the tables they read through this, so that ``(T & key).method()``
+        on a table of ``load_project_schema("other")`` reads ``other``'s rows, not
+        those of the current context.
+
+        Parameters
+        ----------
+        table : type of Table
+            The class, as imported (bound or not).
+
+        Returns
+        -------
+        Table
+            An instance of ``table`` bound to :attr:`context`.
+        """
+        return table(self.context)
 
     def full_table_name(self) -> str:
         """Return ``schema.table`` in the catalog for the current context."""
