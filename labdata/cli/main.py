@@ -23,6 +23,7 @@ def _register() -> None:
     main.add_command(files.get)
     main.add_command(files.sessions)
     main.add_command(sql.sql)
+    main.add_command(sql.views)
     main.add_command(subjects.subjects)
     main.add_command(upload.put)
     main.add_command(upload.upload)
