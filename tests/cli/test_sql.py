@@ -203,3 +203,17 @@ def test_path_reaches_the_lake_for_each_read_command(lake_path):
                               (["sql", "SELECT count(*) AS n FROM dataset"], "1")):
         result = labdata(*command, "--path", str(lake_path), "-p", PROJECT)
         assert result.exit_code == 0 and expected in result.output, result.output
+
+
+def test_a_new_lab_adds_its_first_rows_from_the_command_line(tmp_path):
+    path = str(tmp_path / "lab")
+    for command in (["lab", "add-member", "couto", "--joined", "2019-09-01"], ["lab", "add-species", "mouse", "Mus musculus"],
+                    ["lab", "add-strain", "C57BL/6J", "mouse"],
+                    ["subjects", "--add", "S1", "--dob", "2023-01-01", "--sex", "M", "-u", "couto", "--strain", "C57BL/6J"]):
+        result = labdata(*command, "--path", path, "-p", PROJECT)
+        assert result.exit_code == 0, result.output
+    missing = labdata("lab", "add-strain", "X", "rat", "--path", path)
+    assert missing.exit_code == 1 and "hint:" in missing.output
+    listed = labdata("subjects", "--path", path, "-p", PROJECT)
+    assert listed.exit_code == 0 and "S1" in listed.output and "C57BL/6J" in listed.output
+    assert "user_preferences.json" in labdata("--help").output
