@@ -81,14 +81,23 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
     return context
 
 
-def sql(query: str, params: Any = None) -> Any:
-    """Run DuckDB SQL over the tables of the current project (and the lab-wide ones).
+def sql(query: str, params: Any = None, *, write: bool = False) -> Any:
+    """Run one DuckDB SQL statement over the tables of the current project (and the lab-wide ones).
+
+    Only reading statements run unless ``write=True``; even then rows of labdata's tables
+    are never written by SQL (use ``Table.insert`` and ``(Table & restriction).delete()``),
+    see :func:`labdata.catalog.engine.sqlquery.run_sql`.
 
     Returns
     -------
     pandas.DataFrame
+
+    Raises
+    ------
+    SQLWriteError
+        For a statement that would change rows, or several statements.
     """
     from labdata.catalog.engine.context import current_context
     from labdata.catalog.engine.sqlquery import run_sql
 
-    return run_sql(current_context(), query, params)
+    return run_sql(current_context(), query, params, write=write)

@@ -38,3 +38,5 @@ def demo(path: str | None) -> None:
     print_frame(ephys.recording, title="EphysRecording")
     print_frame(ephys.probes, title="EphysRecording.ProbeSetting * ProbeConfiguration")
     print_frame(ephys.events, title="(DatasetEvents.Digital & key).fetch_synced(): events on the NI-DAQ clock")
+    click.echo(f"Explore it: labdata subjects --path {result.path} -p demo, or with the demo's preferences: "
+               f"LABDATA_PREFERENCES={result.path / 'rig_preferences.json'} labdata sql \"FROM session\"")

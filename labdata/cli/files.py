@@ -8,6 +8,7 @@ import itertools
 import click
 
 from labdata.cli.errors import reports_errors
+from labdata.cli.options import lake_options, open_context
 from labdata.core.errors import QueryError
 
 __all__ = ["clean", "get", "human_size", "sessions", "size_cells"]
@@ -27,17 +28,16 @@ def selection(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tu
 @click.option("-a", "--subject", "subjects", multiple=True, help="Subject name (repeat for several).")
 @click.option("-s", "--session", "sessions", multiple=True, help="Session name (repeat for several).")
 @click.option("-d", "--dataset", "datasets", multiple=True, help="Dataset name (repeat for several).")
-@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@lake_options
 @click.option("--no-progress", is_flag=True, help="Do not show the download progress bar.")
 @reports_errors
 def get(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[str, ...], project: str | None,
-        no_progress: bool) -> None:
+        no_progress: bool, lake_path: str | None) -> None:
     """Download the raw files of the selected datasets that no local path has yet; print every local path."""
-    import labdata
     from labdata.catalog import use
     from labdata.schema import Dataset, File
 
-    context = labdata.connect(project=project)
+    context = open_context(lake_path, project)
     with use(context):
         files = File & (Dataset.DataFiles & selection(subjects, sessions, datasets))
         if not files:
@@ -50,15 +50,15 @@ def get(subjects: tuple[str, ...], sessions: tuple[str, ...], datasets: tuple[st
 @click.option("-f", "--filter", "filters", multiple=True, help="Only paths containing this text (repeatable).")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--only-processed", is_flag=True, help="Only sources an upload rule replaced (ProcessedFile).")
-@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@lake_options
 @reports_errors
-def clean(filters: tuple[str, ...], dry_run: bool, only_processed: bool, project: str | None) -> None:
+def clean(filters: tuple[str, ...], dry_run: bool, only_processed: bool, project: str | None,
+          lake_path: str | None) -> None:
     """Delete local copies under the first local path that the lake holds with the same MD5."""
-    import labdata
     from labdata.catalog import use
     from labdata.schema.cleaning import clean_local_copies
 
-    context = labdata.connect(project=project)
+    context = open_context(lake_path, project)
     root = context.prefs().local_paths[0]
     with use(context):
         report = clean_local_copies(root, filters=filters, dry_run=dry_run, only_processed=only_processed)
@@ -94,19 +94,18 @@ def size_cells(files: dict | None) -> list[str]:
 
 @click.command("sessions")
 @click.option("-a", "--subject", "subjects", multiple=True, required=True, help="Subject name (repeatable).")
-@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@lake_options
 @click.option("--include-size", is_flag=True, help="Count the raw files of each dataset and add up their sizes.")
 @reports_errors
-def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool) -> None:
+def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool, lake_path: str | None) -> None:
     """List each subject's sessions and their datasets (with file counts and sizes)."""
     from rich.console import Console
     from rich.table import Table
 
-    import labdata
     from labdata.catalog import use
     from labdata.schema import Dataset, File, Session
 
-    context = labdata.connect(project=project)
+    context = open_context(lake_path, project)
     console = Console()
     with use(context):
         for subject in subjects:

@@ -12,17 +12,27 @@ __all__ = ["main", "reports_errors"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="labdata")
 def main() -> None:
-    """labdata: a data lake for experimental neuroscience labs."""
+    """labdata: a data lake for experimental neuroscience labs.
+
+    \b
+    Preferences: $LABDATA_PREFERENCES if set, else $LABDATA_PATH/user_preferences.json
+    (default ~/labdata/user_preferences.json): lake_path, catalog, storages, local_paths.
+    Project: -p/--project, else LABDATA_DATABASE_PROJECT, else database.project.
+    Lake: --path DIR on any command, else lake_path of the preferences.
+    A new lab: labdata lab add-member/add-species/add-strain, then labdata subjects --add.
+    """
 
 
 def _register() -> None:
-    from labdata.cli import demo, files, sql, subjects, upload
+    from labdata.cli import demo, files, lab, sql, subjects, upload
 
     main.add_command(demo.demo)
     main.add_command(files.clean)
     main.add_command(files.get)
     main.add_command(files.sessions)
+    main.add_command(lab.lab)
     main.add_command(sql.sql)
+    main.add_command(sql.views)
     main.add_command(subjects.subjects)
     main.add_command(upload.put)
     main.add_command(upload.upload)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from labdata.cli.errors import reports_errors
+from labdata.cli.options import lake_options, open_context
 from labdata.cli.files import size_cells
 
 __all__ = ["subjects"]
 
 
 @click.command("subjects")
-@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@lake_options
 @click.option("-u", "--user", default=None, help="Only this member's subjects; with --add, the responsible member.")
 @click.option("-f", "--filter", "name_filter", default=None, help="Only subjects whose name contains this text.")
 @click.option("-s", "--sex", type=click.Choice(["M", "F", "U"]), default=None, help="Only subjects of this sex.")
@@ -20,13 +21,12 @@ __all__ = ["subjects"]
 @click.option("--dob", default=None, help="Date of birth, YYYY-MM-DD (with --add).")
 @click.option("--strain", default=None, help="Strain name (with --add; the error lists the known ones).")
 @reports_errors
-def subjects(project: str | None, user: str | None, name_filter: str | None, sex: str | None, include_size: bool,
+def subjects(lake_path: str | None, project: str | None, user: str | None, name_filter: str | None, sex: str | None, include_size: bool,
              new_subject: str | None, dob: str | None, strain: str | None) -> None:
     """List subjects (name, sex, date of birth, strain) grouped by responsible member, or add one."""
-    import labdata
     from labdata.catalog import use
 
-    context = labdata.connect(project=project)
+    context = open_context(lake_path, project, create=bool(new_subject))
     with use(context):
         if new_subject:
             _add(new_subject, dob, sex, strain, user)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from labdata.cli.errors import reports_errors
+from labdata.cli.options import lake_options, open_context
 
 __all__ = ["put", "upload"]
 
@@ -26,20 +27,19 @@ __all__ = ["put", "upload"]
 @click.option("--strain", default=None, help="Strain of a new subject.")
 @click.option("-u", "--user", default=None, help="Responsible member of a new subject.")
 @click.option("--overwrite", is_flag=True, help="Replace different files already on the upload server.")
-@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@lake_options
 @click.option("--no-progress", is_flag=True, help="Do not show the copy progress bar.")
 @reports_errors
 def put(paths: tuple[str, ...], rule: str, subject: str | None, session: str | None, dataset: str | None,
         dataset_type: str | None, dob: str | None, sex: str | None, strain: str | None, user: str | None,
-        overwrite: bool, project: str | None, no_progress: bool) -> None:
+        overwrite: bool, project: str | None, no_progress: bool, lake_path: str | None) -> None:
     """Copy files (all files of a folder) to the upload server and queue an upload job; this does not upload
     to the storage: the upload server does (labdata upload)."""
-    import labdata
     from labdata.catalog import use
     from labdata.upload import put as put_files
 
     new_subject = dict(subject_dob=dob, subject_sex=sex, strain_name=strain, user_name=user)
-    with use(labdata.connect(project=project)):
+    with use(open_context(lake_path, project, create=True)):
         result = put_files(paths, rule=rule, subject_name=subject, session_name=session, dataset_name=dataset,
                            dataset_type=dataset_type, new_subject=new_subject, overwrite=overwrite,
                            progress=not no_progress)
@@ -59,18 +59,17 @@ def put(paths: tuple[str, ...], rule: str, subject: str | None, session: str | N
 @click.option("--reset-failed", is_flag=True, help="Make FAILED jobs claimable again first.")
 @click.option("--queue", is_flag=True, help="Show the jobs by status; run nothing.")
 @click.option("-n", "--n-jobs", default=1, show_default=True, help="Jobs run at once.")
-@click.option("-p", "--project", default=None, help="Project (default: the preferences' project).")
+@lake_options
 @click.option("--no-progress", is_flag=True, help="Do not show the upload progress bars.")
 @reports_errors
 def upload(job_ids: tuple[int, ...], all_hosts: bool, reset_failed: bool, queue: bool, n_jobs: int,
-           project: str | None, no_progress: bool) -> None:
+           project: str | None, no_progress: bool, lake_path: str | None) -> None:
     """Run the waiting upload jobs of this host (run on the upload server only)."""
-    import labdata
     from labdata.catalog import use
     from labdata.upload import process_upload_jobs
     from labdata.upload import reset_failed as reset
 
-    with use(labdata.connect(project=project)):
+    with use(open_context(lake_path, project, create=True)):
         if queue:
             _show_queue()
             return

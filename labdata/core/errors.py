@@ -25,12 +25,14 @@ __all__ = [
     "MissingParentError",
     "NotAllowedError",
     "QueryError",
+    "SQLWriteError",
     "SecretError",
     "StorageAccessError",
     "StorageError",
     "StorageUnavailableError",
     "TransactionConflictError",
     "UnknownAttributeError",
+    "UnknownProjectError",
     "UnknownTableError",
     "ValueTooLongError",
     "WrongTypeError",
@@ -95,6 +97,10 @@ class UnknownTableError(CatalogError, LookupError):
     """A table name does not exist in the declarations."""
 
 
+class UnknownProjectError(CatalogError, LookupError):
+    """A read names a project the lake does not have (reads never create one)."""
+
+
 class DataError(LabdataError, ValueError):
     """Rows given to insert or update do not fit the table."""
 
@@ -131,6 +137,10 @@ class MissingParentError(IntegrityError):
 
 class NotAllowedError(LabdataError, PermissionError):
     """The operation is not allowed on this table (e.g. a direct insert into a computed table)."""
+
+
+class SQLWriteError(NotAllowedError):
+    """Plain SQL would change rows or the connection: rows change through the Python API only."""
 
 
 class QueryError(LabdataError, ValueError):

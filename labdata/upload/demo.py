@@ -64,6 +64,8 @@ def run_ephys_demo(root: Path, duration: float = 4.0) -> EphysDemo:
 
 def _prefs(root: Path, name: str) -> Preferences:
     prefs = Preferences.load(root / f"{name}_preferences.json")
+    prefs.set("lake_path", str(root))  # the demo's preference files reach the demo lake, not ~/labdata's
+    prefs.set("database.project", current_context().project)
     prefs.set("local_paths", [str(root / name)])
     prefs.set("upload_path", str(root / "server"))
     prefs.set("upload_host", socket.gethostname())

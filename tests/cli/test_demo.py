@@ -54,6 +54,9 @@ def test_sql_command_queries_a_lake(tmp_path: Path) -> None:
                                        "SELECT count(*) AS sessions FROM session"])
     assert result.exit_code == 0, result.output
     assert "6" in result.output
+    rig = {"LABDATA_PREFERENCES": str(tmp_path / "lake" / "rig_preferences.json")}  # the demo's own preferences
+    result = CliRunner(env=rig).invoke(main, ["sql", "SELECT count(*) AS sessions FROM session"])
+    assert result.exit_code == 0 and "6" in result.output, result.output
 
 
 def test_sql_command_reports_an_unknown_project_and_bad_sql(tmp_path: Path) -> None:

@@ -1,0 +1,68 @@
+"""The options every command that reaches a lake shares (``--path``, ``-p/--project``) and how it opens the lake.
+
+Read commands never create anything: a lake folder without a catalog and a project the
+lake does not have are errors (with the closest project name), not a new catalog or two
+new schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labdata.core.errors import CatalogError
+
+__all__ = ["lake_options", "open_context"]
+
+
+def lake_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--path`` (a lake folder instead of the preferences' ``lake_path``) and ``-p/--project``."""
+    command = click.option("-p", "--project", default=None,
+                           help="Project (default: LABDATA_DATABASE_PROJECT or the preferences' database.project).")(command)
+    return click.option("--path", "lake_path", default=None, type=click.Path(file_okay=False),
+                        help="Lake folder (default: lake_path of the preference file).")(command)
+
+
+def open_context(path: str | None, project: str | None, *, create: bool = False) -> Any:
+    """Open the lake (``path`` or the preferences') and check the project; return the context.
+
+    Parameters
+    ----------
+    create : bool
+        The command writes: a new lake or project may be made by its first insert.
+
+    Raises
+    ------
+    CatalogError
+        Reading a lake folder that holds no catalog.
+    UnknownProjectError
+        Reading a project the lake does not have.
+    """
+    import labdata
+    from labdata.catalog.engine.sqlquery import require_project
+
+    if not create:
+        _require_catalog(path)
+    context = labdata.connect(path, project=project)
+    if not create:
+        require_project(context)
+    return context
+
+
+def _require_catalog(path: str | None) -> None:
+    if path is not None:
+        catalog = Path(path).expanduser() / "catalog" / "catalog.sqlite"
+    else:
+        from labdata.core.config import Preferences
+
+        settings = Preferences.load().catalog
+        if settings.kind != "sqlite":
+            return
+        catalog = Path(settings.dsn or Path(settings.lake_path) / "catalog" / "catalog.sqlite").expanduser()
+    if not catalog.exists():
+        raise CatalogError(f"No lake at {catalog.parent.parent} (no {catalog.name}); nothing was created.",
+                           hint="Check --path or lake_path in the preference file; a new lake is made by "
+                           "labdata demo --path DIR or by a first insert (labdata lab add-member --path DIR ...).")
