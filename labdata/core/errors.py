@@ -15,6 +15,7 @@ __all__ = [
     "ChecksumMismatchError",
     "ConfigError",
     "DataError",
+    "DefinitionError",
     "DuplicateError",
     "ExtensionMissingError",
     "FilesArchivedError",
@@ -93,6 +94,10 @@ class TransactionConflictError(CatalogError):
 
 class UnknownTableError(CatalogError, LookupError):
     """A table name does not exist in the declarations."""
+
+
+class DefinitionError(CatalogError, ValueError):
+    """A table's definition differs from the table the catalog holds."""
 
 
 class DataError(LabdataError, ValueError):
