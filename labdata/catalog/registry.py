@@ -24,6 +24,7 @@ there, so a lab's own tables can refer to the documented ones (``-> Session``).
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -86,8 +87,24 @@ class TableRegistry:
     def __init__(self, parents: tuple[TableRegistry, ...] = ()) -> None:
         self._classes: dict[str, type[Table]] = {}
         self._schemas: dict[str, TableSchema] = {}
-        self.parents: list[TableRegistry] = list(parents)
+        self.parents: list[TableRegistry] = []
+        self.dependents: weakref.WeakSet[TableRegistry] = weakref.WeakSet()  # registries naming this a parent
         self.version = 0  # counts declarations, so that a table declared late is still created
+        for parent in parents:
+            self.add_parent(parent)
+
+    def add_parent(self, parent: TableRegistry) -> None:
+        """Resolve the names this registry does not declare in ``parent`` too (after earlier parents)."""
+        if parent is not self and parent not in self.parents:
+            self.parents.append(parent)
+            parent.dependents.add(self)
+
+    def family(self) -> list[TableRegistry]:
+        """This registry and, transitively, the registries that name it a parent."""
+        found: list[TableRegistry] = [self]
+        for registry in found:
+            found.extend(d for d in list(registry.dependents) if d not in found)
+        return found
 
     def group(self, group: str) -> Callable[[type[Table]], type[Table]]:
         """Return a class decorator that declares a table (and its parts) in ``group``."""

@@ -29,6 +29,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from labdata.catalog.context import Context, current_context
 from labdata.catalog.ddl import ensure_schemas
 from labdata.catalog.declarations import forget_declarations, sync_declarations
@@ -112,21 +114,30 @@ class Schema:
             self._bind(cls)
             for name in self.registry.declaration_order():
                 self.registry.schema(name)  # parse now: a bad line or an unknown parent fails here
-            if self.registry.last_context is not None:  # already used: create (or check) it now
-                ensure_schemas(self.registry.last_context, self.registry)
+            self._create_now()
         except Exception:
             self.registry._classes, self.registry._schemas = saved
             self.registry.version += 1
             raise
         return cls
 
+    def _create_now(self) -> None:
+        """Once the schema was used, create (or check) a table when it is declared, not on next use."""
+        context = self.registry.last_context
+        if context is None:
+            return
+        try:
+            ensure_schemas(context, self.registry)
+        except duckdb.ConnectionException:
+            self.registry.last_context = None  # that lake was closed: the next use creates the table
+
     def _adopt_registries(self, namespace: Mapping[str, Any]) -> None:
         """Let definitions refer to the tables of other schemas named in ``namespace``."""
         for value in namespace.values():
             registry = getattr(value, "_registry", None) if isinstance(value, type) else None
-            if isinstance(registry, TableRegistry) and registry is not self.registry \
-                    and registry not in self.registry.parents and self.registry not in registry.parents:
-                self.registry.parents.append(registry)
+            if isinstance(registry, TableRegistry) and self.registry not in registry.family() \
+                    and registry not in self.registry.family():
+                self.registry.add_parent(registry)
 
     def _bind(self, cls: type[Table]) -> None:
         if self.connection is not None:

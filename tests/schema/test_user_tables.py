@@ -125,6 +125,10 @@ def test_plugin_tables_persist_and_populate_in_a_new_process(plugin, lakes, tmp_
         [6.0, 7.0, 8.0]
     (plugin.Foo & {"foo_id": 0}).delete()
     assert len(plugin.FooScaled()) == 2 and len(plugin.FooScaled.Sample()) == 6, "delete cascades to parts"
+    deleted = (Session & {"session_name": "s1"}).delete()
+    assert deleted["test_project_extras.foo_scaled__sample"] == 6, deleted
+    assert len(plugin.Foo()) == 0 and len(plugin.FooScaled()) == 0, "labdata's tables cascade into the lab's own"
+    assert len(plugin.Scale()) == 2
 
 
 def test_declaring_again_is_idempotent_and_a_change_names_the_difference(plugin, tmp_path) -> None:
