@@ -15,6 +15,7 @@ __all__ = [
     "ChecksumMismatchError",
     "ConfigError",
     "DataError",
+    "DefinitionError",
     "DuplicateError",
     "ExtensionMissingError",
     "FilesArchivedError",
@@ -99,6 +100,10 @@ class UnknownTableError(CatalogError, LookupError):
 
 class UnknownProjectError(CatalogError, LookupError):
     """A read names a project the lake does not have (reads never create one)."""
+
+
+class DefinitionError(CatalogError, ValueError):
+    """A table's definition differs from the table the catalog holds."""
 
 
 class DataError(LabdataError, ValueError):

@@ -16,7 +16,7 @@ lake and project a table uses is decided when it is used.
 from __future__ import annotations
 
 from labdata.schema._registry import registry
-from labdata.schema.compat import dj
+from labdata.schema import dj
 from labdata.schema.projects import load_project_schema
 from labdata.schema.general import (
     DEFAULT_ANALYSIS_STORAGE,

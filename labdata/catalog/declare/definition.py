@@ -41,6 +41,7 @@ _ATTR_RE = re.compile(
     r"^(?P<name>[a-z_][a-z0-9_]*)\s*(?:=\s*(?P<default>.+?))?\s*:\s*(?P<type>[^#]+?)\s*(?:#\s*(?P<comment>.*))?$",
     re.I,
 )
+_INDEX_RE = re.compile(r"^(unique\s+)?index\s*\(", re.I)
 _FK_RE = re.compile(
     r"^->\s*(?:\[(?P<opts>[^\]]*)\]\s*)?(?P<ref>[A-Za-z_][\w.]*?)"
     r"(?:\.proj\((?P<proj>[^)]*)\))?\s*(?:#\s*(?P<comment>.*))?$"
@@ -194,6 +195,8 @@ def parse_definition(
         if line.startswith("#"):
             comment = comment or (line.lstrip("# ").strip() if number == 0 else "")
             continue
+        if _INDEX_RE.match(line):
+            continue  # DataJoint's index lines: DuckLake has no indexes (a unique index is not enforced)
         if re.fullmatch(r"-{3,}", line.replace(" ", "")):
             in_key = False
         elif line.startswith("->"):

@@ -139,7 +139,7 @@ class Lake(KnownKeysMixin):
         self.snapshot_version, self.snapshot_time = snapshot_version, snapshot_time
         self.inline_row_limit = inline_row_limit
         self._local = threading.local()
-        self.ensured: set[tuple[int, str]] = set()
+        self.ensured: set[tuple[int, int, str]] = set()  # (registry id, its version, project)
         self._internal: set[tuple[str, str]] = set()
         self.verified = VerifiedKeys()
         self._lock = FileLock(self.catalog_file.with_suffix(".lock")) if kind == "sqlite" else None

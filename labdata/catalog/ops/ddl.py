@@ -27,16 +27,20 @@ def create_table_sql(context: Context, table: TableSchema) -> str:
 
 
 def ensure_schemas(context: Context, registry: TableRegistry) -> None:
-    """Create the lab-wide schema and the project's two schemas with all their tables.
+    """Create the lab-wide schema and the project's schemas with all their tables.
 
-    Runs once per lake, registry and project; does nothing on a read-only lake.
-    Lookup tables receive their ``contents``.
+    Runs once per lake, registry (at each count of its declarations) and project, after
+    the registry's parents; does nothing on a read-only lake. Lookup tables receive
+    their ``contents``.
     """
     lake = context.lake
-    marker = (id(registry), context.project)
+    marker = (id(registry), registry.version, context.project)
     if marker in lake.ensured or lake.read_only:
         return
+    for parent in registry.parents:
+        ensure_schemas(context, parent)
     lake.create_internal()
+    registry.check_declarations(context)
     names = registry.declaration_order()
     wanted = {(context.schema_for(registry.schema(n).tier_group), registry.schema(n).sql_name) for n in names}
     existing = {(s, t) for s in {s for s, _ in wanted} for t in lake.tables(s)}
@@ -44,7 +48,7 @@ def ensure_schemas(context: Context, registry: TableRegistry) -> None:
         logger.info("Creating the tables of project %r in %r", context.project, lake)
 
         def create() -> None:
-            for group in GROUPS:
+            for group in sorted(set(GROUPS) | registry.groups()):
                 lake.execute(f'CREATE SCHEMA IF NOT EXISTS {lake.alias}."{context.schema_for(group)}"')
             for name in names:
                 lake.execute(create_table_sql(context, registry.schema(name)))

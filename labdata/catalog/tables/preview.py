@@ -10,12 +10,15 @@ from labdata.core.errors import LabdataError
 if TYPE_CHECKING:
     from labdata.catalog.tables.query import Query
 
-__all__ = ["describe", "html_preview", "text_preview"]
+__all__ = ["DISPLAY", "describe", "html_preview", "text_preview"]
 
 PREVIEW_ROWS = 12
+DISPLAY: dict[str, int] = {"display.limit": PREVIEW_ROWS, "display.width": 24}
+"""Rows a preview shows and the widest cell of a text preview (``dj.config`` changes them)."""
 
 
-def _cell(value: Any, width: int = 24) -> str:
+def _cell(value: Any, width: int | None = None) -> str:
+    width = width or DISPLAY["display.width"]
     if value is None:
         return "NULL"
     if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
@@ -25,9 +28,10 @@ def _cell(value: Any, width: int = 24) -> str:
 
 
 def _rows(query: Query) -> tuple[list[dict[str, Any]], int]:
-    rows = query.fetch(as_dict=True, limit=PREVIEW_ROWS + 1)
-    count = len(query) if len(rows) > PREVIEW_ROWS else len(rows)
-    return rows[:PREVIEW_ROWS], count
+    limit = DISPLAY["display.limit"]
+    rows = query.fetch(as_dict=True, limit=limit + 1)
+    count = len(query) if len(rows) > limit else len(rows)
+    return rows[:limit], count
 
 
 def text_preview(query: Query) -> str:
