@@ -109,7 +109,7 @@ def load(args: argparse.Namespace, t: types.SimpleNamespace) -> tuple[float, boo
 
     size = rows.sizes(args.scale)
     expected = {"Subject": size.subjects, "Session": size.sessions, "File": size.files, "UnitMetrics": size.units,
-                "SpikeSorting.Unit": size.units}
+                "SpikeSorting.Unit": size.units, "DecisionTask": size.sessions, "UnitCount": size.sessions}
     if not args.rebuild and all(len(_target(t, n)()) == c for n, c in expected.items()):
         return 0.0, True
     if any(len(_target(t, n)()) for n in expected):

@@ -40,13 +40,14 @@ __all__ = ["DJ_TABLES", "Catalog", "dj_definitions", "open_catalog"]
 
 PROJECT = "bench"
 CHUNK = 1_000_000
-FORMAT = 1  # bump when _lab_rows or the loading changes, to rebuild cached lakes
+FORMAT = 2  # bump when _lab_rows or the loading changes, to rebuild cached lakes
 # the tables the DataJoint side declares (parents first), with the parts it needs
 DJ_TABLES = {"SetupLocation": (), "Setup": (), "LabMember": (), "Species": (), "Strain": (), "File": (),
              "AnalysisFile": (), "Subject": (), "Note": (), "Session": (), "DatasetType": (),
              "Dataset": ("DataFiles",), "Probe": (), "ProbeConfiguration": (),
              "EphysRecording": ("ProbeSetting",), "SpikeSortingParams": (), "SpikeSorting": ("Unit",),
-             "UnitMetrics": ()}
+             "UnitMetrics": (), "Watering": (), "DecisionTask": ("TrialSet",), "UnitCountCriteria": (),
+             "UnitCount": ()}
 
 
 @dataclass
@@ -115,14 +116,15 @@ def _load(context: Context, scale: float) -> dict[str, int]:
 _ORDER = ("LabMember", "Species", "Strain", "Setup", "Subject", "Session", "Dataset", "File",
           "Dataset.DataFiles", "Probe", "ProbeConfiguration", "EphysRecording",
           "EphysRecording.ProbeSetting", "SpikeSortingParams", "SpikeSorting", "SpikeSorting.Unit",
-          "UnitMetrics")
+          "UnitMetrics", "DecisionTask", "DecisionTask.TrialSet", "UnitCountCriteria", "UnitCount")
 
 
 def _expected(name: str, size: rows.Sizes) -> int:
     per = {"Subject": size.subjects, "Session": size.sessions, "Dataset": size.datasets, "File": size.files,
            "Dataset.DataFiles": size.files, "Probe": size.probes, "ProbeConfiguration": size.probes,
            "EphysRecording": size.sessions, "EphysRecording.ProbeSetting": size.sessions,
-           "SpikeSorting": size.sessions, "SpikeSorting.Unit": size.units, "UnitMetrics": size.units}
+           "SpikeSorting": size.sessions, "SpikeSorting.Unit": size.units, "UnitMetrics": size.units,
+           "DecisionTask": size.sessions, "DecisionTask.TrialSet": 2 * size.sessions, "UnitCount": size.sessions}
     return per.get(name, 1)
 
 

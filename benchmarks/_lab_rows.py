@@ -9,9 +9,10 @@ side with its own blob format). Attributes not listed are NULL.
 
 At ``scale=1`` the catalog has 10,000 subjects, 200,000 sessions (20 per
 subject), 400,000 datasets (``ephys_g0`` and ``task`` per session),
-2,000,000 files (5 per dataset), one recording, probe setting and sorting per
+2,000,000 files (5 per dataset; a task dataset's first is ``<session>_trials.csv``), one recording, probe setting and sorting per
 ephys dataset, and 5,000,000 units with metrics (25 per sorting), of which
-about 24 % pass ``CRITERIA``. Subjects are enrolled one after another over
+about 24 % pass ``CRITERIA``, a ``DecisionTask`` per task dataset with a visual and an
+auditory ``TrialSet``, and a ``UnitCount`` per sorting (one ``UnitCountCriteria``). Subjects are enrolled one after another over
 five years and rows are laid out in session-time order, as a lab produces
 them (not sorted by primary key).
 
@@ -39,6 +40,9 @@ STRAINS = ("C57BL/6J", "Ai148", "PV-Cre")
 SETUPS = ("rig1", "rig2", "rig3", "rig4")
 DATASETS = (("ephys_g0", "ephys"), ("task", "task-behavior"))
 SESSIONS_PER_SUBJECT, FILES_PER_DATASET, UNITS_PER_SORTING = 20, 5, 25
+TASK_FILES = ("_trials.csv", "_settings.json", "_video.avi", "_events.csv", "_log.txt")  # files of a task dataset
+TRIALSETS = ("visual", "auditory")
+MUA_CRITERIA = "spike_duration > 0.01 AND n_electrodes_spanned < 20"
 ENROLLMENT_DAYS = 5 * 365
 METRICS = ("span_um", "firing_rate", "isi_contamination_hill", "depth_drift_range", "depth_drift_fluctuation",
            "depth_drift_start_to_end", "firing_range", "amplitude_drift", "spike_amplitude", "snr",
@@ -139,6 +143,7 @@ def tables(scale: float) -> Iterator[tuple[str, dict[str, Any]]]:
                       "experimenter": s["experimenter"]}
     yield from _datasets_and_files(size, s, subj)
     yield from _ephys(size, s, subj)
+    yield from _tasks(size, s, subj)
 
 
 def _datasets_and_files(size: Sizes, s: dict[str, np.ndarray], subj: np.ndarray) -> Iterator[tuple[str, dict]]:
@@ -154,8 +159,8 @@ def _datasets_and_files(size: Sizes, s: dict[str, np.ndarray], subj: np.ndarray)
     f = FILES_PER_DATASET
     f_subj, f_sess, f_name = np.repeat(d_subj, f), np.repeat(d_sess, f), np.repeat(d_name, f)
     index = np.tile(np.arange(f), size.datasets)
-    paths = np.array([f"{a}/{b}/{c}/file_{i}.bin" for a, b, c, i in zip(f_subj, f_sess, f_name, index)],
-                     dtype=object)
+    paths = np.array([f"{a}/{b}/{c}/file_{i}.bin" if c == DATASETS[0][0] else f"{a}/{b}/{c}/{b}{TASK_FILES[i]}"
+                      for a, b, c, i in zip(f_subj, f_sess, f_name, index)], dtype=object)
     storage = np.full(size.files, "data", dtype=object)
     ephys = np.repeat(np.tile(np.array([1.0, 0.0]), size.sessions), f)
     file_size = np.round(rng.lognormal(16 + 6 * ephys, 1.0)).astype("float64")
@@ -205,6 +210,32 @@ def _ephys(size: Sizes, s: dict[str, np.ndarray], subj: np.ndarray) -> Iterator[
     yield "UnitMetrics", {**unit_key, **_metrics(n * u)}
 
 
+def _tasks(size: Sizes, s: dict[str, np.ndarray], subj: np.ndarray) -> Iterator[tuple[str, dict]]:
+    """A DecisionTask row per task dataset with a visual and an auditory trial set; unit counts per sorting."""
+    rng = _rng(5)
+    n, k = size.sessions, len(TRIALSETS)
+    key = {"subject_name": subj, "session_name": s["name"], "dataset_name": np.full(n, DATASETS[1][0], dtype=object)}
+    trials = rng.integers(50, 600, n).astype("int32")
+    performed = (trials * rng.uniform(0.3, 1.0, n)).astype("int32")
+    yield "DecisionTask", {**key, "n_total_trials": trials, "n_total_performed": performed}
+    per = rng.integers(20, 300, n * k).astype("int32")
+    yield "DecisionTask.TrialSet", {**{name: np.repeat(values, k) for name, values in key.items()},
+                                    "trialset_description": np.tile(np.array(TRIALSETS, dtype=object), n),
+                                    "n_trials": per, "n_performed": per, "n_with_choice": per, "n_correct": per // 2,
+                                    "performance_easy": rng.uniform(0.4, 1.0, n * k).astype("float32"),
+                                    "performance": rng.uniform(0.4, 1.0, n * k).astype("float32"),
+                                    "trial_num": Blob(np.arange(10, dtype="int32"))}
+    yield "UnitCountCriteria", {"unit_criteria_id": np.array([1], dtype="int32"),
+                                "sua_criteria": np.array([CRITERIA], dtype=object),
+                                "mua_criteria": np.array([MUA_CRITERIA], dtype=object)}
+    sua = rng.integers(0, UNITS_PER_SORTING // 2, n).astype("int32")
+    yield "UnitCount", {"subject_name": subj, "session_name": s["name"],
+                        "dataset_name": np.full(n, DATASETS[0][0], dtype=object), "probe_num": np.zeros(n, "int16"),
+                        "parameter_set_num": np.ones(n, dtype="int32"), "unit_criteria_id": np.ones(n, "int32"),
+                        "all": np.full(n, UNITS_PER_SORTING, dtype="int32"), "sua": sua,
+                        "mua": (UNITS_PER_SORTING - sua) // 2}
+
+
 def _metrics(n: int) -> dict[str, np.ndarray]:
     """Unit metrics; about 0.6 * 0.8 * 0.5 = 24 % of the units pass CRITERIA."""
     rng = _rng(4)
@@ -239,5 +270,5 @@ def sample_keys(scale: float, count: int) -> list[dict[str, Any]]:
         sorting = {"subject_name": subject, "session_name": session, "dataset_name": DATASETS[0][0],
                    "probe_num": 0, "parameter_set_num": 1}
         probes.append({"subject": subject, "session": {"subject_name": subject, "session_name": session},
-                       "sorting": sorting})
+                       "sorting": sorting, "experimenter": USERS[len(probes) % len(USERS)]})
     return probes

@@ -10,7 +10,7 @@ a probe (a subject, one of its sessions and that session's sorting key, from
 
 Timing (:func:`run`): one warm-up call, then the median of ``repeats`` calls,
 each with the next probe, so no two consecutive calls ask for the same key.
-Only the standard library and :mod:`_lab_rows` are imported, so the DataJoint
+Only the standard library, pandas and :mod:`_lab_rows` are imported, so the DataJoint
 interpreter can use this module too. Not a script; run the benchmark with
 ``python benchmarks/catalog_query.py [--scale S] [--dj-scale S]``.
 """
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from _lab_rows import CRITERIA
 
 __all__ = ["KINDS", "Api", "Shape", "run", "shapes"]
@@ -34,6 +35,7 @@ KINDS = {
     "scan": "lab-wide scan or aggregate: >= 10x faster than DataJoint",
     "big": "fetch the passing units: <= 0.5 s at lab scale, >= 10x faster than DataJoint",
     "compile": "build and compile a query: <= 1 ms",
+    "guide": "a seed user-guide query as the guide writes it: no slower than DataJoint",
 }
 
 
@@ -62,11 +64,16 @@ class Shape:
 
 
 def shapes(t: Any, api: Api, repeats: float = 1.0) -> list[Shape]:
-    """The shapes of the issue, for tables ``t`` of one library."""
-    un = api.unordered
-
+    """The shapes of the issue and of the seeds' user guide, for tables ``t`` of one library."""
     def n(count: int) -> int:
         return max(3, round(count * repeats))
+
+    return [*_lab_shapes(t, api, n), *guide_shapes(t, n)]
+
+
+def _lab_shapes(t: Any, api: Api, n: Callable[[int], int]) -> list[Shape]:
+    """The key lookups, lab-wide scans and compiles of the issue."""
+    un = api.unordered
 
     def compile_join(p: dict) -> Any:
         return api.compile(t.Session * t.Dataset & LIKE)
@@ -106,6 +113,62 @@ def shapes(t: Any, api: Api, repeats: float = 1.0) -> list[Shape]:
               lambda p: [compile_join(p)]),
         Shape("compile_aggr", "build + compile: Subject.aggr(Session * Dataset & LIKE) & dict",
               "compile", n(1000), lambda p: [compile_aggr(p)]),
+    ]
+
+
+def guide_shapes(t: Any, n: Callable[[int], int]) -> list[Shape]:
+    """The queries of the seeds' user guide, written as it writes them (MySQL strings, LIKE, fetch1, DataFrames).
+
+    ``m`` and ``sel`` of the guide are a subject key and a session key of the probe.
+    """
+    def subject(p: dict) -> dict:
+        return {"subject_name": p["subject"]}
+
+    return [
+        Shape("g_user_sessions", "Session & 'experimenter = \"X\"', as dicts", "guide", n(30),
+              lambda p: (t.Session & f'experimenter = "{p["experimenter"]}"').fetch(as_dict=True)),
+        Shape("g_subject_sessions", "Session & 'subject_name = \"X\"', as dicts", "guide", n(50),
+              lambda p: (t.Session & f'subject_name = "{p["subject"]}"').fetch(as_dict=True)),
+        Shape("g_ephys_like", "Session & (Dataset & 'subject_name = ..' & 'dataset_name LIKE ..'), dicts", "guide",
+              n(50), lambda p: (t.Session & (t.Dataset & f'subject_name = "{p["subject"]}"'
+                                             & 'dataset_name LIKE "%ephys%"')).fetch(as_dict=True)),
+        Shape("g_trials_file", "(File & (DataFiles & sel & 'file_path LIKE ..')).fetch('file_path')", "guide", n(50),
+              lambda p: (t.File & (t.Dataset.DataFiles & p["session"] & 'file_path LIKE "%_trials.csv"'))
+              .fetch("file_path")),
+        Shape("g_first_session", "(Subject & m).aggr(DecisionTask * Session, min(..)).fetch1(..)", "guide", n(50),
+              lambda p: [(t.Subject & subject(p)).aggr(t.DecisionTask * t.Session,
+                                                       first_session="min(session_datetime)")
+                         .fetch1("first_session")]),
+        Shape("g_visual_perf", "DecisionTask * TrialSet * Session & m & 2 strings, fetch 2 columns", "guide", n(50),
+              lambda p: (t.DecisionTask * t.DecisionTask.TrialSet * t.Session & subject(p)
+                         & 'trialset_description = "visual"' & 'n_total_performed > 100')
+              .fetch("session_datetime", "performance_easy")[0]),
+        Shape("g_unit_counts", "DataFrame(Session * EphysRecording * UnitCount & (EphysRecording & m).proj())",
+              "guide", n(50), lambda p: pd.DataFrame((t.Session * t.EphysRecording * t.UnitCount
+                                                      & (t.EphysRecording & subject(p)).proj()).fetch())),
+        Shape("g_tasks_per_subject", "DataFrame(Subject.aggr(DecisionTask, n='count(subject_name)'))", "guide",
+              n(30), lambda p: pd.DataFrame(t.Subject.aggr(t.DecisionTask, n="count(subject_name)").fetch())),
+        Shape("g_task_subjects", "(Subject & DecisionTask).fetch('KEY')", "guide", n(30),
+              lambda p: (t.Subject & t.DecisionTask).fetch("KEY")),
+        Shape("g_ephys_subjects", "(Subject & (Dataset & 'dataset_type = \"ephys\"')).proj(), dicts", "guide",
+              n(30), lambda p: (t.Subject & (t.Dataset & 'dataset_type = "ephys"')).proj().fetch(as_dict=True)),
+        Shape("g_sorted_sessions", "Session & (SpikeSorting & dict(subject_name=..)), dicts", "guide", n(50),
+              lambda p: (t.Session & (t.SpikeSorting & subject(p))).fetch(as_dict=True)),
+        Shape("g_session_fetch1", "(Session & key).fetch1()", "guide", n(50),
+              lambda p: [(t.Session & p["session"]).fetch1()]),
+        Shape("g_probe_fetch1", "(ProbeSetting * ProbeConfiguration & sel).fetch1() (blobs)", "guide", n(50),
+              lambda p: [(t.EphysRecording.ProbeSetting * t.ProbeConfiguration & p["session"]).fetch1()]),
+        Shape("g_dataset_fetch1", "(Dataset & (EphysRecording & sel)).proj().fetch1()", "guide", n(50),
+              lambda p: [(t.Dataset & (t.EphysRecording & p["session"])).proj().fetch1()]),
+        Shape("g_units_str", "(Unit & sel & 'parameter_set_num = 1'), dicts (blobs)", "guide", n(50),
+              lambda p: (t.SpikeSorting.Unit & p["session"] & "parameter_set_num = 1").fetch(as_dict=True)),
+        Shape("g_shank_units", "Unit & (UnitMetrics & 'shank = 2' & sel & 'parameter_set_num = 1'), dicts", "guide",
+              n(50), lambda p: (t.SpikeSorting.Unit & (t.UnitMetrics & "shank = 2" & p["session"]
+                                                       & "parameter_set_num = 1")).fetch(as_dict=True)),
+        Shape("g_metrics_frame", "DataFrame((UnitMetrics & sel & 'parameter_set_num = 1').fetch())", "guide", n(50),
+              lambda p: pd.DataFrame((t.UnitMetrics & p["session"] & "parameter_set_num = 1").fetch())),
+        Shape("g_criteria_fetch1", "(UnitCountCriteria & dict(unit_criteria_id=1)).fetch1('sua_criteria')", "guide",
+              n(50), lambda p: [(t.UnitCountCriteria & {"unit_criteria_id": 1}).fetch1("sua_criteria")]),
     ]
 
 
