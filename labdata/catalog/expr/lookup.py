@@ -12,12 +12,17 @@ attribute. :func:`evaluate` answers a query from these indexes when it is made o
 * tables restricted to given values of their first key attribute (by dicts,
   fetched keys, or a semijoin with a query that can itself be answered so);
 * further restrictions, combined with AND: dicts, fetched keys, semijoins, and
-  MySQL comparisons of numeric attributes with numbers (``AND``, ``OR``, ``NOT``,
-  ``IS NULL``);
+  MySQL conditions comparing numeric attributes with numbers and text attributes
+  with strings, ``IN``, ``LIKE`` (``AND``, ``OR``, ``NOT``, ``IS NULL``; see
+  :mod:`labdata.catalog.expr.arrow_conditions`), whose equalities
+  (``subject_name = "X"``) find the rows by key as dicts do;
 * natural joins and projections (keep, drop, rename) of such parts;
 * whole tables of at most ``MAX_ROWS`` rows;
 * ``count(*)`` of a table's rows per value of its first key attribute
   (``Subject.aggr(Session, n='count(*)')``): the length of the value's row range;
+* other aggregates of such parts: ``count``, ``min`` and ``max``
+  (``(Subject & m).aggr(DecisionTask * Session, first=min(session_datetime))``,
+  see :mod:`labdata.catalog.expr.arrow_aggregates`);
 
 and returns ``None`` for anything else, which DuckDB then runs. The rows are
 those DuckDB would return (values compare as DuckDB compares them; tests check
@@ -32,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labdata.catalog.expr.arrow_conditions import NotSupported, numeric_condition
+from labdata.catalog.expr.arrow_aggregates import Aggregation, aggregation
+from labdata.catalog.expr.arrow_conditions import NotSupported, condition, key_values
 from labdata.catalog.expr.nodes import Aggregate, Join, Project, Restrict, Source
 from labdata.catalog.expr.predicates import AllOf, AnyOf, Condition, Const, Equal, KeyRows, Predicate, Semijoin
 
@@ -44,6 +50,8 @@ __all__ = ["KeyIndexLike", "evaluate"]
 
 #: kinds whose equality is the same in Python and in DuckDB (floats are not: DuckDB compares FLOAT as FLOAT)
 _EXACT_KINDS = frozenset({"string", "enum", "integer", "date", "datetime", "bool"})
+#: kinds whose equalities in MySQL conditions narrow the rows looked up
+_NARROWING_KINDS = frozenset({"string", "enum", "integer"})
 #: larger intermediate results are left to DuckDB, which joins and filters them faster
 MAX_ROWS = 20_000
 
@@ -64,7 +72,14 @@ class KeyIndexLike(Protocol):
 
 def _condition(text: str, heading: Heading) -> Callable[[pa.Table], Any]:
     try:
-        return numeric_condition(text, heading)
+        return condition(text, heading)
+    except NotSupported:
+        raise _GiveUp from None
+
+
+def _aggregation(node: Aggregate) -> Aggregation:
+    try:
+        return aggregation(node.computed, node.source.heading)
     except NotSupported:
         raise _GiveUp from None
 
@@ -138,9 +153,12 @@ class _Evaluation:
         rows = self.rows(child, allowed)
         for other, shared in semis:
             rows = _semijoin(rows, other, shared)
-        for condition in conditions:
+        for test in conditions:
             if rows.num_rows:
-                rows = rows.filter(condition(rows))
+                try:
+                    rows = rows.filter(test(rows))
+                except NotSupported:  # e.g. LIKE on non-ASCII text
+                    raise _GiveUp from None
         return rows
 
     def _classify(self, predicate: Predicate, heading: Heading, allowed: dict[str, set],
@@ -159,6 +177,8 @@ class _Evaluation:
             semis.append((predicate.rows, [n for n in heading.names if n in predicate.rows.column_names]))
         elif isinstance(predicate, Condition):
             conditions.append(_condition(predicate.text, heading))
+            for name, values in key_values(predicate.text, heading, _NARROWING_KINDS).items():
+                _narrow(allowed, name, values)
         else:
             raise _GiveUp
 
@@ -176,20 +196,30 @@ class _Evaluation:
 
     def _aggregate(self, node: Aggregate, allowed: dict[str, set]) -> pa.Table:
         source, group = node.source, node.group
-        if node.keep_all_rows or not isinstance(source, Source) or not source.heading.primary_key \
-                or any(_squeezed(text) != "count(*)" for _, text in node.computed):
+        computed = _aggregation(node)
+        shared = [n for n in group.heading.names if n in source.heading]
+        if node.keep_all_rows or not shared or any(n not in group.heading for n in allowed):
             raise _GiveUp
-        first = source.heading.primary_key[0]
-        if [n for n in group.heading.names if n in source.heading] != [first]:
-            raise _GiveUp
-        index = self.index_of(source, None)
-        if index is None or any(n not in group.heading for n in allowed):
-            raise _GiveUp
+        key = source.heading.primary_key
+        if isinstance(source, Source) and key and shared == [key[0]] and computed.counts_rows_only(key):
+            return self._count_rows(node, source, allowed, computed)
         rows = self.rows(group, allowed)
+        source_rows = self.rows(source, {name: _non_null(rows, name) for name in shared})
+        aggregated = computed.apply(source_rows, shared)
+        return _natural_join(rows, aggregated, shared).select(list(node.heading.names))
+
+    def _count_rows(self, node: Aggregate, source: Source, allowed: dict[str, set],
+                    computed: Aggregation) -> pa.Table:
+        """Row counts per value of the source's first key attribute: the lengths of its row ranges."""
+        first = source.heading.primary_key[0]
+        index = self.index_of(source, None)
+        if index is None:
+            raise _GiveUp
+        rows = self.rows(node.group, allowed)
         counts = pa.array(index.counts(rows.column(first).to_pylist()), pa.int64())
         matched = pc.greater(counts, 0)
         rows, counts = rows.filter(matched), counts.filter(matched)
-        for name, _ in node.computed:
+        for name, _, _ in computed.parts:
             rows = rows.append_column(name, counts)
         return rows.select(list(node.heading.names))
 
@@ -202,10 +232,6 @@ class _Evaluation:
         kept = [c.name for c in node.child.heading.columns
                 if c.in_key or c.name in node.attributes or c.name in new_of]
         return rows.select(kept).rename_columns([new_of.get(n, n) for n in kept])
-
-
-def _squeezed(text: str) -> str:
-    return "".join(text.split()).lower()
 
 
 def _non_null(rows: pa.Table, name: str) -> set:

@@ -126,8 +126,9 @@ def _fix_comparisons(parsed: exp.Expression, heading: Heading) -> None:
 
 def _case_insensitive_like(parsed: exp.Expression) -> exp.Expression:
     def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Like):
-            return exp.ILike(this=node.this, expression=node.expression)
+        if isinstance(node, exp.Like):  # NOT LIKE parses as a LIKE with negate set
+            swapped = exp.ILike(this=node.this, expression=node.expression)
+            return exp.Not(this=swapped) if node.args.get("negate") else swapped
         return node
 
     return parsed.transform(swap)
