@@ -38,6 +38,11 @@ class Aggregation:
     def __init__(self, parts: list[tuple[str, str, str | None]]) -> None:
         self.parts = parts
 
+    @property
+    def columns(self) -> frozenset[str]:
+        """The source attributes the parts read."""
+        return frozenset(name for _, _, name in self.parts if name is not None)
+
     def counts_rows_only(self, key: tuple[str, ...]) -> bool:
         """Whether every part counts rows: ``count(*)`` or ``count`` of a key attribute (never NULL)."""
         return all(function == "count" and (name is None or name in key) for _, function, name in self.parts)

@@ -37,7 +37,7 @@ from labdata.catalog.expr.mysql import parse_text
 if TYPE_CHECKING:
     from labdata.catalog.declare.heading import Heading
 
-__all__ = ["NotSupported", "condition", "key_values", "numeric_condition"]
+__all__ = ["NotSupported", "column_names", "condition", "key_values", "numeric_condition"]
 
 _NUMERIC_KINDS = frozenset({"integer", "float"})
 _TEXT_KINDS = frozenset({"string", "enum"})
@@ -62,6 +62,11 @@ def condition(text: str, heading: Heading) -> Mask:
 
 
 numeric_condition = condition  # the name of the numeric-only first version
+
+
+def column_names(text: str) -> set[str]:
+    """The attributes a MySQL condition reads."""
+    return {node.name for node in parse_text(text).find_all(exp.Column)}
 
 
 def key_values(text: str, heading: Heading, kinds: frozenset[str]) -> dict[str, set]:
@@ -146,7 +151,7 @@ def _comparison(compare: Callable, column: exp.Expression, literal: exp.Expressi
 
 
 def _like(node: exp.Like, heading: Heading) -> Mask:
-    name, kind = _column(node.this, heading, _TEXT_KINDS)
+    name, _ = _column(node.this, heading, _TEXT_KINDS)
     pattern = node.expression
     if not isinstance(pattern, exp.Literal) or not pattern.is_string or "\\" in pattern.this \
             or not pattern.this.isascii():

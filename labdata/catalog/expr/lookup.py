@@ -38,9 +38,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from labdata.catalog.expr.arrow_aggregates import Aggregation, aggregation
-from labdata.catalog.expr.arrow_conditions import NotSupported, condition, key_values
+from labdata.catalog.expr.arrow_conditions import (
+    NotSupported,
+    column_names,
+    condition,
+    key_values,
+)
 from labdata.catalog.expr.nodes import Aggregate, Join, Project, Restrict, Source
-from labdata.catalog.expr.predicates import AllOf, AnyOf, Condition, Const, Equal, KeyRows, Predicate, Semijoin
+from labdata.catalog.expr.predicates import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Const,
+    Equal,
+    KeyRows,
+    Predicate,
+    Semijoin,
+)
 
 if TYPE_CHECKING:
     from labdata.catalog.declare.heading import Heading
@@ -85,16 +99,19 @@ def _aggregation(node: Aggregate) -> Aggregation:
 
 
 IndexOf = Callable[[Source, "int | None"], "KeyIndexLike | None"]
+Needed = frozenset[str] | None  # the attributes a step must return (None: all)
 
 
-def evaluate(node: Node, index_of: IndexOf) -> pa.Table | None:
-    """Return the rows of ``node`` (every attribute of its heading), or ``None`` if DuckDB must run it.
+def evaluate(node: Node, index_of: IndexOf, columns: Iterable[str] | None = None) -> pa.Table | None:
+    """Return the rows of ``node``, or ``None`` if DuckDB must run it.
 
     ``index_of(source, max_rows)`` returns the :class:`KeyIndex` of a table, or ``None`` when
-    it has none (or more than ``max_rows`` rows, if given).
+    it has none (or more than ``max_rows`` rows, if given). The rows hold every attribute of
+    the heading, or at least ``columns`` if given (only the columns a step needs are filtered:
+    filtering copies every column kept).
     """
     try:
-        return _Evaluation(index_of).rows(node, {})
+        return _Evaluation(index_of).rows(node, {}, None if columns is None else frozenset(columns))
     except _GiveUp:
         return None
 
@@ -105,15 +122,16 @@ class _Evaluation:
     def __init__(self, index_of: IndexOf) -> None:
         self.index_of = index_of
 
-    def rows(self, node: Node, allowed: dict[str, set]) -> pa.Table:
+    def rows(self, node: Node, allowed: dict[str, set], needed: Needed = None) -> pa.Table:
+        """The rows of ``node`` with values in ``allowed``: every attribute, or at least ``needed``."""
         if isinstance(node, Source):
-            rows = self._source(node, allowed)
+            rows = self._source(node, allowed, needed)
         elif isinstance(node, Restrict):
-            rows = self._restrict(node, allowed)
+            rows = self._restrict(node, allowed, needed)
         elif isinstance(node, Join):
-            rows = self._join(node, allowed)
+            rows = self._join(node, allowed, needed)
         elif isinstance(node, Project):
-            rows = self._project(node, allowed)
+            rows = self._project(node, allowed, needed)
         elif isinstance(node, Aggregate):
             rows = self._aggregate(node, allowed)
         else:
@@ -122,7 +140,7 @@ class _Evaluation:
             raise _GiveUp
         return rows
 
-    def _source(self, node: Source, allowed: dict[str, set]) -> pa.Table:
+    def _source(self, node: Source, allowed: dict[str, set], needed: Needed) -> pa.Table:
         heading = node.heading
         key = heading.primary_key
         if not key or any(heading[n].kind not in _EXACT_KINDS for n in allowed):
@@ -132,12 +150,16 @@ class _Evaluation:
         if index is None:
             raise _GiveUp
         rows = index.all_rows() if whole else index.rows(allowed[key[0]])
+        if needed is not None:
+            rows = rows.select([n for n in heading.names if n in needed or n in allowed])
+        mask = None
         for name, values in allowed.items():
             if name != key[0] and rows.num_rows:
-                rows = rows.filter(_is_in(rows.column(name), values))
-        return rows
+                test = _is_in(rows.column(name), values)
+                mask = test if mask is None else pc.and_kleene(mask, test)
+        return rows if mask is None else rows.filter(mask)  # one filter: each copies every column
 
-    def _restrict(self, node: Restrict, allowed: dict[str, set]) -> pa.Table:
+    def _restrict(self, node: Restrict, allowed: dict[str, set], needed: Needed) -> pa.Table:
         chain, child = [], node
         while isinstance(child, Restrict):
             chain.append(child.predicate)
@@ -145,54 +167,60 @@ class _Evaluation:
         heading, allowed = child.heading, dict(allowed)
         semis: list[tuple[pa.Table, list[str]]] = []
         conditions: list[Callable[[pa.Table], Any]] = []
+        used: set[str] = set()
         for predicate in chain:
-            self._classify(predicate, heading, allowed, semis, conditions)
+            self._classify(predicate, heading, allowed, semis, conditions, used)
         for other, shared in semis:
+            used.update(shared)
             for name in shared:
                 _narrow(allowed, name, _non_null(other, name))
-        rows = self.rows(child, allowed)
+        rows = self.rows(child, allowed, None if needed is None else needed | used)
         for other, shared in semis:
             rows = _semijoin(rows, other, shared)
-        for test in conditions:
-            if rows.num_rows:
-                try:
-                    rows = rows.filter(test(rows))
-                except NotSupported:  # e.g. LIKE on non-ASCII text
-                    raise _GiveUp from None
+        if conditions and rows.num_rows:
+            try:
+                rows = rows.filter(_all(test(rows) for test in conditions))
+            except NotSupported:  # e.g. LIKE on non-ASCII text
+                raise _GiveUp from None
         return rows
 
     def _classify(self, predicate: Predicate, heading: Heading, allowed: dict[str, set],
-                  semis: list[tuple[pa.Table, list[str]]], conditions: list[Callable[[pa.Table], Any]]) -> None:
-        """Add a predicate to what the rows must satisfy; give up on what is not evaluated here."""
+                  semis: list[tuple[pa.Table, list[str]]], conditions: list[Callable[[pa.Table], Any]],
+                  used: set[str]) -> None:
+        """Add a predicate to what the rows must satisfy (and the attributes it reads to ``used``);
+        give up on what is not evaluated here."""
         if predicate == Const(True):
             return
         if isinstance(predicate, AllOf) and not isinstance(predicate, AnyOf):
             for part in predicate.parts:
-                self._classify(part, heading, allowed, semis, conditions)
+                self._classify(part, heading, allowed, semis, conditions, used)
         elif isinstance(predicate, Equal):
             _equalities(predicate, heading, allowed)
         elif isinstance(predicate, Semijoin):
-            semis.append((self.rows(predicate.node, {}), list(predicate.shared)))
+            semis.append((self.rows(predicate.node, {}, frozenset(predicate.shared)), list(predicate.shared)))
         elif isinstance(predicate, KeyRows) and predicate.rows.num_rows <= MAX_ROWS:
             semis.append((predicate.rows, [n for n in heading.names if n in predicate.rows.column_names]))
         elif isinstance(predicate, Condition):
             conditions.append(_condition(predicate.text, heading))
+            used.update(column_names(predicate.text))
             for name, values in key_values(predicate.text, heading, _NARROWING_KINDS).items():
                 _narrow(allowed, name, values)
         else:
             raise _GiveUp
 
-    def _join(self, node: Join, allowed: dict[str, set]) -> pa.Table:
+    def _join(self, node: Join, allowed: dict[str, set], needed: Needed) -> pa.Table:
         left_heading, right_heading = node.left.heading, node.right.heading
         shared = [n for n in left_heading.names if n in right_heading]
         if not shared:
             raise _GiveUp
-        left = self.rows(node.left, {n: v for n, v in allowed.items() if n in left_heading})
+        if needed is not None:
+            needed = needed | set(shared)
+        left = self.rows(node.left, {n: v for n, v in allowed.items() if n in left_heading}, needed)
         right_allowed = {n: v for n, v in allowed.items() if n in right_heading}
         for name in shared:  # only values the left side has can match
             _narrow(right_allowed, name, _non_null(left, name))
-        right = self.rows(node.right, right_allowed)
-        return _natural_join(left, right, shared).select(list(node.heading.names))
+        right = self.rows(node.right, right_allowed, needed)
+        return _present(_natural_join(left, right, shared), node.heading.names)
 
     def _aggregate(self, node: Aggregate, allowed: dict[str, set]) -> pa.Table:
         source, group = node.source, node.group
@@ -204,7 +232,8 @@ class _Evaluation:
         if isinstance(source, Source) and key and shared == [key[0]] and computed.counts_rows_only(key):
             return self._count_rows(node, source, allowed, computed)
         rows = self.rows(group, allowed)
-        source_rows = self.rows(source, {name: _non_null(rows, name) for name in shared})
+        source_rows = self.rows(source, {name: _non_null(rows, name) for name in shared},
+                                frozenset(shared) | computed.columns)
         aggregated = computed.apply(source_rows, shared)
         return _natural_join(rows, aggregated, shared).select(list(node.heading.names))
 
@@ -223,15 +252,30 @@ class _Evaluation:
             rows = rows.append_column(name, counts)
         return rows.select(list(node.heading.names))
 
-    def _project(self, node: Project, allowed: dict[str, set]) -> pa.Table:
+    def _project(self, node: Project, allowed: dict[str, set], needed: Needed) -> pa.Table:
         if node.computed:
             raise _GiveUp
         old_of = dict(node.renames)
         new_of = {old: new for new, old in node.renames}
-        rows = self.rows(node.child, {old_of.get(n, n): v for n, v in allowed.items()})
+        rows = self.rows(node.child, {old_of.get(n, n): v for n, v in allowed.items()},
+                         None if needed is None else frozenset(old_of.get(n, n) for n in needed))
+        present = set(rows.column_names)
         kept = [c.name for c in node.child.heading.columns
-                if c.in_key or c.name in node.attributes or c.name in new_of]
+                if c.name in present and (c.in_key or c.name in node.attributes or c.name in new_of)]
         return rows.select(kept).rename_columns([new_of.get(n, n) for n in kept])
+
+
+def _present(rows: pa.Table, names: Iterable[str]) -> pa.Table:
+    """The columns of ``names`` that ``rows`` holds, in that order."""
+    present = set(rows.column_names)
+    return rows.select([n for n in names if n in present])
+
+
+def _all(masks: Iterable[Any]) -> Any:
+    result = None
+    for mask in masks:
+        result = mask if result is None else pc.and_kleene(result, mask)
+    return result
 
 
 def _non_null(rows: pa.Table, name: str) -> set:

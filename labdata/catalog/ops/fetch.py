@@ -49,7 +49,7 @@ def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit:
     columns = columns or query.heading.names
     catalog = query.read_catalog()
     if order in ([], ["KEY"]):
-        rows = query.rows_in_process(catalog)
+        rows = query.rows_in_process(catalog, (*columns, *query.primary_key) if order else columns)
         if rows is not None and (not order or _sortable(rows, query.primary_key)):
             return _page(rows, columns, query.primary_key if order else (), limit, offset)
     suffix = " ORDER BY " + ", ".join(_order_term(query, term) for term in order) if order else ""

@@ -233,15 +233,17 @@ class Query:
                 raise
             raise query_error(error, self.node) from None
 
-    def rows_in_process(self, catalog: str) -> pa.Table | None:
-        """Every attribute of the rows, answered from the replica's key indexes, or ``None`` if DuckDB must run it.
+    def rows_in_process(self, catalog: str, columns: tuple[str, ...] | None = None) -> pa.Table | None:
+        """The rows answered from the replica's key indexes, or ``None`` if DuckDB must run it.
 
-        See :mod:`labdata.catalog.expr.lookup`; ``catalog`` is what :meth:`read_catalog` returned.
+        Every attribute, or at least ``columns`` if given. See :mod:`labdata.catalog.expr.lookup`;
+        ``catalog`` is what :meth:`read_catalog` returned.
         """
         replica = self.context.lake.replica
         if replica is None or catalog != replica.alias:
             return None
-        return evaluate(self.node, lambda source, max_rows: replica.key_index(self._table_ref(source), max_rows))
+        return evaluate(self.node, lambda source, max_rows: replica.key_index(self._table_ref(source), max_rows),
+                        columns)
 
     @property
     def sql(self) -> str:
