@@ -13,9 +13,9 @@ with ``LOAD DATA LOCAL INFILE`` (DataJoint's insert of millions of rows is too
 slow; blobs are packed with ``datajoint.blob.pack`` so DataJoint can fetch
 them), then times the shapes of :mod:`_shapes` and prints one JSON object
 (timings, row counts, build time, server) to stdout. With ``--serve`` it
-prints the build report, then times each shape whose key arrives on stdin and
-answers with one JSON line, so that the caller can alternate the two sides
-shape by shape. The loaded schema is
+prints the build report, then times one round of each shape whose key (and
+round) arrives on stdin and answers with one JSON line, so that the caller can
+alternate the two sides round by round. The loaded schema is
 kept and reused when it holds the expected rows (``--rebuild`` reloads it).
 Progress goes to stderr.
 """
@@ -171,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
               "schema": args.schema, **server_info(connection, args.schema)}
     if args.serve:  # one line per shape key on stdin, one JSON result per line on stdout
         print(json.dumps(report), flush=True)
-        for line in sys.stdin:
+        for line in sys.stdin:  # "<key> <round> <rounds>"
             if line.strip():
-                print(json.dumps(_shapes.run(shapes[line.strip()], probes)), flush=True)
+                key, round_, rounds = line.split()
+                print(json.dumps(_shapes.run(shapes[key], probes, part=(int(round_), int(rounds)))), flush=True)
         return 0
     report["results"] = {key: _shapes.run(shape, probes) for key, shape in shapes.items()}
     print(json.dumps(report))

@@ -9,7 +9,10 @@ a probe (a subject, one of its sessions and that session's sorting key, from
 (``q.compile()`` against ``q.make_sql()``).
 
 Timing (:func:`run`): one warm-up call, then the median of ``repeats`` calls,
-each with the next probe, so no two consecutive calls ask for the same key.
+each with the next probe, so no two consecutive calls ask for the same key. The
+comparison runs a shape in rounds, the two libraries taking turns
+(:func:`merge` joins a side's rounds), so that a change in the machine's load
+weighs on both.
 Only the standard library, pandas and :mod:`_lab_rows` are imported, so the DataJoint
 interpreter can use this module too. Not a script; run the benchmark with
 ``python benchmarks/catalog_query.py [--scale S] [--dj-scale S]``.
@@ -27,7 +30,7 @@ from typing import Any
 import pandas as pd
 from _lab_rows import CRITERIA
 
-__all__ = ["KINDS", "Api", "Shape", "run", "shapes"]
+__all__ = ["KINDS", "Api", "Shape", "merge", "run", "shapes"]
 
 LIKE = 'dataset_name LIKE "%ephys%"'
 KINDS = {
@@ -172,18 +175,31 @@ def guide_shapes(t: Any, n: Callable[[int], int]) -> list[Shape]:
     ]
 
 
-def run(shape: Shape, probes: list[dict[str, Any]], progress: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Time one shape: warm-up, then the median of ``shape.repeats`` calls; also the row count."""
-    rows = len(shape.call(probes[0]))
+def run(shape: Shape, probes: list[dict[str, Any]], progress: Callable[[], None] | None = None,
+        part: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+    """Time one shape: warm-up, then the median of ``shape.repeats`` calls; also the row count.
+
+    ``part = (r, rounds)`` times only the calls ``r, r + rounds, ...`` (the warm-up and the row
+    count in round 0), so that two libraries can take turns round by round (:func:`merge`).
+    """
+    round_, rounds = part
+    rows = len(shape.call(probes[0])) if round_ == 0 else None
     times = []
-    for i in range(shape.repeats):
+    for i in range(round_, shape.repeats, rounds):
         probe = probes[(i + 1) % len(probes)]
         start = time.perf_counter()
         shape.call(probe)
         times.append(time.perf_counter() - start)
         if progress is not None:
             progress()
-    return {"median_ms": 1000 * statistics.median(times), "rows": rows, "repeats": shape.repeats}
+    return {"median_ms": 1000 * statistics.median(times) if times else None, "rows": rows,
+            "repeats": len(times), "times": times}
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the rounds of :func:`run`: the median of every call, the rows of round 0."""
+    times = [t for part in parts for t in part["times"]]
+    return {"median_ms": 1000 * statistics.median(times), "rows": parts[0]["rows"], "repeats": len(times)}
 
 
 def log(message: str) -> None:

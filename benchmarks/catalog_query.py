@@ -64,6 +64,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_DJ_PYTHON = "/tmp/djvenv/bin/python"
 KEY_MS, COMPILE_MS, BIG_MS, FASTER = 5.0, 1.0, 500.0, 10.0
 SMALL_LAB = 0.01  # the small lab of issue 14, item 7
+ROUNDS = 5  # the two sides take turns this many times per shape
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -166,9 +167,9 @@ class DataJoint:
             raise RuntimeError(f"the DataJoint baseline failed: {last[-1] if last else self.process.returncode}")
         return json.loads(line)
 
-    def run(self, key: str) -> dict[str, Any]:
-        """Time one shape on the DataJoint side."""
-        self.process.stdin.write(key.encode() + b"\n")
+    def run(self, key: str, round_: int = 0, rounds: int = 1) -> dict[str, Any]:
+        """Time one round of a shape on the DataJoint side (see ``_shapes.run``)."""
+        self.process.stdin.write(f"{key} {round_} {rounds}\n".encode())
         self.process.stdin.flush()
         return self._answer()
 
@@ -197,12 +198,21 @@ def compare(python: str, args: argparse.Namespace) -> tuple[dict[str, Any], dict
             with use(catalog.context), tqdm(total=len(shapes), file=sys.stderr, unit="shape",
                                             desc=f"both sides, alternating, at scale {args.dj_scale:g}") as bar:
                 for shape in shapes:
-                    base[shape.key] = dj.run(shape.key)
-                    lab[shape.key] = _shapes.run(shape, probes)
+                    base[shape.key], lab[shape.key] = alternate(dj, shape, probes)
                     bar.update()
         finally:
             dj.close()
     return lab, base, dj.report, catalog
+
+
+def alternate(dj: DataJoint, shape: _shapes.Shape, probes: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """Time a shape in ``ROUNDS`` rounds, DataJoint then labdata in each; return (DataJoint, labdata)."""
+    rounds = min(ROUNDS, shape.repeats)
+    base, lab = [], []
+    for r in range(rounds):
+        base.append(dj.run(shape.key, r, rounds))
+        lab.append(_shapes.run(shape, probes, part=(r, rounds)))
+    return _shapes.merge(base), _shapes.merge(lab)
 
 
 # ---- reporting -------------------------------------------------------------------------

@@ -29,3 +29,11 @@ def test_ephys_ingest_benchmark_runs_small() -> None:
                              "--no-real"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "synthetic NP1.0 2 s" in result.stdout and "mtscomp MB/s" in result.stdout
+
+
+def test_catalog_query_benchmark_runs_quick() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "catalog_query.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Session & 'subject_name = \"X\"', as dicts" in result.stdout
+    assert "(Subject & m).aggr(DecisionTask * Session, min(..)).fetch1(..)" in result.stdout

@@ -91,6 +91,8 @@ def shapes(a: str, v: int, t: float, p: str = "n%") -> list[tuple[str, bool | No
         ("enum equality", True, lambda: Animal & 'sex = "M" OR sex IS NULL'),
         ("number compared as text", True, lambda: Visit & f'note = {v}'),
         ("integer equality", True, lambda: Visit & f'visit = {v}'),
+        ("integer in", True, lambda: Visit & f'visit IN ({v}, 2) AND animal NOT IN ("{a}")'),
+        ("float in", False, lambda: Visit & {"animal": a} & f'score IN ({t}, 0.5)'),
         ("like on any text", None, lambda: Animal & f'animal LIKE "{p}"'),
         ("like escape", False, lambda: Visit & {"animal": a} & 'note LIKE "n!%" ESCAPE "!"'),
         ("semijoin on like", True, lambda: Animal & (Visit & f'animal = "{a}"' & f'note LIKE "{p}"')),

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,15 +47,15 @@ class KeyIndex:
 
     def counts(self, values: list[Any]) -> list[int]:
         """The number of rows of each value of the first key attribute."""
-        overlay, ranges = self.overlay, self.ranges
-        counts = []
-        for value in values:
-            if value in overlay:
-                counts.append(overlay[value].num_rows)
-            else:
-                start, stop = ranges.get(value, (0, 0))
-                counts.append(stop - start)
-        return counts
+        overlay, sizes = self.overlay, self.sizes
+        if not overlay:
+            return [sizes.get(value, 0) for value in values]
+        return [overlay[value].num_rows if value in overlay else sizes.get(value, 0) for value in values]
+
+    @functools.cached_property
+    def sizes(self) -> dict[Any, int]:
+        """The number of rows of each value of the first key attribute in the table (not the overlay)."""
+        return {value: stop - start for value, (start, stop) in self.ranges.items()}
 
     @property
     def nbytes(self) -> int:

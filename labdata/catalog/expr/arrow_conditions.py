@@ -95,6 +95,7 @@ def _equality(node: exp.Expression, heading: Heading, kinds: frozenset[str]) -> 
         column, literals = (node.this, [node.expression]) if isinstance(node.this, exp.Column) \
             else (node.expression, [node.this])
     elif isinstance(node, exp.In) and not node.args.get("query"):
+        _in_list(node, heading)
         column, literals = node.this, node.expressions
     else:
         raise NotSupported
@@ -121,6 +122,7 @@ def _compile(node: exp.Expression, heading: Heading) -> Mask:
         name, _ = _column(node.this, heading, _NUMERIC_KINDS | _TEXT_KINDS)
         return lambda rows: pc.is_null(rows.column(name))
     if isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
+        _in_list(node, heading)
         tests = [_comparison(pc.equal, node.this, value, heading) for value in node.expressions]
         return lambda rows: _any(test(rows) for test in tests)
     if isinstance(node, exp.Like):
@@ -131,6 +133,15 @@ def _compile(node: exp.Expression, heading: Heading) -> Mask:
     if isinstance(node.this, exp.Column):
         return _comparison(compare, node.this, node.expression, heading)
     return _comparison(_MIRRORED.get(compare, compare), node.expression, node.this, heading)
+
+
+def _in_list(node: exp.In, heading: Heading) -> None:
+    """Check an IN list DuckDB compares as ``=`` does: integers with numbers, text with strings
+    (the compiler makes ``text = 6`` a text comparison, not ``text IN (6)``; FLOAT lists may widen)."""
+    _, kind = _column(node.this, heading, _NUMERIC_KINDS | _TEXT_KINDS)
+    strings = [isinstance(v, exp.Literal) and v.is_string for v in node.expressions]
+    if kind == "float" or (kind in _TEXT_KINDS) != all(strings) or any(strings) and not all(strings):
+        raise NotSupported
 
 
 def _any(masks: Any) -> Any:

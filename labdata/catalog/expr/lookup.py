@@ -244,13 +244,15 @@ class _Evaluation:
         index = self.index_of(source, None)
         if index is None:
             raise _GiveUp
-        rows = self.rows(node.group, allowed)
-        counts = pa.array(index.counts(rows.column(first).to_pylist()), pa.int64())
-        matched = pc.greater(counts, 0)
-        rows, counts = rows.filter(matched), counts.filter(matched)
+        rows = _present(self.rows(node.group, allowed), node.heading.names)
+        counts = index.counts(rows.column(first).to_pylist())
+        if not all(counts):  # groups without rows are dropped (an inner join)
+            kept = [i for i, count in enumerate(counts) if count]
+            rows, counts = rows.take(pa.array(kept, pa.int64())), [counts[i] for i in kept]
+        column = pa.array(counts, pa.int64())
         for name, _, _ in computed.parts:
-            rows = rows.append_column(name, counts)
-        return rows.select(list(node.heading.names))
+            rows = rows.append_column(name, column)
+        return rows
 
     def _project(self, node: Project, allowed: dict[str, set], needed: Needed) -> pa.Table:
         if node.computed:
