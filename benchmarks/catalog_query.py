@@ -86,8 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: scale 0.002, few repeats, temp folder, schema labdata_bench_dj_quick")
     args = parser.parse_args(argv)
-    if args.small_lab:
+    if args.small_lab:  # its own MariaDB schema, so that it does not reload the default one each time
         args.scale = args.dj_scale = SMALL_LAB
+        if args.dj_schema == "labdata_bench_dj":
+            args.dj_schema = "labdata_bench_dj_small"
     if args.quick:
         args.scale, args.dj_scale, args.repeats, args.probes = 0.002, 0.002, 0.02, 5
         args.dj_schema = "labdata_bench_dj_quick"
