@@ -37,7 +37,7 @@ from labdata.catalog.expr.mysql import parse_text
 if TYPE_CHECKING:
     from labdata.catalog.declare.heading import Heading
 
-__all__ = ["NotSupported", "column_names", "condition", "key_values", "numeric_condition"]
+__all__ = ["NotSupported", "column_names", "condition", "key_values"]
 
 _NUMERIC_KINDS = frozenset({"integer", "float"})
 _TEXT_KINDS = frozenset({"string", "enum"})
@@ -59,9 +59,6 @@ def condition(text: str, heading: Heading) -> Mask:
     The function itself raises :class:`NotSupported` for rows it cannot judge as DuckDB would.
     """
     return _compile(parse_text(text), heading)
-
-
-numeric_condition = condition  # the name of the numeric-only first version
 
 
 def column_names(text: str) -> set[str]:
