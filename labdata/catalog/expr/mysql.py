@@ -88,21 +88,37 @@ def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp
     return _case_insensitive_like(parsed)
 
 
+_STATEMENTS = (exp.Query, exp.DDL, exp.DML, exp.Command, exp.Drop, exp.Set, exp.Use, exp.Transaction,
+               exp.Commit, exp.Rollback, exp.Pragma, exp.Copy)
+
+
 @functools.lru_cache(maxsize=1024)
 def parse_text(text: str) -> exp.Expression:
-    """Parse and vet a MySQL expression once per text (shared: callers must change only a copy)."""
+    """Parse and vet a MySQL expression once per text (shared: callers must change only a copy).
+
+    Raises
+    ------
+    QueryError
+        On a syntax error, more than one statement, a statement instead of an expression,
+        a subquery, or MySQL's bitwise ``&`` / ``|``.
+    """
     try:
-        parsed = sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError as error:
+        parsed = [e for e in sqlglot.parse(text, read="mysql") if e is not None]
+    except sqlglot.errors.SqlglotError as error:
         raise QueryError(f"Cannot parse {text!r}: {error}",
-                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
-    if parsed.find(exp.Select):
+                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'; "
+                         "quote strings with matching quotes.") from None
+    if len(parsed) != 1 or isinstance(parsed[0], _STATEMENTS) and not isinstance(parsed[0], exp.Select):
+        raise QueryError(f"Cannot parse {text!r}: a restriction is one condition, not a statement.",
+                         hint="Write one condition, e.g. 'session_name LIKE \"2024%\"'; join conditions with AND.")
+    expression = parsed[0]
+    if expression.find(exp.Select, exp.Union):
         raise QueryError(f"Subqueries are not allowed in {text!r}.",
                          hint="Restrict by another query instead: table & other_query.")
-    if parsed.find(exp.BitwiseAnd, exp.BitwiseOr):
+    if expression.find(exp.BitwiseAnd, exp.BitwiseOr):
         raise QueryError(f"{text!r} uses the bitwise operator & or |.",
                          hint="Combine conditions with AND / OR inside a string, or restrict twice: q & 'a' & 'b'.")
-    return parsed
+    return expression
 
 
 def _kind(node: exp.Expression, heading: Heading) -> str | None:

@@ -178,7 +178,8 @@ class Query:
         As in DataJoint 0.14, rows without a match are dropped unless ``keep_all_rows``.
         """
         if not computed:
-            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
+            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.",
+                             hint="Name what to compute: q.aggr(other, n='count(*)', last='max(session_datetime)').")
         self.heading.require(list(attributes), "The aggregating query")
         other = as_query(other)
         return self._derived(Aggregate(self.node, other.node, tuple(computed.items()), keep_all_rows,
@@ -348,7 +349,8 @@ class U:
     def aggr(self, query: Any, **computed: str) -> Query:
         """Aggregate ``query`` grouped by this set's attributes (no attributes: one row of totals)."""
         if not computed:
-            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
+            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.",
+                             hint="Name what to compute: U('subject_name').aggr(Session, n='count(*)').")
         query = as_query(query)
         return query._derived(Aggregate(Universal(self.attributes), query.node, tuple(computed.items())))
 

@@ -67,6 +67,12 @@ class _TableMeta(type):
     def __rmul__(cls, other: Any) -> Query:
         return other * cls()
 
+    def __add__(cls, other: Any) -> Query:
+        return cls() + other
+
+    def __radd__(cls, other: Any) -> Query:
+        return other + cls()
+
     def __contains__(cls, item: Any) -> bool:
         return item in cls()
 
