@@ -64,7 +64,7 @@ def install() -> None:
     labdata.catalog.engine.lake.Lake.transaction = _wrap_context(labdata.catalog.engine.lake.Lake.transaction)
     s3fs.core.S3FileSystem._call_s3 = _around(s3fs.core.S3FileSystem._call_s3)  # reads (cat_file)
     s3fs.core.S3FileSystem.call_s3 = _around(s3fs.core.S3FileSystem.call_s3)  # its own copy of _call_s3
-    for module in ("labdata.upload.put", "labdata.stores.store"):
+    for module in ("labdata.upload.put", "labdata.stores.local"):
         loaded = sys.modules.get(module) or __import__(module, fromlist=["_"])
         if hasattr(loaded, "copy_file"):
             loaded.copy_file = labdata.stores.transfer.copy_file
