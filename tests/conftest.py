@@ -42,7 +42,7 @@ def drop_pg_schema(name: str) -> None:
     """Drop a PostgreSQL schema holding a test lake's DuckLake metadata."""
     import duckdb
 
-    from labdata.catalog.engine.lake import extension_path
+    from labdata.catalog.engine.attach import extension_path
 
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.engine.lake import extension_path
+from labdata.catalog.engine.attach import extension_path
 from labdata.cli.main import main
 from labdata.schema import Dataset, LabMember, Probe, ProbeConfiguration, Session, Species, Strain, Subject
 

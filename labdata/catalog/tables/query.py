@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from labdata.catalog.engine.context import Context, current_context
-from labdata.catalog.engine.lake import is_conflict
+from labdata.catalog.engine.attach import is_conflict
 from labdata.catalog.engine.replica import TableRef
 from labdata.catalog.expr.compiler import compile_sql
 from labdata.catalog.expr.diagnose import query_error
