@@ -129,10 +129,14 @@ class Query:
 
     # ---- operators ------------------------------------------------------------
     def __and__(self, restriction: Any) -> Query:
-        return self._derived(Restrict(self.node, to_predicate(restriction, self.heading)))
+        return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
 
     def __sub__(self, restriction: Any) -> Query:
-        return self._derived(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
+        return self._restricted(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
+
+    def _restricted(self, node: Restrict) -> Query:
+        """The query of ``node``, a restriction of this one (a table keeps its class: see Table)."""
+        return self._derived(node)
 
     def restrict(self, restriction: Any) -> Query:
         """Same as ``self & restriction``."""

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.expr.nodes import Restrict, Source
-from labdata.catalog.expr.predicates import negate, to_predicate
 from labdata.catalog.ops.insert import insert_rows, update_row
 from labdata.catalog.tables.query import Query
 
@@ -110,16 +109,6 @@ class Table(Query, metaclass=_TableMeta):
                            self.node)
 
     # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
-    def __and__(self, restriction: Any) -> Table:
-        return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
-
-    def __sub__(self, restriction: Any) -> Table:
-        return self._restricted(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
-
-    def restrict(self, restriction: Any) -> Table:
-        """Return the rows matching ``restriction`` (same as ``self & restriction``)."""
-        return self & restriction
-
     def _restricted(self, node: Restrict) -> Table:
         """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
         restricted = copy.copy(self)
