@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from _table import print_table  # noqa: E402
 from s3server import S3Server  # noqa: E402
 
-from labdata.stores import StorageSettings, Store  # noqa: E402
+from labdata.stores import StorageSettings, Store, store_for  # noqa: E402
 from labdata.stores.transfer import download_s3, upload_s3  # noqa: E402
 
 TARGET = 0.8
@@ -125,7 +125,7 @@ def main() -> None:
         client = server.client()
         bucket = "bench"
         client.create_bucket(Bucket=bucket)
-        store = Store(StorageSettings("bench", "s3", bucket, "", server.endpoint, "test", "test"))
+        store = store_for(StorageSettings("bench", "s3", bucket, "", server.endpoint, "test", "test"))
         rows = []
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from labdata.stores.transfer import Progress, Sent
 __all__ = ["Store", "archived_error"]
 
 
-class Store:
+class Store(abc.ABC):
     """Files of one storage: put, get, check, list and delete them (one subclass per backend).
 
     Parameters
@@ -35,18 +36,22 @@ class Store:
         return self.settings.name
 
     @property
+    @abc.abstractmethod
     def root(self) -> str:
         """Where paths start."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def key(self, path: str) -> str:
         """Where a storage path is held by the backend (object key, file path)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def open(self, path: str) -> Any:
         """A read-only binary file of ``path`` that fetches byte ranges as they are read (seekable)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def put(self, source: Path, path: str, *, progress: Progress = None, md5: str | None = None) -> Sent:
         """Store the local file ``source`` at ``path``; return its size and the MD5 of the bytes sent.
 
@@ -57,6 +62,7 @@ class Store:
         """
         raise NotImplementedError
 
+    @abc.abstractmethod
     def get(self, path: str, destination: Path, *, md5: str | None = None, size: int | None = None,
             progress: Progress = None) -> Path:
         """Download ``path`` to ``destination``, checking its MD5 when one is given; return ``destination``.
@@ -72,18 +78,22 @@ class Store:
         """
         raise NotImplementedError
 
+    @abc.abstractmethod
     def exists(self, path: str) -> bool:
         """Whether an object or file is stored at ``path``."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def size(self, path: str) -> int:
         """Bytes stored at ``path``."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Storage paths under ``prefix`` (relative to the storage's root), sorted."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def delete(self, path: str) -> None:
         """Delete what is stored at ``path`` (every version, where the backend keeps versions); a missing one is fine."""
         raise NotImplementedError
