@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from templates import clone_pg_lake, copy_sqlite_lake, insert_people, mark_ensured
 
 from labdata.catalog import Context, Lake, use
 
@@ -74,6 +75,7 @@ class LakeFactory:
         self.kind, self.root = kind, root
         self.metadata_schema = f"ld_test_{uuid.uuid4().hex[:10]}" if kind == "postgres" else None
         self.opened: list[Lake] = []
+        self.has_people = False
 
     @property
     def dsn(self) -> str | None:
@@ -102,8 +104,20 @@ def lakes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LakeFactor
 
 
 @pytest.fixture
-def lake(lakes: LakeFactory) -> Lake:
-    """One open lake (SQLite and PostgreSQL catalogs)."""
+def lake(request: pytest.FixtureRequest, lakes: LakeFactory) -> Lake:
+    """One open lake (SQLite and PostgreSQL catalogs).
+
+    A test of the ``context`` fixture gets a copy of a lake made once per run (a SQLite lake's
+    folder, or a PostgreSQL lake's metadata schema), with the project's tables (and, for
+    ``people``, its rows) already created: see ``templates.py``.
+    """
+    if not lakes.opened and "context" in request.fixturenames:
+        lakes.has_people = "people" in request.fixturenames
+        if lakes.kind == "sqlite":
+            copy_sqlite_lake(lakes.root, "test_project", people=lakes.has_people)
+        else:
+            clone_pg_lake(PG_DSN, lakes.metadata_schema, lakes.root, "test_project", people=lakes.has_people)
+        return mark_ensured(lakes.open(), "test_project")
     return lakes.open()
 
 
@@ -124,13 +138,10 @@ def context(lake: Lake) -> Iterator[Context]:
 
 
 @pytest.fixture
-def people(context: Context) -> Context:
-    """A context with a lab member, a species and a strain inserted."""
-    from labdata.schema import LabMember, Species, Strain
-
-    LabMember.insert1(dict(user_name="couto", date_joined="2019-09-01"))
-    Species.insert1(dict(species_name="mouse", species_scientific_name="Mus musculus"))
-    Strain.insert1(dict(strain_name="C57BL/6J", species_name="mouse"))
+def people(context: Context, lakes: LakeFactory) -> Context:
+    """A context with a lab member, a species and a strain inserted (copied in with the lake)."""
+    if not lakes.has_people:
+        insert_people()
     return context
 
 
