@@ -81,6 +81,19 @@ class LakeFactory:
     def dsn(self) -> str | None:
         return PG_DSN if self.kind == "postgres" else None
 
+    def seed(self, *, people: bool = False) -> None:
+        """Make the (not yet opened) lake a copy of a template with the tables of ``test_project``.
+
+        A SQLite lake's folder is copied, a PostgreSQL lake's metadata schema cloned; with
+        ``people``, the template also holds the rows of the ``people`` fixture.
+        """
+        assert not self.opened, "seed a lake before opening it"
+        self.has_people = people
+        if self.kind == "sqlite":
+            copy_sqlite_lake(self.root, "test_project", people=people)
+        else:
+            clone_pg_lake(PG_DSN, self.metadata_schema, self.root, "test_project", people=people)
+
     def open(self, **kwargs: object) -> Lake:
         lake = Lake(self.kind, self.root, dsn=self.dsn, metadata_schema=self.metadata_schema, **kwargs)
         self.opened.append(lake)
@@ -112,11 +125,7 @@ def lake(request: pytest.FixtureRequest, lakes: LakeFactory) -> Lake:
     ``people``, its rows) already created: see ``templates.py``.
     """
     if not lakes.opened and "context" in request.fixturenames:
-        lakes.has_people = "people" in request.fixturenames
-        if lakes.kind == "sqlite":
-            copy_sqlite_lake(lakes.root, "test_project", people=lakes.has_people)
-        else:
-            clone_pg_lake(PG_DSN, lakes.metadata_schema, lakes.root, "test_project", people=lakes.has_people)
+        lakes.seed(people="people" in request.fixturenames)
         return mark_ensured(lakes.open(), "test_project")
     return lakes.open()
 
