@@ -1,7 +1,9 @@
 """Lakes built once per test run and copied for each test that needs one.
 
-Creating the 88 tables of :mod:`labdata.schema` in a new catalog takes 1-2 s; a SQLite
-lake is a folder, so a test gets a copy of one made at the first request (a few ms).
+Creating the 88 tables of :mod:`labdata.schema` in a new catalog takes 1-2 s (about 5 s
+on PostgreSQL); a SQLite lake is a folder, so a test gets a copy of one made at the first
+request (a few ms), and a PostgreSQL lake a clone of a template metadata schema (one
+server-side statement).
 A copy is the same catalog a test would have made: the tables (and the lookup
 contents) of the project, created by :func:`~labdata.catalog.ddl.ensure_schemas`,
 and, with ``people=True``, the rows of the ``people`` fixture (a lab member, a
@@ -37,16 +39,21 @@ def insert_people() -> None:
         getattr(labdata.schema, name).insert1(row)
 
 
-def _build(project: str, people: bool) -> Path:
+def _templates_folder() -> Path:
+    """A folder of this process for the template lakes, removed at exit."""
     global _folder
+    if _folder is None:
+        _folder = Path(tempfile.mkdtemp(prefix="labdata-templates-"))
+        atexit.register(shutil.rmtree, _folder, True)
+    return _folder
+
+
+def _build(project: str, people: bool) -> Path:
     from labdata.catalog import Context, Lake, use
     from labdata.catalog.ddl import ensure_schemas
     from labdata.schema import registry
 
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="labdata-templates-"))
-        atexit.register(shutil.rmtree, _folder, True)
-    source = _folder / f"{project}-{'people' if people else 'empty'}" / "lake"
+    source = _templates_folder() / f"{project}-{'people' if people else 'empty'}" / "lake"
     lake = Lake("sqlite", source)
     try:
         context = Context(lake, project)
@@ -117,19 +124,16 @@ def _pg_execute(dsn: str, sql: str) -> None:
 
 
 def _build_pg(dsn: str, project: str, people: bool) -> str:
-    global _folder
     import uuid
 
     from labdata.catalog import Context, Lake, use
     from labdata.catalog.ddl import ensure_schemas
     from labdata.schema import registry
 
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="labdata-templates-"))
-        atexit.register(shutil.rmtree, _folder, True)
+    folder = _templates_folder()
     schema = f"ld_template_{uuid.uuid4().hex[:10]}"
     atexit.register(_pg_execute, dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    lake = Lake("postgres", _folder / schema, dsn=dsn, metadata_schema=schema)
+    lake = Lake("postgres", folder / schema, dsn=dsn, metadata_schema=schema)
     try:
         context = Context(lake, project)
         with use(context):
@@ -138,7 +142,7 @@ def _build_pg(dsn: str, project: str, people: bool) -> str:
                 insert_people()
     finally:
         lake.close()
-    assert not any((_folder / schema).rglob("*.parquet")), "a template's rows are all inlined in the catalog"
+    assert not any((folder / schema).rglob("*.parquet")), "a template's rows are all inlined in the catalog"
     return schema
 
 
