@@ -125,7 +125,7 @@ def test_sigkill_during_upload_then_upload_again(tmp_path, s3_server) -> None:
     points = kill_points(crossings(probe, "server", ["upload"]))
     assert len(points) >= POINTS
     for point in points:
-        lab, folder, files = copied_lab(template, tmp_path, f"upload-{point}")  # after put_in_process
+        lab, _, files = copied_lab(template, tmp_path, f"upload-{point}")  # after put_in_process
         run_killed(lab, "server", ["upload"], point)
         again = lab.run("server", "upload", process=True)
         assert again.returncode == 0, (point, again.stdout, again.stderr)
