@@ -18,7 +18,7 @@ NI-DAQ files are uploaded as they are), side by side in one run:
 
 Usage::
 
-    python benchmarks/ephys_ingest.py [--seconds 60] [--repeats 10] [--no-real]
+    python benchmarks/ephys_ingest.py [--seconds 60] [--repeats 10] [--ingest-repeats N] [--no-real]
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the synthetic recording")
     parser.add_argument("--repeats", type=int, default=10, help="random windows read per recording (median)")
     parser.add_argument("--no-real", action="store_true", help="skip the real files")
+    parser.add_argument("--ingest-repeats", type=int, default=None,
+                        help="timed ingests per codec and file (median; default 1 above 100 MB, else 7)")
     return parser.parse_args()
 
 
@@ -74,8 +76,14 @@ def timed(call) -> float:  # noqa: ANN001
     return time.perf_counter() - start
 
 
+#: ``--ingest-repeats``: timed ingests per codec and file (None: :func:`ingest_repeats` decides by size)
+INGEST_REPEATS: int | None = None
+
+
 def ingest_repeats(size: int) -> int:
     """Timed runs of each codec's ingest (median): one for a long recording, more for the stubs."""
+    if INGEST_REPEATS is not None:
+        return INGEST_REPEATS
     return 1 if size > 100e6 else 7
 
 
@@ -169,7 +177,9 @@ def _met(ok: bool) -> str:
 
 
 def main() -> None:
+    global INGEST_REPEATS
     args = parse_args()
+    INGEST_REPEATS = args.ingest_repeats
     rows = []
     with tempfile.TemporaryDirectory(dir=HERE.parent) as folder:  # on disk, not tmpfs: cold reads hit the disk
         work = Path(folder) / "work"

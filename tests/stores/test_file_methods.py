@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 
 import pytest
+from templates import copy_sqlite_lake
 
 from labdata.catalog import Context, Lake, use
 from labdata.core.config import Preferences
@@ -24,7 +25,7 @@ def analyst(tmp_path, s3_server, bucket):
     prefs.set("storage.data", {"protocol": "s3", "endpoint": s3_server.endpoint, "bucket": bucket,
                                "folder": "raw", "access_key": "test", "secret_key": "test"})
     prefs.set("local_paths", [str(tmp_path / "analyst"), str(tmp_path / "shared")])
-    lake = Lake("sqlite", tmp_path / "lake")
+    lake = Lake("sqlite", copy_sqlite_lake(tmp_path / "lake", "files"))
     context = Context(lake, "files", prefs)
     rig = tmp_path / "rig"
     store = open_store(prefs, "data")

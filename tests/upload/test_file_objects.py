@@ -22,6 +22,7 @@ DATASET = dict(subject_name="S1", session_name="20240101_120000", dataset_name="
 
 
 def uploaded_lab(root: Path, s3_server, name: str) -> tuple[Lab, dict[str, Path]]:
+    """A lab with a put recording whose files are stored and registered (File, Dataset.DataFiles)."""
     bucket = f"objects-{name}"
     s3_server.client().create_bucket(Bucket=bucket)
     lab = Lab(root / name, s3_server.endpoint, bucket)
@@ -37,6 +38,13 @@ def uploaded_lab(root: Path, s3_server, name: str) -> tuple[Lab, dict[str, Path]
         Dataset.DataFiles.insert([dict(subject_name="S1", session_name="20240101_120000", dataset_name="ephys",
                                        file_path=p, storage="data") for p in files])
     return lab, files
+
+
+def copied_lab(template: tuple[Lab, dict[str, Path]], root: Path, name: str) -> tuple[Lab, dict[str, Path]]:
+    """A copy of a lab from :func:`uploaded_lab` (catalog, folders, preferences and objects)."""
+    lab, files = template
+    copy = lab.copy(root / name, f"objects-{name}")
+    return copy, {path: copy.root / file.relative_to(lab.root) for path, file in files.items()}
 
 
 def in_step(lab: Lab) -> None:
@@ -59,13 +67,14 @@ def test_delete_removes_rows_their_dependents_and_objects(tmp_path, s3_server) -
 def test_sigkill_during_delete_then_any_later_call_finishes_it(tmp_path, s3_server) -> None:
     code = ("import labdata; from labdata.schema import File; labdata.connect(); "
             "(File & 'file_path LIKE \"%imec0%\"').delete()")
-    probe, _ = uploaded_lab(tmp_path, s3_server, "delete-count")
+    template = uploaded_lab(tmp_path, s3_server, "delete-template")
+    probe, _ = copied_lab(template, tmp_path, "delete-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    points = kill_points(int((tmp_path / "n").read_text()), 5)
-    assert len(points) == 5
+    points = kill_points(int((tmp_path / "n").read_text()), 6)
+    assert len(points) == 6
     for point in points:
-        lab, files = uploaded_lab(tmp_path, s3_server, f"delete-{point}")
+        lab, files = copied_lab(template, tmp_path, f"delete-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
         killed = subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300)
         assert killed.returncode == -9, point
@@ -103,11 +112,12 @@ def test_sigkill_during_upload_files_leaves_every_object_findable(tmp_path, s3_s
     outputs = [str(p) for p in sorted(SORTING.glob("*.npy"))[:3]]
     code = ("import labdata; from labdata.schema import AnalysisFile; labdata.connect(); "
             f"AnalysisFile.upload_files({outputs!r}, {DATASET!r}, progress=False)")
-    probe, _ = uploaded_lab(tmp_path, s3_server, "files-count")
+    template = uploaded_lab(tmp_path, s3_server, "files-template")
+    probe, _ = copied_lab(template, tmp_path, "files-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    for point in kill_points(int((tmp_path / "n").read_text()), 5):
-        lab, _ = uploaded_lab(tmp_path, s3_server, f"files-{point}")
+    for point in kill_points(int((tmp_path / "n").read_text()), 6):
+        lab, _ = copied_lab(template, tmp_path, f"files-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
         assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == -9
         analysis = open_store(lab.prefs["server"], "analysis")
