@@ -5,7 +5,7 @@ on PostgreSQL); a SQLite lake is a folder, so a test gets a copy of one made at 
 request (a few ms), and a PostgreSQL lake a clone of a template metadata schema (one
 server-side statement).
 A copy is the same catalog a test would have made: the tables (and the lookup
-contents) of the project, created by :func:`~labdata.catalog.ddl.ensure_schemas`,
+contents) of the project, created by :func:`~labdata.catalog.ops.ddl.ensure_schemas`,
 and, with ``people=True``, the rows of the ``people`` fixture (a lab member, a
 species and a strain).
 """
@@ -50,7 +50,7 @@ def _templates_folder() -> Path:
 
 def _build(project: str, people: bool) -> Path:
     from labdata.catalog import Context, Lake, use
-    from labdata.catalog.ddl import ensure_schemas
+    from labdata.catalog.ops.ddl import ensure_schemas
     from labdata.schema import registry
 
     source = _templates_folder() / f"{project}-{'people' if people else 'empty'}" / "lake"
@@ -112,7 +112,7 @@ _pg_built: dict[tuple[str, bool], str] = {}
 def _pg_execute(dsn: str, sql: str) -> None:
     import duckdb
 
-    from labdata.catalog.engine import extension_path
+    from labdata.catalog.engine.lake import extension_path
 
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
@@ -127,7 +127,7 @@ def _build_pg(dsn: str, project: str, people: bool) -> str:
     import uuid
 
     from labdata.catalog import Context, Lake, use
-    from labdata.catalog.ddl import ensure_schemas
+    from labdata.catalog.ops.ddl import ensure_schemas
     from labdata.schema import registry
 
     folder = _templates_folder()

@@ -23,7 +23,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, R
 
     The tests of ``labdata sql`` query copies of this lake instead of running the demo again.
     """
-    from labdata.catalog.context import default_contexts
+    from labdata.catalog.engine.context import default_contexts
 
     home = tmp_path_factory.mktemp("demo_home")
     with pytest.MonkeyPatch.context() as monkeypatch:  # as private_labdata_folder does for each test

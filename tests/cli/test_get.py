@@ -59,7 +59,7 @@ def labdata(env, *args) -> subprocess.CompletedProcess:
     paid for starting Python and importing labdata; the default context the command opened is closed
     after it, as at a process's exit. (``python -m labdata.cli`` itself: test_demo.py's --help test.)
     """
-    from labdata.catalog.context import default_contexts
+    from labdata.catalog.engine.context import default_contexts
 
     try:
         result = CliRunner().invoke(main, list(args), env={"LABDATA_PREFERENCES": env["LABDATA_PREFERENCES"]})

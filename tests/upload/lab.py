@@ -115,7 +115,7 @@ class Lab:
                                   env=self.env(name), timeout=timeout)
         from click.testing import CliRunner
 
-        from labdata.catalog.context import default_contexts
+        from labdata.catalog.engine.context import default_contexts
         from labdata.cli.main import main
 
         handler = signal.getsignal(signal.SIGTERM)
