@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from labdata.cli.errors import reports_errors
-from labdata.cli.options import lake_options, open_context
 from labdata.cli.files import size_cells
+from labdata.cli.options import lake_options, open_context
 
 __all__ = ["subjects"]
 
@@ -21,8 +21,8 @@ __all__ = ["subjects"]
 @click.option("--dob", default=None, help="Date of birth, YYYY-MM-DD (with --add).")
 @click.option("--strain", default=None, help="Strain name (with --add; the error lists the known ones).")
 @reports_errors
-def subjects(lake_path: str | None, project: str | None, user: str | None, name_filter: str | None, sex: str | None, include_size: bool,
-             new_subject: str | None, dob: str | None, strain: str | None) -> None:
+def subjects(lake_path: str | None, project: str | None, user: str | None, name_filter: str | None, sex: str | None,
+             include_size: bool, new_subject: str | None, dob: str | None, strain: str | None) -> None:
     """List subjects (name, sex, date of birth, strain) grouped by responsible member, or add one."""
     from labdata.catalog import use
 

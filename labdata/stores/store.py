@@ -83,7 +83,7 @@ class StorageSettings:
     def endpoint_url(self) -> str | None:
         """The endpoint as a URL (``None``: AWS's own)."""
         endpoint = self.endpoint
-        if not endpoint or "amazonaws.com" in endpoint and "://" not in endpoint:
+        if not endpoint or ("amazonaws.com" in endpoint and "://" not in endpoint):
             return None
         if "://" in endpoint:
             return endpoint
@@ -176,7 +176,7 @@ class Store:
         key = self.key(path)
         with translated(self.name, path, "read"):
             if not self.is_s3:
-                return open(key, "rb")  # noqa: SIM115 - the caller owns the file
+                return open(key, "rb")  # the caller owns the file
             return self.fs.open(f"{self.settings.bucket}/{key}", "rb")
 
     # ---- transfers ---------------------------------------------------------------------
@@ -283,7 +283,7 @@ class Store:
     def archive_status(self, paths: list[str]) -> dict[str, str]:
         """Per path: ``"available"``, ``"archived"`` (GLACIER, DEEP_ARCHIVE) or ``"restoring"``."""
         if not self.is_s3:
-            return {path: "available" for path in paths}
+            return dict.fromkeys(paths, "available")
         status = {}
         for path in paths:
             with translated(self.name, path, "check"):
@@ -333,7 +333,7 @@ def _archived(status: dict[str, str], requested: list[str]) -> FilesArchivedErro
     if restoring:
         parts.append(f"{len(restoring)} being restored (e.g. {restoring[0]!r})")
     hint = ("Restores take hours (GLACIER) to two days (DEEP_ARCHIVE); run the command again later."
-            if requested or restoring and not archived else
+            if requested or (restoring and not archived) else
             "Request a restore (restore=True, or answer yes when asked), then try again once it is done.")
     return FilesArchivedError(f"Files are in an archive tier: {', '.join(parts)}.", status=status,
                               requested=requested, hint=hint)

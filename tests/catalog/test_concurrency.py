@@ -34,7 +34,7 @@ def start(command: str, spec: str, *args: object, pause: bool = False) -> subpro
 
 def run(command: str, spec: str, *args: object) -> None:
     process = start(command, spec, *args)
-    out, err = process.communicate(timeout=600)
+    _, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
 
 

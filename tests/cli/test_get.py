@@ -103,7 +103,7 @@ def test_clean_deletes_only_copies_whose_md5_matches(analyst) -> None:
 
 
 def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
-    root, env = analyst
+    _, env = analyst
     result = labdata(env, "sessions", "-a", "S1", "--include-size")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
@@ -113,7 +113,7 @@ def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
 
 
 def test_subjects_lists_by_member_and_adds_with_the_required_fields(analyst) -> None:
-    root, env = analyst
+    _, env = analyst
     result = labdata(env, "subjects", "--include-size")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.replace("│", " ").split())

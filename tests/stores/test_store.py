@@ -131,7 +131,7 @@ def test_paths_that_leave_the_storage_are_refused(store, tmp_path, path) -> None
 
 
 def test_missing_objects_and_buckets_raise_file_not_found(store, s3_server, tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="nothing.bin"):
+    with pytest.raises(FileNotFoundError, match=r"nothing\.bin"):
         store.get("S1/nothing.bin", tmp_path / "x")
     missing = Store(StorageSettings("data", "s3", "no-such-bucket", "", s3_server.endpoint, "test", "test"))
     with pytest.raises(FileNotFoundError):

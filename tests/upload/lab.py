@@ -98,7 +98,7 @@ class Lab:
             return UploadJob.fetch(as_dict=True, order_by="job_id")
 
 
-class _closing:
+class _closing:  # noqa: N801 - named after contextlib.closing
     def __init__(self, inner, lake) -> None:
         self.inner, self.lake = inner, lake
 

@@ -171,7 +171,7 @@ def condition(predicate: Predicate, heading: Heading, alias: str, params: Params
         parts = [condition(part, heading, alias, params, depth) for part in predicate.parts]
         return exp.or_(*parts, copy=False) if isinstance(predicate, AnyOf) else exp.and_(*parts, copy=False)
     if isinstance(predicate, Condition):
-        return parse_expression(predicate.text, {n: alias for n in heading.names}, heading)
+        return parse_expression(predicate.text, dict.fromkeys(heading.names, alias), heading)
     if isinstance(predicate, Equal):
         return exp.and_(*(exp.Is(this=column(alias, name), expression=exp.null()) if value is None
                           else exp.EQ(this=column(alias, name), expression=params.bind(value))
@@ -212,7 +212,7 @@ def _project(node: Project, params: Params, depth: int) -> exp.Select:
         elif child[name].in_key or name in node.attributes:
             outputs.append(column(alias, name))
     for new, text in node.computed:
-        outputs.append(parse_expression(text, {n: alias for n in child.names}, child).as_(new, copy=False))
+        outputs.append(parse_expression(text, dict.fromkeys(child.names, alias), child).as_(new, copy=False))
     return _select(outputs, node.child, params, depth, alias)
 
 
@@ -221,7 +221,7 @@ def _aggregate(node: Aggregate, params: Params, depth: int) -> exp.Select:
     source = node.source.heading
     universal = isinstance(node.group, Universal)
     group_names = () if universal else node.group.heading.names
-    scopes = {**{n: group_alias for n in group_names}, **{n: source_alias for n in source.names}}
+    scopes = {**dict.fromkeys(group_names, group_alias), **dict.fromkeys(source.names, source_alias)}
     computed = [parse_expression(text, scopes, _merged_heading(node)).as_(new, copy=False)
                 for new, text in node.computed]
     used = [c.name for e in computed for c in e.find_all(exp.Column) if c.table == source_alias]

@@ -218,10 +218,10 @@ def _equal(restriction: Mapping[str, Any], heading: Heading) -> Predicate:
     for name, value in restriction.items():
         if name not in heading:
             continue  # DataJoint semantics: keys the relation lacks are ignored
-        value = _coerced(name, value, heading)
-        if value is _NO_MATCH:
+        coerced = _coerced(name, value, heading)
+        if coerced is _NO_MATCH:
             return FALSE
-        items.append((name, value))
+        items.append((name, coerced))
     return Equal(tuple(items)) if items else TRUE
 
 

@@ -18,7 +18,8 @@ def equal_on(left: str, right: str, names: list[str] | tuple[str, ...]) -> exp.E
 
 
 def exists(source: exp.Expression, inner: str, alias: str, shared: list[str] | tuple[str, ...]) -> exp.Expression:
-    """``EXISTS (SELECT 1 FROM source WHERE inner.a = alias.a ...)`` over ``shared``; ``source`` is aliased ``inner``."""
+    """``EXISTS (SELECT 1 FROM source WHERE inner.a = alias.a ...)`` over ``shared``; ``source`` is aliased
+    ``inner``."""
     probe = exp.select("1", copy=False).from_(source, copy=False)
     if shared:
         probe = probe.where(equal_on(inner, alias, shared), copy=False)

@@ -16,16 +16,16 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labdata.catalog.engine.metadata import nonempty_tables
 from labdata.catalog.declare.registry import schema_name
+from labdata.catalog.engine.metadata import nonempty_tables
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from labdata.catalog.declare.registry import TableRegistry
     from labdata.catalog.engine.context import Context
     from labdata.catalog.tables.query import Query
-    from labdata.catalog.declare.registry import TableRegistry
 
 __all__ = ["cascade_delete"]
 
