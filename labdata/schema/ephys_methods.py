@@ -257,7 +257,7 @@ class EphysRecordingMethods:
 
     def _datasets(self, key: Mapping[str, Any] | None) -> list[dict[str, str]]:
         selection = self if key is None else self & key  # type: ignore[operator]
-        return selection.proj().fetch(as_dict=True)  # type: ignore[attr-defined]
+        return selection.proj().fetch(as_dict=True)  # type: ignore[union-attr]
 
 
 class NoiseStatsMethods:

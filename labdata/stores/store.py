@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import builtins
 import os
 import posixpath
 from dataclasses import dataclass
@@ -280,7 +281,7 @@ class Store:
             self.fs.invalidate_cache()
 
     # ---- archive tiers -------------------------------------------------------------------
-    def archive_status(self, paths: list[str]) -> dict[str, str]:
+    def archive_status(self, paths: builtins.list[str]) -> dict[str, str]:
         """Per path: ``"available"``, ``"archived"`` (GLACIER, DEEP_ARCHIVE) or ``"restoring"``."""
         if not self.is_s3:
             return dict.fromkeys(paths, "available")
@@ -290,7 +291,7 @@ class Store:
                 status[path] = _archive_state(self._head(self.key(path)))
         return status
 
-    def request_restore(self, paths: list[str], *, days: int = 7) -> list[str]:
+    def request_restore(self, paths: builtins.list[str], *, days: int = 7) -> builtins.list[str]:
         """Ask S3 to restore archived objects for ``days`` days; return the paths a restore was requested for."""
         requested = []
         for path, state in self.archive_status(paths).items():
@@ -301,7 +302,7 @@ class Store:
                 requested.append(path)
         return requested
 
-    def check_available(self, paths: list[str], *, restore: bool = False) -> None:
+    def check_available(self, paths: builtins.list[str], *, restore: bool = False) -> None:
         """Raise :class:`FilesArchivedError` if any path must be restored first (requesting it if ``restore``)."""
         status = self.archive_status(paths)
         waiting = {p: s for p, s in status.items() if s != "available"}

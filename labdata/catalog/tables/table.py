@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.expr.nodes import Restrict, Source
@@ -104,17 +104,17 @@ class Table(Query, metaclass=_TableMeta):
                            self.node)
 
     # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
-    def __and__(self, restriction: Any) -> Table:
+    def __and__(self, restriction: Any) -> Self:
         return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
 
-    def __sub__(self, restriction: Any) -> Table:
+    def __sub__(self, restriction: Any) -> Self:
         return self._restricted(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
 
-    def restrict(self, restriction: Any) -> Table:
+    def restrict(self, restriction: Any) -> Self:
         """Return the rows matching ``restriction`` (same as ``self & restriction``)."""
-        return cast("Table", self & restriction)
+        return cast("Self", self & restriction)
 
-    def _restricted(self, node: Restrict) -> Table:
+    def _restricted(self, node: Restrict) -> Self:
         """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
         restricted = copy.copy(self)
         restricted.__dict__.pop("_source_nodes", None)
