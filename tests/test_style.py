@@ -1,4 +1,4 @@
-"""The code passes its linters: ruff (rules in pyproject.toml) over the package, the tests and the benchmarks,
+"""The code passes its linters: ruff (rules in pyproject.toml) over the package, the tests, the benchmarks and tools/,
 and mypy over the package (strict on the query core), so that ``python -m pytest`` runs them."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run("ruff", "check", "--no-fix", "labdata", "tests", "benchmarks")
+    result = _run("ruff", "check", "--no-fix", "labdata", "tests", "benchmarks", "tools")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
