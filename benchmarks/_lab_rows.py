@@ -154,7 +154,7 @@ def _datasets_and_files(size: Sizes, s: dict[str, np.ndarray], subj: np.ndarray)
     f = FILES_PER_DATASET
     f_subj, f_sess, f_name = np.repeat(d_subj, f), np.repeat(d_sess, f), np.repeat(d_name, f)
     index = np.tile(np.arange(f), size.datasets)
-    paths = np.array([f"{a}/{b}/{c}/file_{i}.bin" for a, b, c, i in zip(f_subj, f_sess, f_name, index)],
+    paths = np.array([f"{a}/{b}/{c}/file_{i}.bin" for a, b, c, i in zip(f_subj, f_sess, f_name, index, strict=True)],
                      dtype=object)
     storage = np.full(size.files, "data", dtype=object)
     ephys = np.repeat(np.tile(np.array([1.0, 0.0]), size.sessions), f)

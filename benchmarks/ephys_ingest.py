@@ -38,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _table import print_table  # noqa: E402
-
 from labdata.converters.spikeglx.compression import compress_bin  # noqa: E402
 from labdata.converters.spikeglx.meta import read_meta  # noqa: E402
 from labdata.converters.spikeglx.reader import RawRecording  # noqa: E402
@@ -134,9 +133,9 @@ def window_times(raw: Path, zipped: Path, n_channels: int, rate: float, repeats:
         window = slice(int(start), int(start) + width)
         drop_from_cache(raw)
         times["memmap cold"].append(timed(lambda: np.array(
-            np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)[window, :WINDOW_CHANNELS])))
+            np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)[window, :WINDOW_CHANNELS])))  # noqa: B023 - timed() calls it at once
         drop_from_cache(zipped)
-        times["ours cold"].append(timed(lambda: RawRecording.open(zipped)[window, :WINDOW_CHANNELS]))
+        times["ours cold"].append(timed(lambda: RawRecording.open(zipped)[window, :WINDOW_CHANNELS]))  # noqa: B023
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
@@ -146,8 +145,8 @@ def _warm_reads(raw: Path, zipped: Path, n_channels: int, starts: np.ndarray, wi
     mapped = np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)
     for start in starts:
         window = slice(int(start), int(start) + width)
-        times["memmap warm"].append(timed(lambda: np.array(mapped[window, :WINDOW_CHANNELS])))
-        times["ours warm"].append(timed(lambda: reader[window, :WINDOW_CHANNELS]))
+        times["memmap warm"].append(timed(lambda: np.array(mapped[window, :WINDOW_CHANNELS])))  # noqa: B023 - called at once
+        times["ours warm"].append(timed(lambda: reader[window, :WINDOW_CHANNELS]))  # noqa: B023
 
 
 def measure(path: Path, work: Path, repeats: int, label: str) -> list[str]:
@@ -177,7 +176,7 @@ def _met(ok: bool) -> str:
 
 
 def main() -> None:
-    global INGEST_REPEATS
+    global INGEST_REPEATS  # noqa: PLW0603 - a script's option, read by the timing helper
     args = parse_args()
     INGEST_REPEATS = args.ingest_repeats
     rows = []

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from templates import clone_pg_lake, copy_sqlite_lake, insert_people, mark_ensured
 
 from labdata.catalog import Context, Lake, use
+from templates import clone_pg_lake, copy_sqlite_lake, insert_people, mark_ensured
 
 PG_DSN = "dbname=test host=127.0.0.1 port=5432 user=postgres"
 

@@ -13,6 +13,7 @@ species and a strain).
 from __future__ import annotations
 
 import atexit
+import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,7 +28,6 @@ PEOPLE = (
     ("Strain", dict(strain_name="C57BL/6J", species_name="mouse")),
 )
 
-_folder: Path | None = None
 _built: dict[tuple[str, bool], Path] = {}
 
 
@@ -39,13 +39,12 @@ def insert_people() -> None:
         getattr(labdata.schema, name).insert1(row)
 
 
+@functools.cache
 def _templates_folder() -> Path:
-    """A folder of this process for the template lakes, removed at exit."""
-    global _folder
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="labdata-templates-"))
-        atexit.register(shutil.rmtree, _folder, True)
-    return _folder
+    """A folder of this process for the template lakes (made once), removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="labdata-templates-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def _build(project: str, people: bool) -> Path:

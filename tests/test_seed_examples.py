@@ -382,5 +382,6 @@ def test_36_performance_of_visual_trials(seeds) -> None:
 
 def test_37_first_session_of_a_subject(seeds) -> None:
     m = {"subject_name": "SUBJECT"}
-    start_date = (Subject & m).aggr(DecisionTask * Session, first_session="min(session_datetime)").fetch1("first_session")
+    start_date = (Subject & m).aggr(DecisionTask * Session,
+                                    first_session="min(session_datetime)").fetch1("first_session")
     assert start_date == dt.datetime(2024, 1, 1, 10)

@@ -21,8 +21,9 @@ __all__ = ["lake_options", "open_context", "restrict_option", "restrictions"]
 
 def lake_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--path`` (a lake folder instead of the preferences' ``lake_path``) and ``-p/--project``."""
-    command = click.option("-p", "--project", default=None,
-                           help="Project (default: LABDATA_DATABASE_PROJECT or the preferences' database.project).")(command)
+    command = click.option(
+        "-p", "--project", default=None,
+        help="Project (default: LABDATA_DATABASE_PROJECT or the preferences' database.project).")(command)
     return click.option("--path", "lake_path", default=None, type=click.Path(file_okay=False),
                         help="Lake folder (default: lake_path of the preference file).")(command)
 

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from labdata.cli.errors import reports_errors
-from labdata.cli.options import lake_options, open_context, restrict_option, restrictions
 from labdata.cli.files import size_cells
+from labdata.cli.options import lake_options, open_context, restrict_option, restrictions
 
 __all__ = ["subjects"]
 

@@ -34,14 +34,14 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from types import SimpleNamespace
 from typing import Any
 
-from labdata.schema import user_schema
+from labdata.catalog import Computed, Imported, Lookup, Manual, Part, Table
 from labdata.catalog.engine.context import Context
+from labdata.catalog.expr.predicates import AndList, Not
 from labdata.catalog.tables.preview import DISPLAY
 from labdata.catalog.tables.query import U
-from labdata.catalog.expr.predicates import AndList, Not
-from labdata.catalog import Computed, Imported, Lookup, Manual, Part, Table
 from labdata.core import errors as _errors
 from labdata.core.errors import LabdataError
+from labdata.schema import user_schema
 from labdata.schema._registry import registry
 
 __all__ = ["AndList", "Computed", "DataJointError", "Imported", "Lookup", "Manual", "Not", "Part", "Schema",

@@ -118,7 +118,7 @@ class FileMethods:
                 if check_if_archived:
                     store.check_available([r["file_path"] for r in group], restore=restore)
                 local.update(_download(store, group, roots[0], progress))
-        return [local[row["file_path"]] for row in rows if local[row["file_path"]] is not None]
+        return [path for row in rows if (path := local[row["file_path"]]) is not None]
 
 
 def _find(file_path: str, roots: list[Path]) -> Path | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+import builtins
 from pathlib import Path
 from typing import Any
 
 from labdata.core.errors import FilesArchivedError
-from labdata.stores.settings import StorageSettings, safe_path
+from labdata.stores.settings import StorageSettings
 from labdata.stores.transfer import Progress, Sent
 
 __all__ = ["Store", "archived_error"]
@@ -89,25 +90,25 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> builtins.list[str]:
         """Storage paths under ``prefix`` (relative to the storage's root), sorted."""
         raise NotImplementedError
 
     @abc.abstractmethod
     def delete(self, path: str) -> None:
-        """Delete what is stored at ``path`` (every version, where the backend keeps versions); a missing one is fine."""
+        """Delete what is stored at ``path`` (every version, where kept); a missing one is fine."""
         raise NotImplementedError
 
     # ---- archive tiers -------------------------------------------------------------------
-    def archive_status(self, paths: list[str]) -> dict[str, str]:
+    def archive_status(self, paths: builtins.list[str]) -> dict[str, str]:
         """Per path: ``"available"``, ``"archived"`` (GLACIER, DEEP_ARCHIVE) or ``"restoring"``."""
-        return {path: "available" for path in paths}
+        return dict.fromkeys(paths, "available")
 
-    def request_restore(self, paths: list[str], *, days: int = 7) -> list[str]:
+    def request_restore(self, paths: builtins.list[str], *, days: int = 7) -> builtins.list[str]:
         """Ask for archived objects to be restored for ``days`` days; return the paths a restore was requested for."""
         return []
 
-    def check_available(self, paths: list[str], *, restore: bool = False) -> None:
+    def check_available(self, paths: builtins.list[str], *, restore: bool = False) -> None:
         """Raise :class:`FilesArchivedError` if any path must be restored first (requesting it if ``restore``)."""
         status = self.archive_status(paths)
         waiting = {p: s for p, s in status.items() if s != "available"}
@@ -115,7 +116,7 @@ class Store(abc.ABC):
             raise archived_error(waiting, self.request_restore(list(waiting)) if restore else [])
 
 
-def archived_error(status: dict[str, str], requested: list[str]) -> FilesArchivedError:
+def archived_error(status: dict[str, str], requested: builtins.list[str]) -> FilesArchivedError:
     """The error for paths that must be restored first, saying which restores were requested and what to do."""
     restoring = sorted(p for p, s in status.items() if s == "restoring")
     archived = sorted(p for p, s in status.items() if s == "archived" and p not in requested)
@@ -127,7 +128,7 @@ def archived_error(status: dict[str, str], requested: list[str]) -> FilesArchive
     if restoring:
         parts.append(f"{len(restoring)} being restored (e.g. {restoring[0]!r})")
     hint = ("Restores take hours (GLACIER) to two days (DEEP_ARCHIVE); run the command again later."
-            if requested or restoring and not archived else
+            if requested or (restoring and not archived) else
             "Request a restore (restore=True, or answer yes when asked), then try again once it is done.")
     return FilesArchivedError(f"Files are in an archive tier: {', '.join(parts)}.", status=status,
                               requested=requested, hint=hint)

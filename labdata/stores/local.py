@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ class LocalStore(Store):
         """The file, opened for reading."""
         key = self.key(path)
         with translated(self.name, path, "read"):
-            return open(key, "rb")  # noqa: SIM115 - the caller owns the file
+            return open(key, "rb")
 
     def put(self, source: Path, path: str, *, progress: Progress = None, md5: str | None = None) -> Sent:
         """Copy ``source`` to ``path`` (see :meth:`Store.put`)."""
@@ -71,7 +72,7 @@ class LocalStore(Store):
         with translated(self.name, path, "check"):
             return os.path.getsize(key)
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> builtins.list[str]:
         """Files under ``prefix``, partial copies left out."""
         with translated(self.name, prefix or "/", "list"):
             root = self.root

@@ -8,6 +8,7 @@ are reported and can be restored.
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,12 @@ class S3Store(Store):
         key = self.key(path)
         destination = Path(destination)
         with translated(self.name, path, "download"):
-            known = size is not None
             try:
                 download_s3(self.fs, self.settings.bucket, key, destination,
-                            size=int(size) if known else self._available_size(path, key), expected_md5=md5,
-                            progress=progress)
+                            size=int(size) if size is not None else self._available_size(path, key),
+                            expected_md5=md5, progress=progress)
             except OSError:
-                if known:  # an archived object refuses GETs: say so rather than "access denied"
+                if size is not None:  # an archived object refuses GETs: say so rather than "access denied"
                     self._available_size(path, key)
                 raise
         return destination
@@ -138,7 +138,7 @@ class S3Store(Store):
         with translated(self.name, path, "check"):
             return int(self._head(key)["ContentLength"])
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> builtins.list[str]:
         """Objects under ``prefix``."""
         with translated(self.name, prefix or "/", "list"):
             root = self.root
@@ -159,7 +159,7 @@ class S3Store(Store):
                 self.fs.call_s3("delete_object", Bucket=bucket, Key=key)
             self.fs.invalidate_cache()
 
-    def archive_status(self, paths: list[str]) -> dict[str, str]:
+    def archive_status(self, paths: builtins.list[str]) -> dict[str, str]:
         """Per path: ``"available"``, ``"archived"`` (GLACIER, DEEP_ARCHIVE) or ``"restoring"``."""
         status = {}
         for path in paths:
@@ -167,7 +167,7 @@ class S3Store(Store):
                 status[path] = _archive_state(self._head(self.key(path)))
         return status
 
-    def request_restore(self, paths: list[str], *, days: int = 7) -> list[str]:
+    def request_restore(self, paths: builtins.list[str], *, days: int = 7) -> builtins.list[str]:
         """Ask S3 to restore archived objects for ``days`` days; return the paths a restore was requested for."""
         requested = []
         for path, state in self.archive_status(paths).items():

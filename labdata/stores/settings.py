@@ -62,7 +62,7 @@ class StorageSettings:
     def endpoint_url(self) -> str | None:
         """The endpoint as a URL (``None``: AWS's own)."""
         endpoint = self.endpoint
-        if not endpoint or "amazonaws.com" in endpoint and "://" not in endpoint:
+        if not endpoint or ("amazonaws.com" in endpoint and "://" not in endpoint):
             return None
         if "://" in endpoint:
             return endpoint

@@ -108,7 +108,7 @@ def test_aggregation_and_universal_sets_match_pandas(lake, alpha_rows, beta_rows
     with use(Context(lake, "algebra")):
         alpha, beta = load(lake, alpha_rows, beta_rows)
         beta_only = Beta.proj("y", bg="g")  # aggregate over b rows matching on a_id only
-        counts = beta.groupby("a_id").agg(n=("b_id", "size"), total=("y", lambda s: _sum(s))).reset_index()
+        counts = beta.groupby("a_id").agg(n=("b_id", "size"), total=("y", _sum)).reset_index()
         query = Alpha.aggr(beta_only, n="count(*)", total="sum(y)")
         assert rows(query) == frame_rows(where(counts, lambda r: r.a_id in set(alpha.a_id)), ("a_id", "n", "total"))
         kept = Alpha.aggr(beta_only, n="count(b_id)", keep_all_rows=True)

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from templates import mark_ensured
 
 from labdata.catalog import Context, use
 from labdata.schema import Dataset, Session, Subject
+from templates import mark_ensured
 
 WORKERS = Path(__file__).with_name("workers.py")
 
@@ -48,7 +48,7 @@ def prepare(lakes) -> str:
 
 def run(command: str, spec: str, *args: object) -> None:
     process = start(command, spec, *args)
-    out, err = process.communicate(timeout=600)
+    _, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from catalog_kinds import sqlite_only
 
+from catalog_kinds import sqlite_only
 from labdata.catalog import Context, use
 from labdata.core.errors import CatalogError, MissingParentError
 from labdata.schema import (

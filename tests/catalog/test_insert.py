@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from catalog_kinds import sqlite_only
 
+from catalog_kinds import sqlite_only
 from labdata.core.errors import (
     DataError,
     DuplicateError,
@@ -169,16 +169,23 @@ def test_hostile_strings_are_stored_verbatim(people, subject_row, text) -> None:
 
 
 BAD_SESSIONS = [
-    pytest.param(dict(subject_name="nobody", session_name="s", session_datetime="2024-01-01"), MissingParentError, "does not exist", id="missing-parent"),
+    pytest.param(dict(subject_name="nobody", session_name="s", session_datetime="2024-01-01"), MissingParentError,
+                 "does not exist", id="missing-parent"),
     pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="yesterday"), WrongTypeError,
                  "datetime", id="wrong-type"),
-    pytest.param(dict(subject_name="JC178", session_name="existing", session_datetime="2024-01-01"), DuplicateError, "already has", id="duplicate"),
-    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01", sesion_datetime="2024-01-01"),
+    pytest.param(dict(subject_name="JC178", session_name="existing", session_datetime="2024-01-01"), DuplicateError,
+                 "already has", id="duplicate"),
+    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01",
+                      sesion_datetime="2024-01-01"),
                  UnknownAttributeError, "Did you mean 'session_datetime'", id="unknown-attribute"),
-    pytest.param(dict(subject_name="JC178", session_name="x" * 55, session_datetime="2024-01-01"), ValueTooLongError, "varchar\\(54\\)", id="too-long"),
-    pytest.param(dict(subject_name="JC178", session_name="nul\x00byte", session_datetime="2024-01-01"), WrongTypeError, "NUL", id="nul-byte"),
-    pytest.param(dict(subject_name="JC178", session_datetime="2024-01-01"), MissingAttributeError, "session_name", id="missing-attribute"),
-    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01", experimenter="ghost"), MissingParentError,
+    pytest.param(dict(subject_name="JC178", session_name="x" * 55, session_datetime="2024-01-01"), ValueTooLongError,
+                 "varchar\\(54\\)", id="too-long"),
+    pytest.param(dict(subject_name="JC178", session_name="nul\x00byte", session_datetime="2024-01-01"), WrongTypeError,
+                 "NUL", id="nul-byte"),
+    pytest.param(dict(subject_name="JC178", session_datetime="2024-01-01"), MissingAttributeError,
+                 "session_name", id="missing-attribute"),
+    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01", experimenter="ghost"),
+                 MissingParentError,
                  "LabMember", id="missing-renamed-parent"),
 ]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from catalog_kinds import sqlite_only
 from populate_tables import Item, ItemSquare, MakeAudit
 
+from catalog_kinds import sqlite_only
 from labdata.core.errors import NotAllowedError
 
 

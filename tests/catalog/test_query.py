@@ -89,7 +89,7 @@ def test_previews_and_descriptions(demo) -> None:
     assert Subject.describe().splitlines()[:2] == ["subject_name : varchar(20)", "---"]
     assert Session.heading.primary_key == ("subject_name", "session_name")
     with pytest.raises(QueryError, match="Did you mean 'session_name'"):
-        Session & "nonsense_name = 1"  # noqa: B018 - checked when the restriction is made
+        Session & "nonsense_name = 1"
 
 
 def test_compiled_sql_binds_values_and_never_pastes_them(demo) -> None:
@@ -104,7 +104,8 @@ def test_sql_over_the_project_schemas(demo) -> None:
     assert frame.n.tolist() == [2, 2, 2]
     joined = labdata.sql("SELECT count(*) AS n FROM dataset JOIN lab_member ON true WHERE dataset_type = ?", ["ephys"])
     assert joined.n.iloc[0] == 6
-    qualified = labdata.sql("SELECT count(*) AS n FROM demo.session s JOIN lab.lab_member m ON s.experimenter = m.user_name")
+    qualified = labdata.sql(
+        "SELECT count(*) AS n FROM demo.session s JOIN lab.lab_member m ON s.experimenter = m.user_name")
     assert qualified.n.iloc[0] == 6
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from templates import set_data_path
 
 from labdata.catalog import Context, Lake, use
 from labdata.cli.main import main
 from labdata.schema import Dataset, Session, Subject
+from templates import set_data_path
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-from templates import copy_sqlite_lake
 
 from labdata.catalog import Context, Lake, use
 from labdata.cli.files import selection
@@ -17,6 +16,7 @@ from labdata.core.config import Preferences
 from labdata.core.errors import QueryError
 from labdata.schema import Dataset, File, Session, Subject
 from labdata.stores import open_store
+from templates import copy_sqlite_lake
 
 KEY = dict(subject_name="S1", session_name="20240101_120000", dataset_name="ephys")
 FILES = {"S1/20240101_120000/ephys/a.ap.bin": os.urandom(70_000), "S1/20240101_120000/ephys/a.ap.meta": b"x=1\n"}
@@ -116,7 +116,7 @@ def test_clean_deletes_only_copies_whose_md5_matches(analyst) -> None:
 
 
 def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
-    root, env = analyst
+    _, env = analyst
     result = labdata(env, "sessions", "-a", "S1", "--include-size")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
@@ -126,7 +126,7 @@ def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
 
 
 def test_subjects_lists_by_member_and_adds_with_the_required_fields(analyst) -> None:
-    root, env = analyst
+    _, env = analyst
     result = labdata(env, "subjects", "--include-size")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.replace("│", " ").split())

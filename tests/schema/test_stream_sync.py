@@ -14,8 +14,8 @@ import warnings
 import matplotlib
 import numpy as np
 import pytest
-from catalog_kinds import sqlite_only
 
+from catalog_kinds import sqlite_only
 from labdata.core.errors import LabdataWarning, QueryError, SyncError
 from labdata.schema import Dataset, DatasetEvents, Session, StreamSync, Subject
 from labdata.schema.sync import METHODS, clock_mapping, keep_onsets, matched_onsets
@@ -233,7 +233,7 @@ def test_matched_onsets_keeps_the_onsets_of_the_side_with_both_edges() -> None:
 
 def test_matched_onsets_mismatch_warns_raises_and_force_truncates() -> None:
     with pytest.warns(LabdataWarning, match="148 sync pulses on the stream but 150 on the clock"), \
-            pytest.raises(SyncError, match="hint: .*force=True"):
+            pytest.raises(SyncError, match=r"hint: .*force=True"):
         matched_onsets(PULSE_SAMPLES[2:], PULSE_SECONDS)
     with pytest.warns(LabdataWarning, match="Truncating"):
         sync, clock = matched_onsets(PULSE_SAMPLES[:148], PULSE_SECONDS, force=True)

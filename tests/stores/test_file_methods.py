@@ -6,13 +6,13 @@ import datetime as dt
 import hashlib
 
 import pytest
-from templates import copy_sqlite_lake
 
 from labdata.catalog import Context, Lake, use
 from labdata.core.config import Preferences
 from labdata.core.errors import ChecksumMismatchError, FilesArchivedError
 from labdata.schema import File
 from labdata.stores import open_store
+from templates import copy_sqlite_lake
 
 FILES = {"S1/20240101_120000/ephys/a.bin": b"a" * 1000, "S1/20240101_120000/ephys/b.meta": b"nSavedChans=385\n",
          "S1/20240101_120000/ephys/c.bin": bytes(range(256)) * 5000}
@@ -43,7 +43,7 @@ def analyst(tmp_path, s3_server, bucket):
 
 
 def test_get_downloads_only_what_no_local_path_has(analyst) -> None:
-    context, root, store = analyst
+    _, root, store = analyst
     shared = root / "shared" / "S1/20240101_120000/ephys/b.meta"
     shared.parent.mkdir(parents=True)
     shared.write_bytes(FILES["S1/20240101_120000/ephys/b.meta"])
@@ -61,7 +61,7 @@ def test_get_downloads_only_what_no_local_path_has(analyst) -> None:
 
 
 def test_a_corrupted_object_is_refused_by_get(analyst, s3_server) -> None:
-    context, root, store = analyst
+    _, root, store = analyst
     key = store.key("S1/20240101_120000/ephys/c.bin")
     s3_server.client().put_object(Bucket=store.settings.bucket, Key=key, Body=b"x" * len(FILES[
         "S1/20240101_120000/ephys/c.bin"]))
@@ -71,7 +71,7 @@ def test_a_corrupted_object_is_refused_by_get(analyst, s3_server) -> None:
 
 
 def test_archived_files_stop_get_before_any_download(analyst, s3_server) -> None:
-    context, root, store = analyst
+    _, root, store = analyst
     key = store.key("S1/20240101_120000/ephys/a.bin")
     s3_server.client().copy_object(Bucket=store.settings.bucket, Key=key, StorageClass="GLACIER",
                                    CopySource={"Bucket": store.settings.bucket, "Key": key})

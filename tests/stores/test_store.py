@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,7 +133,7 @@ def test_paths_that_leave_the_storage_are_refused(store, tmp_path, path) -> None
 
 
 def test_missing_objects_and_buckets_raise_file_not_found(store, s3_server, tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="nothing.bin"):
+    with pytest.raises(FileNotFoundError, match=r"nothing\.bin"):
         store.get("S1/nothing.bin", tmp_path / "x")
     missing = store_for(StorageSettings("data", "s3", "no-such-bucket", "", s3_server.endpoint, "test", "test"))
     with pytest.raises(FileNotFoundError):

@@ -27,7 +27,7 @@ _signal = getattr(signal, f"SIG{os.environ.get('LABDATA_KILL_SIGNAL', 'KILL')}")
 
 
 def _cross() -> None:
-    global _crossed
+    global _crossed  # noqa: PLW0603 - a count shared by the process's threads
     with _lock:
         _crossed += 1
         if _crossed == _kill_at:

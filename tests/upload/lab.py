@@ -15,11 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from templates import copy_sqlite_lake, set_data_path
-
 from labdata.catalog import Context, Lake, use
 from labdata.core.config import Preferences
 from labdata.schema import File, UploadJob
+from templates import copy_sqlite_lake, set_data_path
 
 SESSION = "20240101_120000"
 NEW_SUBJECT = ["--dob", "2023-06-01", "--sex", "M", "--strain", "C57BL/6J", "-u", "couto"]
@@ -154,7 +153,7 @@ class Lab:
             return UploadJob.fetch(as_dict=True, order_by="job_id")
 
 
-class _closing:
+class _closing:  # noqa: N801 - named after contextlib.closing
     def __init__(self, inner, lake) -> None:
         self.inner, self.lake = inner, lake
 

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from lab import NEW_SUBJECT, Lab, md5
-from shared_data import SHARED_DATA
 
 from labdata.schema import UploadJob
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 RECORDING = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0"
 FAULTS = Path(__file__).with_name("faults.py")

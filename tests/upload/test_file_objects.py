@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from lab import Lab, md5
-from shared_data import SHARED_DATA
 from test_faults import FAULTS, kill_points, put_in_process
 
 from labdata.core.errors import FileConflictError
 from labdata.schema import AnalysisFile, Dataset, File
 from labdata.schema.file_objects import finish_object_deletions, pending_uploads
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 RECORDING = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0"
 SORTING = SHARED_DATA / "kilosort" / "neuroconv-gin-phy_example_0"
@@ -93,7 +93,8 @@ def test_upload_files_stores_outputs_under_their_dataset_and_replaces_with_force
         expected = [f"S1/20240101_120000/spike_sorting/imec0/1/{p.name}" for p in outputs]
         assert rows == [{"file_path": p, "storage": "analysis"} for p in expected]
         stored = {r["file_path"]: r for r in AnalysisFile.fetch(as_dict=True)}
-        assert {p: stored[p]["file_md5"] for p in expected} == {e: md5(o) for e, o in zip(expected, outputs)}
+        assert {p: stored[p]["file_md5"] for p in expected} == {
+            e: md5(o) for e, o in zip(expected, outputs, strict=True)}
         with pytest.raises(FileConflictError, match="registered already"):
             AnalysisFile.upload_files(outputs[:1], DATASET, force=False, progress=False)
         replacement = tmp_path / outputs[0].name

@@ -24,6 +24,7 @@ import datetime as dt
 import decimal
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,17 +125,20 @@ def parse_type(text: str) -> AttributeType:
     return builder(text.strip(), base, args, rest)
 
 
-def _string(text, base, args, rest):
+_Builder = Callable[[str, str, list[str], str], "AttributeType"]
+
+
+def _string(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     length = int(args[0]) if args else None
     return AttributeType(text, "string", "VARCHAR", length=length)
 
 
-def _enum(text, base, args, rest):
+def _enum(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     values = tuple(a.strip().strip("'\"") for a in args)
     return AttributeType(text, "enum", "VARCHAR", length=max(map(len, values)), values=values)
 
 
-def _integer(text, base, args, rest):
+def _integer(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     sql, low, high = _INTEGER_RANGES[base]
     if "unsigned" in rest:
         sql, low, high = _UNSIGNED_SQL[base], 0, 2 * high + 1
@@ -142,20 +146,20 @@ def _integer(text, base, args, rest):
                          autoincrement="auto_increment" in rest)
 
 
-def _float(text, base, args, rest):
+def _float(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     return AttributeType(text, "float", "FLOAT" if base == "float" else "DOUBLE")
 
 
-def _decimal(text, base, args, rest):
+def _decimal(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     precision, scale = (int(args[0]), int(args[1]) if len(args) > 1 else 0) if args else (18, 3)
     return AttributeType(text, "decimal", f"DECIMAL({precision},{scale})")
 
 
-def _simple(kind, sql):
+def _simple(kind: str, sql: str) -> _Builder:
     return lambda text, base, args, rest: AttributeType(text, kind, sql)
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, _Builder] = {
     "varchar": _string, "char": _string, "text": _string, "tinytext": _string,
     "mediumtext": _string, "longtext": _string, "enum": _enum,
     **dict.fromkeys(_INTEGER_RANGES, _integer),
@@ -222,6 +226,7 @@ def _coerce_integer(atype: AttributeType, value: Any, attribute: str) -> int:
         number = int(value)
     else:
         raise _wrong(attribute, atype, value)
+    assert atype.low is not None and atype.high is not None, "an integer type has a range"
     if not atype.low <= number <= atype.high:
         raise WrongTypeError(
             f"Attribute {attribute!r} is {atype.text}; {number} is outside [{atype.low}, {atype.high}].",
@@ -262,7 +267,8 @@ def _coerce_date(atype: AttributeType, value: Any, attribute: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[D]").item()
+        date: dt.date = value.astype("datetime64[D]").item()
+        return date
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value.strip()[:10])
@@ -279,7 +285,8 @@ def _coerce_datetime(atype: AttributeType, value: Any, attribute: str) -> dt.dat
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[us]").item()
+        moment: dt.datetime = value.astype("datetime64[us]").item()
+        return moment
     if isinstance(value, str):
         try:
             return dt.datetime.fromisoformat(value.strip())

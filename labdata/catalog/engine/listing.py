@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -27,10 +28,10 @@ class CatalogListing:
     _internal: set[tuple[str, str]]
 
     if TYPE_CHECKING:  # provided by the Lake
-        in_transaction: bool
-
+        @property
+        def in_transaction(self) -> bool: ...
         def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection: ...
-        def run(self, work: Any, **kwargs: Any) -> Any: ...
+        def run(self, work: Callable[[], Any], *, max_retries: int = 200, timeout: float = 300.0) -> Any: ...
         def cursor(self) -> duckdb.DuckDBPyConnection: ...
 
     def create_internal(self) -> None:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["NotSupported", "numeric_condition"]
 
 _NUMERIC_KINDS = frozenset({"integer", "float"})
-_COMPARE = {exp.EQ: pc.equal, exp.NEQ: pc.not_equal, exp.GT: pc.greater, exp.GTE: pc.greater_equal,
-            exp.LT: pc.less, exp.LTE: pc.less_equal}
+_COMPARE: dict[type[exp.Expr], Any] = {exp.EQ: pc.equal, exp.NEQ: pc.not_equal, exp.GT: pc.greater,
+                                       exp.GTE: pc.greater_equal, exp.LT: pc.less, exp.LTE: pc.less_equal}
 _MIRRORED = {pc.greater: pc.less, pc.less: pc.greater, pc.greater_equal: pc.less_equal,
              pc.less_equal: pc.greater_equal}
 
@@ -40,7 +40,7 @@ def numeric_condition(text: str, heading: Heading) -> Callable[[pa.Table], Any]:
     return _compile(parse_text(text), heading)
 
 
-def _compile(node: exp.Expression, heading: Heading) -> Callable[[pa.Table], Any]:
+def _compile(node: exp.Expr, heading: Heading) -> Callable[[pa.Table], Any]:
     if isinstance(node, exp.Paren):
         return _compile(node.this, heading)
     if isinstance(node, exp.And | exp.Or):
@@ -64,14 +64,14 @@ def _compile(node: exp.Expression, heading: Heading) -> Callable[[pa.Table], Any
     return lambda rows: compare(rows.column(name), _scalar(number, rows.column(name).type))
 
 
-def _numeric_column(node: exp.Expression, heading: Heading) -> str:
+def _numeric_column(node: exp.Expr, heading: Heading) -> str:
     if not isinstance(node, exp.Column) or node.table or node.name not in heading \
             or heading[node.name].kind not in _NUMERIC_KINDS:
         raise NotSupported
     return node.name
 
 
-def _number(node: exp.Expression) -> int | float:
+def _number(node: exp.Expr) -> int | float:
     negative = isinstance(node, exp.Neg)
     literal = node.this if negative else node
     if not isinstance(literal, exp.Literal) or literal.is_string:

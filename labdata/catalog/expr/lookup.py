@@ -90,7 +90,7 @@ class _Evaluation:
     def __init__(self, index_of: IndexOf) -> None:
         self.index_of = index_of
 
-    def rows(self, node: Node, allowed: dict[str, set]) -> pa.Table:
+    def rows(self, node: Node, allowed: dict[str, set[Any]]) -> pa.Table:
         if isinstance(node, Source):
             rows = self._source(node, allowed)
         elif isinstance(node, Restrict):
@@ -107,7 +107,7 @@ class _Evaluation:
             raise _GiveUp
         return rows
 
-    def _source(self, node: Source, allowed: dict[str, set]) -> pa.Table:
+    def _source(self, node: Source, allowed: dict[str, set[Any]]) -> pa.Table:
         heading = node.heading
         key = heading.primary_key
         if not key or any(heading[n].kind not in _EXACT_KINDS for n in allowed):
@@ -122,8 +122,9 @@ class _Evaluation:
                 rows = rows.filter(_is_in(rows.column(name), values))
         return rows
 
-    def _restrict(self, node: Restrict, allowed: dict[str, set]) -> pa.Table:
-        chain, child = [], node
+    def _restrict(self, node: Restrict, allowed: dict[str, set[Any]]) -> pa.Table:
+        chain: list[Predicate] = []
+        child: Node = node
         while isinstance(child, Restrict):
             chain.append(child.predicate)
             child = child.child
@@ -143,7 +144,7 @@ class _Evaluation:
                 rows = rows.filter(condition(rows))
         return rows
 
-    def _classify(self, predicate: Predicate, heading: Heading, allowed: dict[str, set],
+    def _classify(self, predicate: Predicate, heading: Heading, allowed: dict[str, set[Any]],
                   semis: list[tuple[pa.Table, list[str]]], conditions: list[Callable[[pa.Table], Any]]) -> None:
         """Add a predicate to what the rows must satisfy; give up on what is not evaluated here."""
         if predicate == Const(True):
@@ -162,7 +163,7 @@ class _Evaluation:
         else:
             raise _GiveUp
 
-    def _join(self, node: Join, allowed: dict[str, set]) -> pa.Table:
+    def _join(self, node: Join, allowed: dict[str, set[Any]]) -> pa.Table:
         left_heading, right_heading = node.left.heading, node.right.heading
         shared = [n for n in left_heading.names if n in right_heading]
         if not shared:
@@ -174,7 +175,7 @@ class _Evaluation:
         right = self.rows(node.right, right_allowed)
         return _natural_join(left, right, shared).select(list(node.heading.names))
 
-    def _aggregate(self, node: Aggregate, allowed: dict[str, set]) -> pa.Table:
+    def _aggregate(self, node: Aggregate, allowed: dict[str, set[Any]]) -> pa.Table:
         source, group = node.source, node.group
         if node.keep_all_rows or not isinstance(source, Source) or not source.heading.primary_key \
                 or any(_squeezed(text) != "count(*)" for _, text in node.computed):
@@ -193,7 +194,7 @@ class _Evaluation:
             rows = rows.append_column(name, counts)
         return rows.select(list(node.heading.names))
 
-    def _project(self, node: Project, allowed: dict[str, set]) -> pa.Table:
+    def _project(self, node: Project, allowed: dict[str, set[Any]]) -> pa.Table:
         if node.computed:
             raise _GiveUp
         old_of = dict(node.renames)
@@ -208,16 +209,16 @@ def _squeezed(text: str) -> str:
     return "".join(text.split()).lower()
 
 
-def _non_null(rows: pa.Table, name: str) -> set:
+def _non_null(rows: pa.Table, name: str) -> set[Any]:
     """The distinct values of a column, NULL left out (it matches nothing)."""
     return {v for v in rows.column(name).to_pylist() if v is not None}
 
 
-def _narrow(allowed: dict[str, set], name: str, values: set) -> None:
+def _narrow(allowed: dict[str, set[Any]], name: str, values: set[Any]) -> None:
     allowed[name] = allowed[name] & values if name in allowed else values
 
 
-def _equalities(predicate: Equal, heading: Heading, allowed: dict[str, set]) -> None:
+def _equalities(predicate: Equal, heading: Heading, allowed: dict[str, set[Any]]) -> None:
     """Add an equality predicate's values to ``allowed``."""
     for name, value in predicate.items:
         if value is None or heading[name].type is None or heading[name].kind not in _EXACT_KINDS:
@@ -225,7 +226,7 @@ def _equalities(predicate: Equal, heading: Heading, allowed: dict[str, set]) -> 
         _narrow(allowed, name, {value})
 
 
-def _is_in(column: pa.ChunkedArray, values: set) -> Any:
+def _is_in(column: pa.ChunkedArray, values: set[Any]) -> Any:
     if pa.types.is_dictionary(column.type):  # an ENUM column: compare its values
         column = column.cast(column.type.value_type)
     try:
@@ -249,7 +250,7 @@ def _semijoin(rows: pa.Table, other: pa.Table, shared: list[str]) -> pa.Table:
 
 def _natural_join(left: pa.Table, right: pa.Table, shared: list[str]) -> pa.Table:
     """Pairs of rows equal on ``shared`` (NULL matches nothing): left's columns, then right's others."""
-    matches: dict[tuple, list[int]] = {}
+    matches: dict[tuple[Any, ...], list[int]] = {}
     for position, values in enumerate(zip(*(right.column(n).to_pylist() for n in shared), strict=True)):
         if None not in values:
             matches.setdefault(values, []).append(position)

@@ -52,7 +52,7 @@ class Source(Node):
     group: str
     sql_name: str
     project: str | None
-    heading: Heading  # type: ignore[misc]
+    heading: Heading
     table_class: Any = field(default=None, repr=False)
 
     def schema(self, project: str) -> str:

@@ -54,7 +54,7 @@ _BLOB_KINDS = ("blob", "longblob")
 _ROWS_FROM = 8
 
 
-class AndList(list):
+class AndList(list[Any]):
     """A list of restrictions that must all hold (a plain list means OR)."""
 
 
@@ -189,7 +189,7 @@ def to_predicate(restriction: Any, heading: Heading) -> Predicate:
         check_condition(restriction, heading)
         return Condition(restriction)
     if isinstance(restriction, np.void):
-        restriction = dict(zip(restriction.dtype.names, restriction.tolist(), strict=True))
+        restriction = dict(zip(restriction.dtype.names or (), restriction.tolist(), strict=True))
     if isinstance(restriction, Mapping):
         return _equal(restriction, heading)
     if isinstance(restriction, KeyList) and restriction.to_arrow() is not None:
@@ -218,10 +218,10 @@ def _equal(restriction: Mapping[str, Any], heading: Heading) -> Predicate:
     for name, value in restriction.items():
         if name not in heading:
             continue  # DataJoint semantics: keys the relation lacks are ignored
-        value = _coerced(name, value, heading)
-        if value is _NO_MATCH:
+        coerced = _coerced(name, value, heading)
+        if coerced is _NO_MATCH:
             return FALSE
-        items.append((name, value))
+        items.append((name, coerced))
     return Equal(tuple(items)) if items else TRUE
 
 

@@ -21,8 +21,8 @@ from labdata.catalog.declare.definition import NO_DEFAULT
 from labdata.core.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from labdata.catalog.engine.context import Context
     from labdata.catalog.declare.definition import Attribute, TableSchema
+    from labdata.catalog.engine.context import Context
 
 __all__ = ["declaration_of", "differences", "forget_declarations", "sync_declarations"]
 

@@ -16,16 +16,16 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labdata.catalog.engine.metadata import nonempty_tables
 from labdata.catalog.declare.registry import schema_name
+from labdata.catalog.engine.metadata import nonempty_tables
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from labdata.catalog.declare.registry import TableRegistry
     from labdata.catalog.engine.context import Context
     from labdata.catalog.tables.query import Query
-    from labdata.catalog.declare.registry import TableRegistry
 
 __all__ = ["cascade_delete"]
 
@@ -150,7 +150,7 @@ def _same_project(parent: _Node, child: _Node) -> bool:
     return child.schema == schema_name(child.registry.schema(child.name).tier_group, project)
 
 
-def _stage(context: Context, node: _Node, sql: str, params: list[Any],
+def _stage(context: Context, node: _Node, sql: str, params: dict[str, Any],
            key_sets: dict[_Node, tuple[str, int]], staged: list[str]) -> None:
     keys: pa.Table = context.lake.execute(sql, params).to_arrow_table()
     if keys.num_rows == 0:

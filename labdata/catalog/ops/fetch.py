@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from labdata.catalog.ops.blobs import ArrayReader, decode_blob
 from labdata.catalog.expr.keys import KeyList
+from labdata.catalog.ops.blobs import ArrayReader, decode_blob
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:

@@ -63,7 +63,7 @@ def _has_named_index(frame: Any) -> bool:
 
 
 def _record(record: np.void) -> dict[str, Any]:
-    return dict(zip(record.dtype.names, record.tolist(), strict=True))
+    return dict(zip(record.dtype.names or (), record.tolist(), strict=True))
 
 
 def _as_dict(item: Any, schema: TableSchema) -> dict[str, Any]:

@@ -9,13 +9,14 @@ counted or deleted. The tree is compiled by :mod:`labdata.catalog.expr.compiler`
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import duckdb
 
-from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.engine.attach import is_conflict
+from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.engine.replica import TableRef
 from labdata.catalog.expr.compiler import compile_sql
 from labdata.catalog.expr.diagnose import query_error
@@ -128,19 +129,19 @@ class Query:
         return context
 
     # ---- operators ------------------------------------------------------------
-    def __and__(self, restriction: Any) -> Query:
+    def __and__(self, restriction: Any) -> Self:
         return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
 
-    def __sub__(self, restriction: Any) -> Query:
+    def __sub__(self, restriction: Any) -> Self:
         return self._restricted(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
 
-    def _restricted(self, node: Restrict) -> Query:
+    def _restricted(self, node: Restrict) -> Self:
         """The query of ``node``, a restriction of this one (a table keeps its class: see Table)."""
-        return self._derived(node)
+        return cast("Self", self._derived(node))
 
-    def restrict(self, restriction: Any) -> Query:
+    def restrict(self, restriction: Any) -> Self:
         """Same as ``self & restriction``."""
-        return self & restriction
+        return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
 
     def __mul__(self, other: Any) -> Query:
         other = as_query(other)
@@ -148,17 +149,17 @@ class Query:
 
     def __rmul__(self, other: Any) -> Query:
         other = as_query(other)
-        return other._derived(Join(other.node, self.node), self)
+        return cast("Query", other._derived(Join(other.node, self.node), self))
 
     def join(self, other: Any) -> Query:
         """Same as ``self * other``: the natural join on shared attribute names."""
-        return self * other
+        return cast("Query", self * other)
 
     def __add__(self, other: Any) -> Query:
         other = as_query(other)
         return self._derived(Union(self.node, other.node), other)
 
-    def proj(self, *attributes: str, **named: str) -> Query:
+    def proj(self, *attributes: str | EllipsisType, **named: str) -> Query:
         """Keep (``'a'``), drop (``'-a'``), keep all (``...``), rename (``new='old'``) or
         compute (``new='expression'``) attributes; the primary key is always kept."""
         heading = self.heading
@@ -293,17 +294,18 @@ class Query:
 
     def keys(self) -> list[dict[str, Any]]:
         """Primary keys of the rows, as dicts."""
-        return self.fetch("KEY")
+        keys: list[dict[str, Any]] = self.fetch("KEY")
+        return keys
 
     def __len__(self) -> int:
         # every node yields distinct rows (projections keep the key, aggregates group by it,
         # U and unions are DISTINCT), so a plain count is exact
-        return int(self.execute(self.primary_key or None, "SELECT count(*) FROM ({})".format).fetchone()[0])
+        return int(self.execute(self.primary_key or None, "SELECT count(*) FROM ({})".format).fetchone()[0])  # type: ignore[index]
 
     def __bool__(self) -> bool:
-        return bool(self.execute(self.primary_key or None, "SELECT EXISTS ({})".format).fetchone()[0])
+        return bool(self.execute(self.primary_key or None, "SELECT EXISTS ({})".format).fetchone()[0])  # type: ignore[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.fetch(as_dict=True))
 
     def __contains__(self, item: Any) -> bool:
@@ -348,7 +350,7 @@ class U:
     def __and__(self, query: Any) -> Query:
         query = as_query(query)
         universal = Universal(self.attributes)
-        return query._derived(Restrict(universal, to_predicate(query, universal.heading)))
+        return cast("Query", query._derived(Restrict(universal, to_predicate(query, universal.heading))))
 
     def aggr(self, query: Any, **computed: str) -> Query:
         """Aggregate ``query`` grouped by this set's attributes (no attributes: one row of totals)."""
@@ -356,7 +358,8 @@ class U:
             raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.",
                              hint="Name what to compute: U('subject_name').aggr(Session, n='count(*)').")
         query = as_query(query)
-        return query._derived(Aggregate(Universal(self.attributes), query.node, tuple(computed.items())))
+        return cast("Query", query._derived(Aggregate(Universal(self.attributes), query.node,
+                                                      tuple(computed.items()))))
 
     def __repr__(self) -> str:
         return f"U({', '.join(map(repr, self.attributes))})"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.expr.nodes import Restrict, Source
@@ -55,22 +55,22 @@ class _TableMeta(type):
         return getattr(cls(), name)
 
     def __and__(cls, restriction: Any) -> Query:
-        return cls() & restriction
+        return cast("Query", cls() & restriction)
 
     def __sub__(cls, restriction: Any) -> Query:
-        return cls() - restriction
+        return cast("Query", cls() - restriction)
 
     def __mul__(cls, other: Any) -> Query:
-        return cls() * other
+        return cast("Query", cls() * other)
 
     def __rmul__(cls, other: Any) -> Query:
-        return other * cls()
+        return cast("Query", other * cls())
 
     def __add__(cls, other: Any) -> Query:
-        return cls() + other
+        return cast("Query", cls() + other)
 
     def __radd__(cls, other: Any) -> Query:
-        return other + cls()
+        return cast("Query", other + cls())
 
     def __contains__(cls, item: Any) -> bool:
         return item in cls()
@@ -101,7 +101,7 @@ class Table(Query, metaclass=_TableMeta):
     def _source(cls, project: str | None) -> Source:
         """The expression node of this table: where it lives and its heading (no connection)."""
         schema = cls.table_schema()
-        declared = cls._registry.get(cls._full_name) if cls._registry is not None else cls
+        declared = cls._registry.get(cls._full_name) if cls._registry is not None and cls._full_name else cls
         return Source(schema.class_name, schema.tier_group, schema.sql_name, project, schema.heading, declared)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -109,7 +109,7 @@ class Table(Query, metaclass=_TableMeta):
                            self.node)
 
     # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
-    def _restricted(self, node: Restrict) -> Table:
+    def _restricted(self, node: Restrict) -> Self:
         """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
         restricted = copy.copy(self)
         restricted.__dict__.pop("_source_nodes", None)
@@ -125,7 +125,7 @@ class Table(Query, metaclass=_TableMeta):
     @classmethod
     def table_schema(cls) -> TableSchema:
         """The parsed declaration: primary key, attributes, references."""
-        if cls._registry is None:
+        if cls._registry is None or cls._full_name is None:
             raise TypeError(f"{cls.__name__} is not declared in a schema group.")
         return cls._registry.schema(cls._full_name)
 
@@ -220,7 +220,7 @@ def _restored(table_class: Any, node: Any) -> Query:
     """Unpickle a table's query: the declared class again if there is one, else a plain query."""
     if table_class is None:
         return Query(node)
-    restored = table_class()
+    restored: Query = table_class()
     restored._node = node
     return restored
 
