@@ -24,7 +24,7 @@ the project in use (``dj.Schema("user")`` is the original system's
 
 Also here: the tiers (``Manual``, ``Lookup``, ``Imported``, ``Computed``,
 ``Part``), ``U``, ``AndList``, ``Not``, ``key`` (fetch the primary key),
-``config`` (a dict whose ``display.limit`` and ``display.width`` previews
+``Top`` (``q & Top(limit, order_by, offset)``), ``config`` (a dict whose ``display.limit`` and ``display.width`` previews
 honour), ``errors`` and ``DataJointError`` (labdata's :class:`LabdataError`).
 """
 
@@ -38,14 +38,14 @@ from labdata.schema import user_schema
 from labdata.catalog.engine.context import Context
 from labdata.catalog.tables.preview import DISPLAY
 from labdata.catalog.tables.query import U
-from labdata.catalog.expr.predicates import AndList, Not
+from labdata.catalog.expr.predicates import AndList, Not, Top
 from labdata.catalog import Computed, Imported, Lookup, Manual, Part, Table
 from labdata.core import errors as _errors
 from labdata.core.errors import LabdataError
 from labdata.schema._registry import registry
 
 __all__ = ["AndList", "Computed", "DataJointError", "Imported", "Lookup", "Manual", "Not", "Part", "Schema",
-           "Table", "U", "config", "errors", "key", "schema"]
+           "Table", "Top", "U", "config", "errors", "key", "schema"]
 
 DataJointError = LabdataError
 key = "KEY"

@@ -20,8 +20,19 @@ from labdata.catalog.engine.replica import TableRef
 from labdata.catalog.expr.compiler import compile_sql
 from labdata.catalog.expr.diagnose import query_error
 from labdata.catalog.expr.lookup import evaluate
-from labdata.catalog.expr.nodes import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal, sources
-from labdata.catalog.expr.predicates import negate, to_predicate
+from labdata.catalog.expr.nodes import (
+    Aggregate,
+    Join,
+    Node,
+    Project,
+    Restrict,
+    Source,
+    Union,
+    Universal,
+    require_joinable,
+    sources,
+)
+from labdata.catalog.expr.predicates import restricted, to_predicate
 from labdata.catalog.ops.ddl import ensure_schemas
 from labdata.catalog.ops.delete import cascade_delete
 from labdata.catalog.ops.fetch import fetch_one, fetch_rows
@@ -129,26 +140,43 @@ class Query:
 
     # ---- operators ------------------------------------------------------------
     def __and__(self, restriction: Any) -> Query:
-        return self._derived(Restrict(self.node, to_predicate(restriction, self.heading)))
+        return self._derived(restricted(self.node, restriction))
 
     def __sub__(self, restriction: Any) -> Query:
-        return self._derived(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
+        return self._derived(restricted(self.node, restriction, negated=True))
+
+    def __xor__(self, restriction: Any) -> Query:
+        """DataJoint's permissive restriction: ``&`` that may match on attributes secondary on both sides."""
+        return self._derived(restricted(self.node, restriction, check=False))
 
     def restrict(self, restriction: Any) -> Query:
         """Same as ``self & restriction``."""
         return self & restriction
 
     def __mul__(self, other: Any) -> Query:
-        other = as_query(other)
-        return self._derived(Join(self.node, other.node), other)
+        return self.join(other)
 
     def __rmul__(self, other: Any) -> Query:
-        other = as_query(other)
-        return other._derived(Join(other.node, self.node), self)
+        return as_query(other).join(self)
 
-    def join(self, other: Any) -> Query:
-        """Same as ``self * other``: the natural join on shared attribute names."""
-        return self * other
+    def __matmul__(self, other: Any) -> Query:
+        """DataJoint's permissive join: ``*`` that may match on attributes secondary on both sides."""
+        return self.join(other, semantic_check=False)
+
+    def join(self, other: Any, semantic_check: bool = True) -> Query:
+        """The natural join on shared attribute names (``self * other``; ``self @ other`` without the check).
+
+        Raises
+        ------
+        QueryError
+            With ``semantic_check``, when the sides share an attribute secondary in both (as DataJoint 0.14).
+        """
+        if isinstance(other, U):
+            return other * self
+        other = as_query(other)
+        if semantic_check:
+            require_joinable(self.heading, other.heading)
+        return self._derived(Join(self.node, other.node), other)
 
     def __add__(self, other: Any) -> Query:
         other = as_query(other)
@@ -179,8 +207,11 @@ class Query:
         """
         if not computed:
             raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
+        if Ellipsis in attributes:  # every attribute of this query, as DataJoint's aggr(other, ...)
+            attributes = self.heading.secondary
         self.heading.require(list(attributes), "The aggregating query")
         other = as_query(other)
+        require_joinable(self.heading, other.heading)
         return self._derived(Aggregate(self.node, other.node, tuple(computed.items()), keep_all_rows,
                                        tuple(attributes)), other)
 
@@ -335,10 +366,23 @@ class Query:
 
 class U:
     """DataJoint's universal set: ``U('a', 'b') & q`` (distinct combinations),
-    ``U('a').aggr(q, n='count(*)')`` (grouped by a), ``U().aggr(q, n='count(*)')`` (totals)."""
+    ``U('a').aggr(q, n='count(*)')`` (grouped by a), ``U().aggr(q, n='count(*)')`` (totals),
+    ``U('a') * q`` (q with ``a`` added to its primary key); ``q & U('a')`` is ``q``."""
+
+    restricts_everything = True  # q & U(...) keeps every row of q
 
     def __init__(self, *attributes: str) -> None:
         self.attributes = attributes
+
+    def __mul__(self, query: Any) -> Query:
+        query = as_query(query)
+        return query._derived(Join(Universal(self.attributes), query.node))
+
+    __rmul__ = __mul__
+
+    def join(self, query: Any) -> Query:
+        """Same as ``self * query``."""
+        return self * query
 
     def __and__(self, query: Any) -> Query:
         query = as_query(query)

@@ -27,8 +27,8 @@ from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from labdata.catalog.engine.context import Context, current_context
-from labdata.catalog.expr.nodes import Restrict, Source
-from labdata.catalog.expr.predicates import negate, to_predicate
+from labdata.catalog.expr.nodes import Limit, Node, Restrict, Source
+from labdata.catalog.expr.predicates import restricted
 from labdata.catalog.ops.insert import insert_rows, update_row
 from labdata.catalog.tables.query import Query
 
@@ -63,6 +63,15 @@ class _TableMeta(type):
 
     def __mul__(cls, other: Any) -> Query:
         return cls() * other
+
+    def __matmul__(cls, other: Any) -> Query:
+        return cls() @ other
+
+    def __xor__(cls, restriction: Any) -> Query:
+        return cls() ^ restriction
+
+    def __add__(cls, other: Any) -> Query:
+        return cls() + other
 
     def __rmul__(cls, other: Any) -> Query:
         return other * cls()
@@ -105,16 +114,19 @@ class Table(Query, metaclass=_TableMeta):
 
     # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
     def __and__(self, restriction: Any) -> Table:
-        return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
+        return self._restricted(restricted(self.node, restriction))
 
     def __sub__(self, restriction: Any) -> Table:
-        return self._restricted(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
+        return self._restricted(restricted(self.node, restriction, negated=True))
+
+    def __xor__(self, restriction: Any) -> Table:
+        return self._restricted(restricted(self.node, restriction, check=False))
 
     def restrict(self, restriction: Any) -> Table:
         """Return the rows matching ``restriction`` (same as ``self & restriction``)."""
         return self & restriction
 
-    def _restricted(self, node: Restrict) -> Table:
+    def _restricted(self, node: Node) -> Table:
         """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
         restricted = copy.copy(self)
         restricted.__dict__.pop("_source_nodes", None)
@@ -216,7 +228,7 @@ class Table(Query, metaclass=_TableMeta):
 
 def _base_table(node: Any) -> Any:
     """The declared class of the table a chain of restrictions starts from."""
-    while isinstance(node, Restrict):
+    while isinstance(node, Restrict | Limit):
         node = node.child
     return node.table_class if isinstance(node, Source) else None
 
