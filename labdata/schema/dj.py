@@ -91,7 +91,8 @@ schema = Schema  # DataJoint's older spelling
 
 
 class Config(MutableMapping[str, Any]):
-    """DataJoint's ``dj.config``: any key may be set; ``display.limit`` and ``display.width`` change previews."""
+    """DataJoint's ``dj.config``: any key may be set; ``display.limit``, ``display.width`` and
+    ``display.show_tuple_count`` change previews."""
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
@@ -101,7 +102,7 @@ class Config(MutableMapping[str, Any]):
 
     def __setitem__(self, name: str, value: Any) -> None:
         if name in DISPLAY:
-            DISPLAY[name] = int(value)
+            DISPLAY[name] = bool(value) if isinstance(DISPLAY[name], bool) else int(value)
         else:
             self._values[name] = value
 

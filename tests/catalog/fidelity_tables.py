@@ -43,3 +43,19 @@ class Visit(Manual):
         ---
         amount = NULL : double
         """
+
+
+@registry.group("data")
+class Typed(Manual):
+    """Decimal, uuid and year attributes, a unique index and a plain index."""
+
+    definition = """
+    typed_id : smallint
+    ---
+    code = NULL : int
+    price = NULL : decimal(8,3)
+    token = NULL : uuid
+    born = NULL : year
+    unique index (code)
+    index (price)
+    """

@@ -3,15 +3,19 @@ DataJoint 0.14.10 does (each behaviour was checked against DataJoint on MySQL)."
 
 from __future__ import annotations
 
+import decimal
+import uuid
+
 import numpy as np
 import pytest
-from fidelity_tables import Animal, Visit
+from fidelity_tables import Animal, Typed, Visit
 
 from labdata.catalog import Not
 from labdata.catalog.engine.context import Context, use
 from labdata.catalog.expr.predicates import Top
 from labdata.catalog.tables.query import U
-from labdata.core.errors import QueryError
+from labdata.core.errors import DuplicateError, QueryError, WrongTypeError
+from labdata.schema import dj
 
 
 @pytest.fixture
@@ -108,3 +112,70 @@ def test_top_keeps_the_first_rows_in_its_order(zoo) -> None:
     assert (Animal & Top()).fetch1("animal_id") == 1
     with pytest.raises(QueryError):
         Top("2")
+
+
+# ---- 4. head, tail, previews, headings -------------------------------------------------------
+def test_head_and_tail_fetch_in_key_order(zoo) -> None:
+    head = Animal.head(2)
+    assert isinstance(head, np.ndarray) and head["animal_id"].tolist() == [1, 2]
+    assert Animal.tail(2)["animal_id"].tolist() == [2, 3]
+    assert Animal.tail(1, as_dict=True) == [{"animal_id": 3, "sex": "F", "weight": 2.25, "height": 1.0,
+                                             "info": None}]
+
+
+def test_heading_is_shown_and_read_as_in_datajoint(zoo) -> None:
+    heading = Animal.heading
+    assert heading.secondary_attributes == ("sex", "weight", "height", "info")
+    assert list(heading.attributes) == list(heading.names) and heading.attributes["sex"].in_key is False
+    assert heading.attributes["weight"].sql_type == "float" and list(heading) == list(heading.names)
+    assert repr(heading).splitlines() == [
+        "animal_id            : int                          # ",
+        "---",
+        "sex=\"U\"              : enum('M', 'F', 'U')          # ",
+        "weight=null          : float                        # ",
+        "height=null          : double                       # ",
+        "info=null            : blob                         # "]
+    assert repr(Animal.proj(w="weight").heading).splitlines()[-1].startswith("w=null ")
+
+
+def test_previews_honour_display_settings(zoo) -> None:
+    saved = dict(dj.config)
+    try:
+        dj.config["display.limit"] = 1
+        dj.config["display.show_tuple_count"] = False
+        text = repr(Animal())
+        assert text.splitlines()[-1] == "1 row shown, more not counted" and "(showing" not in text
+        dj.config["display.show_tuple_count"] = True
+        assert repr(Animal()).splitlines()[-1] == "3 rows (showing 1)"
+    finally:
+        for name in ("display.limit", "display.show_tuple_count"):
+            dj.config[name] = saved[name]
+
+
+# ---- 5. types: decimal, uuid, year, indexes ----------------------------------------------------
+def test_decimal_uuid_and_year_values(zoo) -> None:
+    token = uuid.UUID(int=5)
+    Typed.insert1(dict(typed_id=1, code=3, price="1.25", token=token, born=2020))
+    Typed.insert1(dict(typed_id=2, token="00000000-0000-0000-0000-000000000007"))
+    row = (Typed & {"typed_id": 1}).fetch1()
+    assert row["price"] == decimal.Decimal("1.250") and isinstance(row["price"], decimal.Decimal)
+    assert row["token"] == token and row["born"] == 2020
+    assert (Typed & {"token": uuid.UUID(int=7)}).fetch1("typed_id") == 2
+    assert (Typed & {"token": "00000000-0000-0000-0000-000000000007"}).fetch1("typed_id") == 2
+    assert Typed.fetch("token", order_by="typed_id").tolist() == [token, uuid.UUID(int=7)]
+    with pytest.raises(WrongTypeError, match="Badly formed UUID"):
+        Typed.insert1(dict(typed_id=3, token="not-a-uuid"))
+    with pytest.raises(WrongTypeError, match="outside"):
+        Typed.insert1(dict(typed_id=3, born=1800))
+
+
+def test_unique_index_is_enforced_on_insert(zoo) -> None:
+    Typed.insert([dict(typed_id=1, code=3), dict(typed_id=2), dict(typed_id=3)])  # NULLs never collide
+    assert Typed.table_schema().indexes == ((True, ("code",)), (False, ("price",)))
+    with pytest.raises(DuplicateError, match="unique index"):
+        Typed.insert1(dict(typed_id=4, code=3))
+    with pytest.raises(DuplicateError, match="unique index"):
+        Typed.insert([dict(typed_id=5, code=9), dict(typed_id=6, code=9)])
+    Typed.insert1(dict(typed_id=1, code=3), replace=True)  # the same row keeps its values
+    Typed.insert([dict(typed_id=7, code=3), dict(typed_id=8, code=8)], skip_duplicates=True)
+    assert Typed.fetch("typed_id").tolist() == [1, 2, 3, 8]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.declare.heading import Column, Heading
@@ -90,12 +90,10 @@ class Join(Node):
         left, right = self.left.heading, self.right.heading
         if isinstance(self.left, Universal):  # U('a') * q: q with a in its primary key
             right.require(left.names, "The query joined with U(...)")
-            return Heading(tuple(Column(c.name, c.kind, c.in_key or c.name in left, c.type, c.nullable)
-                                 for c in right.columns))
+            return Heading(tuple(replace(c, in_key=c.in_key or c.name in left) for c in right.columns))
         keys = set(left.primary_key) | set(right.primary_key)
-        columns = [Column(c.name, c.kind, c.name in keys, c.type, c.nullable) for c in left.columns]
-        columns += [Column(c.name, c.kind, c.name in keys, c.type, c.nullable)
-                    for c in right.columns if c.name not in left]
+        columns = [replace(c, in_key=c.name in keys) for c in left.columns]
+        columns += [replace(c, in_key=c.name in keys) for c in right.columns if c.name not in left]
         return Heading(tuple(sorted(columns, key=lambda c: not c.in_key)))
 
 
@@ -121,7 +119,7 @@ class Project(Node):
         for column in child.columns:
             if column.in_key or column.name in self.attributes or column.name in renamed:
                 name = renamed.get(column.name, column.name)
-                columns.append(Column(name, column.kind, column.in_key, column.type, column.nullable))
+                columns.append(replace(column, name=name))
         columns += [Column(new, "computed", False) for new, _ in self.computed]
         return Heading(tuple(columns))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,13 @@ __all__ = ["column_values", "decode_frame", "fetch_one", "fetch_rows"]
 _NUMERIC = ("integer", "float", "bool")
 
 def _decoder(heading: Heading, name: str, reader: ArrayReader) -> Callable[[Any], Any] | None:
-    """How to decode a fetched column's values: blobs and longblobs need it, other columns do not."""
+    """How to decode a fetched column's values: blobs, longblobs and uuids need it, other columns do not."""
     kind = heading[name].kind if name in heading else ""
-    return decode_blob if kind == "blob" else reader.read if kind == "longblob" else None
+    return decode_blob if kind == "blob" else reader.read if kind == "longblob" else _uuid if kind == "uuid" else None
+
+
+def _uuid(text: Any) -> uuid.UUID | None:
+    return uuid.UUID(text) if isinstance(text, str) else None  # NULL: None (NaN in a frame)
 
 
 def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFrame:
@@ -98,7 +103,7 @@ def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayRea
     if (kind in _NUMERIC or kind == "computed") and column.null_count == 0 and _is_numeric(column.type):
         values = column.to_numpy()
         return values.astype(np.int64) if kind == "integer" and values.dtype.kind == "i" else values
-    if _is_text(column.type):
+    if _is_text(column.type) and kind != "uuid":
         return _text_values(column)
     values = column.to_pylist()
     decode = _decoder(heading, name, reader)

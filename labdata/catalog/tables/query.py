@@ -314,8 +314,12 @@ class Query:
         return fetch_one(self, attributes)
 
     def head(self, limit: int = 25, **kwargs: Any) -> Any:
-        """The first rows (ordered by primary key) as dicts."""
-        return self.fetch(as_dict=True, order_by="KEY", limit=limit, **kwargs)
+        """The first rows in primary-key order: ``fetch(order_by='KEY', limit=limit, **kwargs)``, as DataJoint."""
+        return self.fetch(order_by="KEY", limit=limit, **kwargs)
+
+    def tail(self, limit: int = 25, **kwargs: Any) -> Any:
+        """The last rows, in primary-key order (``fetch`` arguments as for :meth:`head`)."""
+        return self.fetch(order_by="KEY DESC", limit=limit, **kwargs)[::-1]
 
     def keys(self) -> list[dict[str, Any]]:
         """Primary keys of the rows, as dicts."""
