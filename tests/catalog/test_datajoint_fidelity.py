@@ -4,17 +4,25 @@ DataJoint 0.14.10 does (each behaviour was checked against DataJoint on MySQL)."
 from __future__ import annotations
 
 import decimal
+import signal
 import uuid
 
 import numpy as np
 import pytest
-from fidelity_tables import Animal, Typed, Visit
+from fidelity_tables import CALLS, Animal, AnimalScore, Probe, Recording, Typed, Visit
 
 from labdata.catalog import Not
 from labdata.catalog.engine.context import Context, use
 from labdata.catalog.expr.predicates import Top
+from labdata.catalog.populate.jobs import JobTable, PopulateJob
 from labdata.catalog.tables.query import U
-from labdata.core.errors import DuplicateError, QueryError, WrongTypeError
+from labdata.core.errors import (
+    DuplicateError,
+    IntegrityError,
+    QueryError,
+    UnknownAttributeError,
+    WrongTypeError,
+)
 from labdata.schema import dj
 
 
@@ -179,3 +187,121 @@ def test_unique_index_is_enforced_on_insert(zoo) -> None:
     Typed.insert1(dict(typed_id=1, code=3), replace=True)  # the same row keeps its values
     Typed.insert([dict(typed_id=7, code=3), dict(typed_id=8, code=8)], skip_duplicates=True)
     assert Typed.fetch("typed_id").tolist() == [1, 2, 3, 8]
+
+
+# ---- 6. delete, delete_quick, drop, parts ------------------------------------------------------
+def test_parts_are_deleted_only_with_their_master(zoo) -> None:
+    sample = Visit.Sample & {"animal_id": 1}
+    with pytest.raises(IntegrityError, match="before deleting from its master"):
+        sample.delete(safemode=False)
+    assert len(Visit.Sample()) == 1
+    assert sample.delete(safemode=False, force_parts=True) == {"fidelity.visit__sample": 1}
+    Visit.Sample.insert1(dict(animal_id=1, visit=1, sample=1))
+    counts = (Visit & {"animal_id": 1, "visit": 1}).delete(safemode=False)
+    assert counts == {"fidelity.visit": 1, "fidelity.visit__sample": 1}
+
+
+def test_force_masters_deletes_the_masters_of_cascaded_parts(sqlite_lake) -> None:
+    with use(Context(sqlite_lake, "fidelity")):
+        Probe.insert([dict(probe="p1"), dict(probe="p2")])
+        Recording.insert([dict(rec=1), dict(rec=2)])
+        Recording.Channel.insert([dict(rec=1, probe="p1", channel=0), dict(rec=2, probe="p2", channel=0)])
+        with pytest.raises(IntegrityError, match="part table"):
+            (Probe & {"probe": "p1"}).delete(safemode=False)
+        counts = (Probe & {"probe": "p1"}).delete(safemode=False, force_masters=True)
+        assert counts == {"fidelity.probe": 1, "fidelity.recording__channel": 1, "fidelity.recording": 1}
+        assert Recording.fetch("rec").tolist() == [2]
+
+
+def test_delete_quick_does_not_cascade(zoo) -> None:
+    with pytest.raises(IntegrityError, match="refer to them"):
+        (Animal & {"animal_id": 1}).delete_quick()
+    assert (Animal & {"animal_id": 3}).delete_quick() == 1 and len(Animal()) == 2
+
+
+def test_safemode_asks_at_a_terminal(zoo, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda question: "no")
+    assert (Animal & {"animal_id": 3}).delete() == {} and len(Animal()) == 3
+    monkeypatch.setattr("builtins.input", lambda question: "yes")
+    assert (Animal & {"animal_id": 3}).delete() == {"fidelity.animal": 1}
+    dj.config["safemode"] = False
+    try:
+        monkeypatch.setattr("builtins.input", lambda question: pytest.fail("asked"))
+        assert (Animal & {"animal_id": 2}).delete() == {"fidelity.animal": 1, "fidelity.visit": 1}
+    finally:
+        dj.config["safemode"] = True
+
+
+def test_drop_removes_a_table_and_its_dependents(zoo) -> None:
+    with pytest.raises(IntegrityError, match="before dropping its master"):
+        Visit.Sample.drop(safemode=False)
+    with pytest.raises(QueryError, match="restriction"):
+        (Visit & {"visit": 1}).drop(safemode=False)
+    assert Visit.drop(safemode=False) == ["fidelity.visit", "fidelity.visit__sample"]
+    assert "visit" not in zoo.lake.tables("fidelity")
+    assert len(Visit()) == 0 and len(Animal()) == 3  # used again: created, empty
+
+
+# ---- 7. populate -------------------------------------------------------------------------------
+def test_populate_returns_datajoint_counts_and_errors(zoo) -> None:
+    CALLS.clear()
+    result = AnimalScore.populate(suppress_errors=True, order="reverse")
+    assert result["success_count"] == 2
+    assert dict(result)["error_list"] == [({"animal_id": 3}, "ValueError: no score for 3")]
+    assert [animal for animal, _ in CALLS] == [3, 2, 1]
+    with pytest.raises(ValueError, match="no score"):
+        AnimalScore.populate()
+    errors = AnimalScore.populate(suppress_errors=True, return_exception_objects=True)["error_list"]
+    assert isinstance(errors[0][1], ValueError)
+
+
+def test_populate_keys_and_make_kwargs(zoo) -> None:
+    CALLS.clear()
+    result = AnimalScore.populate(keys=[{"animal_id": 2}, {"animal_id": 1}], make_kwargs={"interrupt": "no"})
+    assert result["success_count"] == 2 and CALLS == [(2, {"interrupt": "no"}), (1, {"interrupt": "no"})]
+    assert AnimalScore.populate(keys=[{"animal_id": 1}])["success_count"] == 0  # made already
+
+
+def test_interrupted_makes_are_recorded_in_the_jobs(zoo) -> None:
+    jobs = JobTable(AnimalScore._full_name, zoo)
+    with pytest.raises(KeyboardInterrupt):
+        AnimalScore.populate({"animal_id": 2}, reserve_jobs=True, make_kwargs={"interrupt": "keyboard"})
+    assert [e["error_message"] for e in jobs.errors()] == ["KeyboardInterrupt"]
+    jobs.clear_errors()
+    with pytest.raises(SystemExit, match="SIGTERM"):
+        AnimalScore.populate({"animal_id": 2}, reserve_jobs=True, make_kwargs={"interrupt": "sigterm"})
+    assert [e["error_message"] for e in jobs.errors()] == ["SystemExit: SIGTERM received"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is restored
+
+
+# ---- 8. inserting from CSV; misnamed attributes --------------------------------------------------
+def test_insert_from_a_csv_file(zoo, tmp_path) -> None:
+    path = tmp_path / "visits.csv"
+    path.write_text("animal_id,visit,weight,note\n3,1,2.5,first\n3,2,,\n")
+    assert Visit.insert(path) == 2
+    assert (Visit & {"animal_id": 3}).fetch(as_dict=True) == [
+        {"animal_id": 3, "visit": 1, "weight": 2.5, "note": "first"},
+        {"animal_id": 3, "visit": 2, "weight": None, "note": ""}]
+    other = tmp_path / "more.csv"
+    other.write_text("animal_id,visit\n3,3\n")
+    assert Visit.insert(str(other)) == 1
+
+
+def test_a_misnamed_attribute_names_the_closest_one(zoo) -> None:
+    with pytest.raises(UnknownAttributeError, match="Attribute 'wieght' not found") as raised:
+        Visit.insert1(dict(animal_id=3, visit=9, wieght=1.0))
+    assert raised.value.hint.startswith("Rename 'wieght' to 'weight'")
+    Visit.insert1(dict(animal_id=3, visit=9, wieght=1.0), ignore_extra_fields=True)
+
+
+def test_jobs_reserve_ignore_complete_and_error(zoo) -> None:
+    jobs = PopulateJob(zoo)
+    name, key = AnimalScore._full_name, {"animal_id": 1}
+    assert jobs.reserve(name, key) and not jobs.reserve(name, key)
+    jobs.complete(name, key)
+    assert jobs.ignore(name, key)
+    assert AnimalScore.populate(key, reserve_jobs=True)["success_count"] == 0  # ignored
+    jobs.delete()
+    jobs.error(name, {"animal_id": 2}, "ValueError: bad")
+    assert (jobs & {"status": "error"}).fetch1("error_message") == "ValueError: bad"

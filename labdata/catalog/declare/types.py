@@ -313,7 +313,8 @@ def _coerce_uuid(atype: AttributeType, value: Any, attribute: str) -> str:
         return str(uuid.UUID(value) if isinstance(value, str) else uuid.UUID(bytes=bytes(value)))
     except (TypeError, ValueError):
         raise WrongTypeError(f"Badly formed UUID value {value!r} for attribute {attribute!r}.",
-                             hint="Give a uuid.UUID or its text, e.g. '00000000-0000-0000-0000-000000000005'.") from None
+                             hint="Give a uuid.UUID or its text, e.g. "
+                                  "'00000000-0000-0000-0000-000000000005'.") from None
 
 
 def _coerce_blob(atype: AttributeType, value: Any, attribute: str) -> Any:

@@ -34,7 +34,8 @@ from labdata.catalog.expr.nodes import (
 )
 from labdata.catalog.expr.predicates import restricted, to_predicate
 from labdata.catalog.ops.ddl import ensure_schemas
-from labdata.catalog.ops.delete import cascade_delete
+from labdata.catalog.ops.delete import delete_rows
+from labdata.catalog.ops.drop import delete_quick
 from labdata.catalog.ops.fetch import fetch_one, fetch_rows
 from labdata.catalog.tables.preview import describe, html_preview, text_preview
 from labdata.core.errors import QueryError
@@ -350,15 +351,35 @@ class Query:
         return describe(self)
 
     # ---- deleting ------------------------------------------------------------------
-    def delete(self, *, dry_run: bool = False) -> dict[str, int]:
+    def delete(self, *, dry_run: bool = False, safemode: bool | None = None, force_parts: bool = False,
+               force_masters: bool = False) -> dict[str, int]:
         """Delete these rows of one table and every row that depends on them, in one transaction.
+
+        Parameters
+        ----------
+        dry_run : bool
+            Only count the rows.
+        safemode : bool, optional
+            Show the counts and ask to commit, at a terminal (default: ``dj.config['safemode']``).
+        force_parts, force_masters : bool
+            Delete part rows without their master's rows / with them, as DataJoint 0.14
+            (see :mod:`labdata.catalog.ops.delete`).
 
         Returns
         -------
         dict
             Rows deleted (or that would be, with ``dry_run``) per ``schema.table``.
         """
-        return cascade_delete(self, dry_run=dry_run)
+        return delete_rows(self, dry_run=dry_run, safemode=safemode, force_parts=force_parts,
+                           force_masters=force_masters)
+
+    def delete_quick(self, get_count: bool = False) -> int:
+        """Delete these rows of one table without cascading; return how many (DataJoint's ``delete_quick``).
+
+        Raises IntegrityError when rows of other tables refer to them. ``get_count`` is accepted
+        for DataJoint code; the count is always returned.
+        """
+        return delete_quick(self)
 
     def table_of_restriction(self) -> Any:
         """The declared table class a chain of restrictions starts from (None for joins, projections, ...)."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.expr.nodes import Limit, Node, Restrict, Source
 from labdata.catalog.expr.predicates import restricted
+from labdata.catalog.ops.drop import drop_table
 from labdata.catalog.ops.insert import insert_rows, update_row
 from labdata.catalog.tables.query import Query
 
@@ -220,6 +221,14 @@ class Table(Query, metaclass=_TableMeta):
     def insert1(self, row: Any, **kwargs: Any) -> int:
         """Insert one row (a dict, a tuple in attribute order, or a record); see :meth:`insert`."""
         return self.insert([row], **kwargs)
+
+    def drop(self, *, safemode: bool | None = None) -> list[str]:
+        """Drop this table and every table that depends on it, with their rows (DataJoint's ``drop``).
+
+        Asks first at a terminal in safemode (default: ``dj.config['safemode']``). The classes
+        stay declared: using one again creates its table, empty. Returns the dropped tables.
+        """
+        return drop_table(self, safemode=safemode)
 
     def update1(self, row: dict[str, Any]) -> None:
         """Update secondary attributes of the one row identified by the primary key in ``row``."""
