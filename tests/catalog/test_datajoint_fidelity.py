@@ -192,10 +192,10 @@ def test_unique_index_is_enforced_on_insert(zoo) -> None:
 # ---- 6. delete, delete_quick, drop, parts ------------------------------------------------------
 def test_parts_are_deleted_only_with_their_master(zoo) -> None:
     sample = Visit.Sample & {"animal_id": 1}
-    with pytest.raises(IntegrityError, match="before deleting from its master"):
+    with pytest.raises(IntegrityError, match="Cannot delete from a Part directly"):
         sample.delete(safemode=False)
     assert len(Visit.Sample()) == 1
-    assert sample.delete(safemode=False, force_parts=True) == {"fidelity.visit__sample": 1}
+    assert sample.delete(force=True, safemode=False) == {"fidelity.visit__sample": 1}
     Visit.Sample.insert1(dict(animal_id=1, visit=1, sample=1))
     counts = (Visit & {"animal_id": 1, "visit": 1}).delete(safemode=False)
     assert counts == {"fidelity.visit": 1, "fidelity.visit__sample": 1}
@@ -234,8 +234,10 @@ def test_safemode_asks_at_a_terminal(zoo, monkeypatch) -> None:
 
 
 def test_drop_removes_a_table_and_its_dependents(zoo) -> None:
-    with pytest.raises(IntegrityError, match="before dropping its master"):
+    with pytest.raises(IntegrityError, match="Cannot drop a Part directly"):
         Visit.Sample.drop(safemode=False)
+    with pytest.raises(IntegrityError, match="before dropping its master"):
+        Visit.Sample.drop(force=True, safemode=False)
     with pytest.raises(QueryError, match="restriction"):
         (Visit & {"visit": 1}).drop(safemode=False)
     assert Visit.drop(safemode=False) == ["fidelity.visit", "fidelity.visit__sample"]

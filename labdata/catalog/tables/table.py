@@ -32,6 +32,7 @@ from labdata.catalog.expr.predicates import restricted
 from labdata.catalog.ops.drop import drop_table
 from labdata.catalog.ops.insert import insert_rows, update_row
 from labdata.catalog.tables.query import Query
+from labdata.core.errors import IntegrityError
 
 if TYPE_CHECKING:
     from labdata.catalog.declare.definition import TableSchema
@@ -265,6 +266,26 @@ class Lookup(Table):
 
 
 class Part(Table):
-    """A part of a master table, inserted together with it."""
+    """A part of a master table, inserted together with it (and deleted with it, as in DataJoint)."""
 
     tier: ClassVar[str] = "part"
+
+    def delete(self, force: bool = False, **options: Any) -> dict[str, int]:
+        """Refuse to delete part rows directly unless ``force`` (or ``force_parts``), as DataJoint 0.14.
+
+        Raises
+        ------
+        IntegrityError
+            Without ``force``: delete the master's rows instead (their parts go with them).
+        """
+        if not (force or options.pop("force_parts", False)):
+            raise IntegrityError("Cannot delete from a Part directly. Delete from master instead.",
+                                 hint="Delete the master's rows (their parts go with them), or pass force=True.")
+        return super().delete(force_parts=True, **options)
+
+    def drop(self, force: bool = False, **options: Any) -> list[str]:
+        """Refuse to drop a part table directly unless ``force``, as DataJoint 0.14 (then its master must go too)."""
+        if not force:
+            raise IntegrityError("Cannot drop a Part directly. Drop the master instead.",
+                                 hint="Call drop() on the master table.")
+        return super().drop(**options)
