@@ -71,7 +71,8 @@ class FileMethods:
                 archived = True
         return archived
 
-    def delete(self, *, dry_run: bool = False) -> dict[str, int]:
+    def delete(self, *, dry_run: bool = False, safemode: bool | None = None, force_parts: bool = False,
+               force_masters: bool = False) -> dict[str, int]:
         """Delete the selected rows (cascading, as :meth:`Query.delete`) and their stored objects.
 
         The objects are deleted after the rows' transaction commits, from intents recorded in
@@ -83,7 +84,8 @@ class FileMethods:
         StorageError
             An object could not be deleted; it stays recorded and a later call deletes it.
         """
-        parent_delete = super().delete  # type: ignore[misc]
+        parent_delete = functools.partial(super().delete, safemode=safemode,  # type: ignore[misc]
+                                          force_parts=force_parts, force_masters=force_masters)
         if dry_run:
             return parent_delete(dry_run=True)
         from labdata.schema.file_objects import delete_files

@@ -57,7 +57,7 @@ def test_delete_cascades_to_every_descendant(filled) -> None:
 
 @sqlite_only
 def test_delete_of_a_clock_event_removes_the_sync_referring_to_it(filled) -> None:
-    counts = (DatasetEvents.Digital & {"stream_name": "nidq"}).delete()
+    counts = (DatasetEvents.Digital & {"stream_name": "nidq"}).delete(force_parts=True)  # a part alone
     assert counts["test_project_computed.stream_sync"] == 1
     assert len(DatasetEvents.Digital()) == 1
 

@@ -32,7 +32,7 @@ def test_datajoint_edge_semantics(demo) -> None:
     assert len(Session & None) == 0
     assert len(Session & AndList()) == 6 and len(Session - AndList()) == 0
     assert len(Session & True) == 6 and len(Session & False) == 0
-    assert len(Session & (Session & {"subject_name": "nobody"})) == 0, "an empty query restricts to nothing"
+    assert len(Session & (Session & {"subject_name": "nobody"}).proj()) == 0, "an empty query restricts to nothing"
     assert len(Session & Not({"subject_name": "JC178"})) == len(Session - {"subject_name": "JC178"}) == 4
     assert len(Session & {"not_an_attribute": 1}) == 6, "dict keys the table lacks are ignored"
     assert len(Session & [{"subject_name": "JC178"}, "subject_name = 'JC179'"]) == 4

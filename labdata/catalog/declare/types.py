@@ -24,6 +24,7 @@ import datetime as dt
 import decimal
 import math
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,8 @@ class AttributeType:
         The declared type, as written (``varchar(32)``).
     kind : str
         One of ``string``, ``enum``, ``integer``, ``float``, ``decimal``, ``bool``,
-        ``date``, ``datetime``, ``time``, ``blob``, ``longblob``.
+        ``date``, ``datetime``, ``time``, ``uuid``, ``blob``, ``longblob`` (``year`` is an
+        integer from 1901 to 2155, as MySQL's YEAR).
     sql : str
         The DuckDB column type.
     length : int or None
@@ -155,6 +157,10 @@ def _decimal(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     return AttributeType(text, "decimal", f"DECIMAL({precision},{scale})")
 
 
+def _year(text: str, base: str, args: list[str], rest: str) -> AttributeType:
+    return AttributeType(text, "integer", "SMALLINT", low=1901, high=2155)
+
+
 def _simple(kind: str, sql: str) -> _Builder:
     return lambda text, base, args, rest: AttributeType(text, kind, sql)
 
@@ -168,6 +174,7 @@ _BUILDERS: dict[str, _Builder] = {
     "bool": _simple("bool", "BOOLEAN"), "boolean": _simple("bool", "BOOLEAN"),
     "date": _simple("date", "DATE"), "datetime": _simple("datetime", "TIMESTAMP"),
     "timestamp": _simple("datetime", "TIMESTAMP"), "time": _simple("time", "TIME"),
+    "year": _year, "uuid": _simple("uuid", "UUID"),
     "blob": _simple("blob", "BLOB"), "tinyblob": _simple("blob", "BLOB"),
     "mediumblob": _simple("longblob", "BLOB"), "longblob": _simple("longblob", "BLOB"),
 }
@@ -306,6 +313,17 @@ def _coerce_time(atype: AttributeType, value: Any, attribute: str) -> dt.time:
     raise _wrong(attribute, atype, value)
 
 
+def _coerce_uuid(atype: AttributeType, value: Any, attribute: str) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(value) if isinstance(value, str) else uuid.UUID(bytes=bytes(value)))
+    except (TypeError, ValueError):
+        raise WrongTypeError(f"Badly formed UUID value {value!r} for attribute {attribute!r}.",
+                             hint="Give a uuid.UUID or its text, e.g. "
+                                  "'00000000-0000-0000-0000-000000000005'.") from None
+
+
 def _coerce_blob(atype: AttributeType, value: Any, attribute: str) -> Any:
     return value  # serialised later by labdata.catalog.ops.blobs
 
@@ -313,6 +331,6 @@ def _coerce_blob(atype: AttributeType, value: Any, attribute: str) -> Any:
 _COERCERS = {
     "string": _coerce_string, "enum": _coerce_enum, "integer": _coerce_integer,
     "float": _coerce_float, "decimal": _coerce_decimal, "bool": _coerce_bool,
-    "date": _coerce_date, "datetime": _coerce_datetime, "time": _coerce_time,
+    "date": _coerce_date, "datetime": _coerce_datetime, "time": _coerce_time, "uuid": _coerce_uuid,
     "blob": _coerce_blob, "longblob": _coerce_blob,
 }

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from labdata.catalog.declare.heading import Heading
 from labdata.catalog.expr.mysql import parse_expression
-from labdata.catalog.expr.nodes import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal
+from labdata.catalog.expr.nodes import Aggregate, Join, Limit, Node, Project, Restrict, Source, Union, Universal
 from labdata.catalog.expr.predicates import (
     AllOf,
     AnyOf,
@@ -27,7 +27,7 @@ from labdata.catalog.expr.predicates import (
     Predicate,
     Semijoin,
 )
-from labdata.catalog.expr.sql import column, equal_on, exists
+from labdata.catalog.expr.sql import column, equal_on, exists, order_by
 from labdata.core.errors import QueryError
 
 __all__ = ["Params", "compile_node", "compile_sql"]
@@ -192,6 +192,8 @@ def condition(predicate: Predicate, heading: Heading, alias: str, params: Params
 
 
 def _join(node: Join, params: Params, depth: int) -> exp.Select:
+    if isinstance(node.left, Universal):  # U('a') * q: the rows of q (a joins its primary key)
+        return compile_node(node.right, params, depth)
     left_alias, right_alias = f"l{depth}", f"r{depth}"
     left, right = node.left.heading, node.right.heading
     shared = [n for n in left.names if n in right]
@@ -250,11 +252,35 @@ def _merged_heading(node: Aggregate) -> Heading:
     return Heading(tuple(columns.values()))
 
 
+def _limit(node: Limit, params: Params, depth: int) -> exp.Select:
+    """``q & Top(...)``: the ordered, limited rows of the child, as a subquery (so that more may be added)."""
+    alias, inner = _alias(depth), f"k{depth}"
+    select = _select((column(inner, n) for n in node.heading.names), node.child, params, depth, inner)
+    select = select.order_by(order_by(node.child.heading, node.order_by), dialect="duckdb", copy=False)
+    if node.limit is not None:
+        select = select.limit(int(node.limit), copy=False)
+    if node.offset:
+        select = select.offset(int(node.offset), copy=False)
+    return exp.select(*(column(alias, n) for n in node.heading.names), copy=False).from_(
+        select.subquery(alias, copy=False), copy=False)
+
+
+def _outer_union(node: Union, params: Params, depth: int) -> exp.Select:
+    """DataJoint's union of relations with different secondary attributes: a full outer join on the key."""
+    left_alias, right_alias = f"a{depth}", f"b{depth}"
+    left, keys = node.left.heading, node.heading.primary_key
+    outputs = [exp.func("COALESCE", column(left_alias, n), column(right_alias, n)).as_(n, copy=False)
+               if n in keys else column(left_alias if n in left else right_alias, n) for n in node.heading.names]
+    select = _select(outputs, node.left, params, depth, left_alias)
+    right = _from_item(node.right, params, depth + 1, right_alias)
+    select.append("joins", exp.Join(this=right, on=equal_on(left_alias, right_alias, keys), side="FULL"))
+    return select
+
+
 def _union(node: Union, params: Params, depth: int) -> exp.Select:
-    left, right = node.left.heading, node.right.heading
-    if set(left.primary_key) != set(right.primary_key) or set(left.names) != set(right.names):
-        raise QueryError("A union needs two queries with the same attributes and primary key.",
-                         hint="Project both sides to the same attributes first.")
+    if node.outer:
+        return _outer_union(node, params, depth)
+    left = node.left.heading
     alias = _alias(depth)
     names = left.names
     first = _select((column(f"a{depth}", n) for n in names), node.left, params, depth, f"a{depth}")
@@ -270,4 +296,4 @@ def _universal(node: Universal, params: Params, depth: int) -> exp.Select:
 
 _VISITORS: dict[type[Node], Callable[..., exp.Select]] = {
     Source: _source, Restrict: _restrict, Join: _join, Project: _project, Aggregate: _aggregate,
-    Union: _union, Universal: _universal}
+    Union: _union, Universal: _universal, Limit: _limit}

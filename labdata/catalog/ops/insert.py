@@ -26,6 +26,7 @@ from labdata.catalog.ops.rows import (
     normalize_rows,
     prepare_row,
 )
+from labdata.catalog.ops.unique import check_unique_indexes
 from labdata.core.errors import (
     DataError,
     DuplicateError,
@@ -79,7 +80,15 @@ def insert_rows(table: Table, rows: Any, *, replace: bool, skip_duplicates: bool
     if not prepared:
         return 0
     _serialise_blobs(prepared, schema, context)
-    return context.lake.run(lambda: _write(table, schema, context, prepared, replace, skip_duplicates))
+    return context.lake.run(lambda: _write_unique(table, schema, context, prepared, replace, skip_duplicates))
+
+
+def _write_unique(table: Table, schema: TableSchema, context: Context, rows: list[dict[str, Any]],
+                  replace: bool, skip_duplicates: bool) -> int:
+    """:func:`_write` the rows that no other row's unique index values collide with."""
+    target = context.qualified(schema.tier_group, schema.sql_name)
+    rows = check_unique_indexes(context.lake, target, schema, rows, skip_duplicates)
+    return _write(table, schema, context, rows, replace, skip_duplicates) if rows else 0
 
 
 def _serialise_blobs(rows: list[dict[str, Any]], schema: TableSchema, context: Context) -> None:

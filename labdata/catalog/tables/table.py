@@ -27,9 +27,11 @@ from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from labdata.catalog.engine.context import Context, current_context
-from labdata.catalog.expr.nodes import Restrict, Source
+from labdata.catalog.expr.nodes import Limit, Node, Restrict, Source
+from labdata.catalog.ops.drop import drop_table
 from labdata.catalog.ops.insert import insert_rows, update_row
 from labdata.catalog.tables.query import Query
+from labdata.core.errors import IntegrityError
 
 if TYPE_CHECKING:
     from labdata.catalog.declare.definition import TableSchema
@@ -62,6 +64,12 @@ class _TableMeta(type):
 
     def __mul__(cls, other: Any) -> Query:
         return cast("Query", cls() * other)
+
+    def __matmul__(cls, other: Any) -> Query:
+        return cast("Query", cls() @ other)
+
+    def __xor__(cls, restriction: Any) -> Query:
+        return cast("Query", cls() ^ restriction)
 
     def __rmul__(cls, other: Any) -> Query:
         return cast("Query", other * cls())
@@ -109,7 +117,7 @@ class Table(Query, metaclass=_TableMeta):
                            self.node)
 
     # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
-    def _restricted(self, node: Restrict) -> Self:
+    def _restricted(self, node: Node) -> Self:
         """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
         restricted = copy.copy(self)
         restricted.__dict__.pop("_source_nodes", None)
@@ -204,6 +212,14 @@ class Table(Query, metaclass=_TableMeta):
         """Insert one row (a dict, a tuple in attribute order, or a record); see :meth:`insert`."""
         return self.insert([row], **kwargs)
 
+    def drop(self, *, safemode: bool | None = None) -> list[str]:
+        """Drop this table and every table that depends on it, with their rows (DataJoint's ``drop``).
+
+        Asks first at a terminal in safemode (default: ``dj.config['safemode']``). The classes
+        stay declared: using one again creates its table, empty. Returns the dropped tables.
+        """
+        return drop_table(self, safemode=safemode)
+
     def update1(self, row: dict[str, Any]) -> None:
         """Update secondary attributes of the one row identified by the primary key in ``row``."""
         update_row(self, row)
@@ -211,7 +227,7 @@ class Table(Query, metaclass=_TableMeta):
 
 def _base_table(node: Any) -> Any:
     """The declared class of the table a chain of restrictions starts from."""
-    while isinstance(node, Restrict):
+    while isinstance(node, Restrict | Limit):
         node = node.child
     return node.table_class if isinstance(node, Source) else None
 
@@ -239,6 +255,26 @@ class Lookup(Table):
 
 
 class Part(Table):
-    """A part of a master table, inserted together with it."""
+    """A part of a master table, inserted together with it (and deleted with it, as in DataJoint)."""
 
     tier: ClassVar[str] = "part"
+
+    def delete(self, force: bool = False, **options: Any) -> dict[str, int]:
+        """Refuse to delete part rows directly unless ``force`` (or ``force_parts``), as DataJoint 0.14.
+
+        Raises
+        ------
+        IntegrityError
+            Without ``force``: delete the master's rows instead (their parts go with them).
+        """
+        if not (force or options.pop("force_parts", False)):
+            raise IntegrityError("Cannot delete from a Part directly. Delete from master instead.",
+                                 hint="Delete the master's rows (their parts go with them), or pass force=True.")
+        return super().delete(force_parts=True, **options)
+
+    def drop(self, force: bool = False, **options: Any) -> list[str]:
+        """Refuse to drop a part table directly unless ``force``, as DataJoint 0.14 (then its master must go too)."""
+        if not force:
+            raise IntegrityError("Cannot drop a Part directly. Drop the master instead.",
+                                 hint="Call drop() on the master table.")
+        return super().drop(**options)
