@@ -32,9 +32,10 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import _lab_rows as rows
 import _shapes
-import numpy as np
 
 SCHEMA = "labdata_bench_dj"
 
@@ -60,7 +61,8 @@ def connect(args: argparse.Namespace) -> Any:
     import datajoint as dj
 
     dj.config.update({"database.host": args.host, "database.user": args.user,
-                      "database.password": args.password, "database.use_tls": False, "safemode": False, "loglevel": "WARNING"})
+                      "database.password": args.password, "database.use_tls": False, "safemode": False,
+                      "loglevel": "WARNING"})
     dj.logger.setLevel("WARNING")
     return dj.conn(reset=True)
 
@@ -130,7 +132,7 @@ def load(args: argparse.Namespace, t: types.SimpleNamespace) -> tuple[float, boo
                              for k, v in columns.items() if isinstance(v, rows.Blob))
             path = Path(tmp) / "rows.tsv"
             with path.open("w") as out:
-                out.writelines("\t".join(r) + "\n" for r in zip(*(_text(v) for v in arrays.values())))
+                out.writelines("\t".join(r) + "\n" for r in zip(*(_text(v) for v in arrays.values()), strict=True))
             names = ", ".join(f"`{k}`" for k in arrays)
             cursor.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {table.full_table_name} "
                            f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({names})"

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import _lab_rows as rows
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+import _lab_rows as rows
 from labdata.catalog import Context, Lake, use
 from labdata.catalog.ops.blobs import encode_blob
 from labdata.schema import registry

@@ -9,12 +9,13 @@ side with its own blob format). Attributes not listed are NULL.
 
 At ``scale=1`` the catalog has 10,000 subjects, 200,000 sessions (20 per
 subject), 400,000 datasets (``ephys_g0`` and ``task`` per session),
-2,000,000 files (5 per dataset; a task dataset's first is ``<session>_trials.csv``), one recording, probe setting and sorting per
-ephys dataset, and 5,000,000 units with metrics (25 per sorting), of which
-about 24 % pass ``CRITERIA``, a ``DecisionTask`` per task dataset with a visual and an
-auditory ``TrialSet``, and a ``UnitCount`` per sorting (one ``UnitCountCriteria``). Subjects are enrolled one after another over
-five years and rows are laid out in session-time order, as a lab produces
-them (not sorted by primary key).
+2,000,000 files (5 per dataset; a task dataset's first is ``<session>_trials.csv``),
+one recording, probe setting and sorting per ephys dataset, and 5,000,000 units with
+metrics (25 per sorting), of which about 24 % pass ``CRITERIA``, a ``DecisionTask`` per
+task dataset with a visual and an auditory ``TrialSet``, and a ``UnitCount`` per sorting
+(one ``UnitCountCriteria``). Subjects are enrolled one after another over five years
+and rows are laid out in session-time order, as a lab produces them (not sorted by
+primary key).
 
 Not a script, used by ``catalog_query.py`` and ``_dj_baseline.py``; run the
 benchmark with ``python benchmarks/catalog_query.py [--scale S] [--dj-scale S]``.
@@ -160,7 +161,7 @@ def _datasets_and_files(size: Sizes, s: dict[str, np.ndarray], subj: np.ndarray)
     f_subj, f_sess, f_name = np.repeat(d_subj, f), np.repeat(d_sess, f), np.repeat(d_name, f)
     index = np.tile(np.arange(f), size.datasets)
     paths = np.array([f"{a}/{b}/{c}/file_{i}.bin" if c == DATASETS[0][0] else f"{a}/{b}/{c}/{b}{TASK_FILES[i]}"
-                      for a, b, c, i in zip(f_subj, f_sess, f_name, index)], dtype=object)
+                      for a, b, c, i in zip(f_subj, f_sess, f_name, index, strict=True)], dtype=object)
     storage = np.full(size.files, "data", dtype=object)
     ephys = np.repeat(np.tile(np.array([1.0, 0.0]), size.sessions), f)
     file_size = np.round(rng.lognormal(16 + 6 * ephys, 1.0)).astype("float64")

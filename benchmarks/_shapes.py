@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
 from _lab_rows import CRITERIA
 
 __all__ = ["KINDS", "Api", "Shape", "merge", "run", "shapes"]

@@ -109,7 +109,7 @@ def time_labdata(catalog: _lab_catalog.Catalog, args: argparse.Namespace) -> dic
     with use(catalog.context), tqdm(total=sum(s.repeats for s in shapes), file=sys.stderr,
                                     desc=f"labdata: timing at scale {catalog.scale:g}") as bar:
         for shape in shapes:
-            results[shape.key] = _shapes.run(shape, probes, lambda: bar.update())
+            results[shape.key] = _shapes.run(shape, probes, bar.update)
     return results
 
 
@@ -121,7 +121,8 @@ def datajoint_python(args: argparse.Namespace) -> tuple[str | None, str]:
         return None, "skipped (--no-dj)"
     candidates = [args.dj_python] if args.dj_python else [p for p in (DEFAULT_DJ_PYTHON, sys.executable)
                                                           if Path(p).exists()]
-    check = "import datajoint, sys; print(datajoint.__version__); sys.exit(int(datajoint.__version__.split('.')[0]) >= 2)"
+    check = ("import datajoint, sys; print(datajoint.__version__); "
+             "sys.exit(int(datajoint.__version__.split('.')[0]) >= 2)")
     reasons = []
     for python in candidates:
         done = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tempfile.gettempdir(),

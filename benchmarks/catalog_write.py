@@ -51,7 +51,6 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from _table import print_table
-
 from labdata.catalog import Context, Lake, use
 from labdata.schema import LabMember, Session, Species, Strain, Subject
 

@@ -18,7 +18,7 @@ NI-DAQ files are uploaded as they are), side by side in one run:
 
 Usage::
 
-    python benchmarks/ephys_ingest.py [--seconds 60] [--repeats 10] [--no-real]
+    python benchmarks/ephys_ingest.py [--seconds 60] [--repeats 10] [--ingest-repeats N] [--no-real]
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _table import print_table  # noqa: E402
-
 from labdata.converters.spikeglx.compression import compress_bin  # noqa: E402
 from labdata.converters.spikeglx.meta import read_meta  # noqa: E402
 from labdata.converters.spikeglx.reader import RawRecording  # noqa: E402
@@ -53,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the synthetic recording")
     parser.add_argument("--repeats", type=int, default=10, help="random windows read per recording (median)")
     parser.add_argument("--no-real", action="store_true", help="skip the real files")
+    parser.add_argument("--ingest-repeats", type=int, default=None,
+                        help="timed ingests per codec and file (median; default 1 above 100 MB, else 7)")
     return parser.parse_args()
 
 
@@ -74,8 +75,14 @@ def timed(call) -> float:  # noqa: ANN001
     return time.perf_counter() - start
 
 
+#: ``--ingest-repeats``: timed ingests per codec and file (None: :func:`ingest_repeats` decides by size)
+INGEST_REPEATS: int | None = None
+
+
 def ingest_repeats(size: int) -> int:
     """Timed runs of each codec's ingest (median): one for a long recording, more for the stubs."""
+    if INGEST_REPEATS is not None:
+        return INGEST_REPEATS
     return 1 if size > 100e6 else 7
 
 
@@ -126,9 +133,9 @@ def window_times(raw: Path, zipped: Path, n_channels: int, rate: float, repeats:
         window = slice(int(start), int(start) + width)
         drop_from_cache(raw)
         times["memmap cold"].append(timed(lambda: np.array(
-            np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)[window, :WINDOW_CHANNELS])))
+            np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)[window, :WINDOW_CHANNELS])))  # noqa: B023 - timed() calls it at once
         drop_from_cache(zipped)
-        times["ours cold"].append(timed(lambda: RawRecording.open(zipped)[window, :WINDOW_CHANNELS]))
+        times["ours cold"].append(timed(lambda: RawRecording.open(zipped)[window, :WINDOW_CHANNELS]))  # noqa: B023
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
@@ -138,8 +145,8 @@ def _warm_reads(raw: Path, zipped: Path, n_channels: int, starts: np.ndarray, wi
     mapped = np.memmap(raw, dtype="<i2", mode="r").reshape(-1, n_channels)
     for start in starts:
         window = slice(int(start), int(start) + width)
-        times["memmap warm"].append(timed(lambda: np.array(mapped[window, :WINDOW_CHANNELS])))
-        times["ours warm"].append(timed(lambda: reader[window, :WINDOW_CHANNELS]))
+        times["memmap warm"].append(timed(lambda: np.array(mapped[window, :WINDOW_CHANNELS])))  # noqa: B023 - called at once
+        times["ours warm"].append(timed(lambda: reader[window, :WINDOW_CHANNELS]))  # noqa: B023
 
 
 def measure(path: Path, work: Path, repeats: int, label: str) -> list[str]:
@@ -169,7 +176,9 @@ def _met(ok: bool) -> str:
 
 
 def main() -> None:
+    global INGEST_REPEATS  # noqa: PLW0603 - a script's option, read by the timing helper
     args = parse_args()
+    INGEST_REPEATS = args.ingest_repeats
     rows = []
     with tempfile.TemporaryDirectory(dir=HERE.parent) as folder:  # on disk, not tmpfs: cold reads hit the disk
         work = Path(folder) / "work"

@@ -42,10 +42,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from _table import print_table  # noqa: E402
-from s3server import S3Server  # noqa: E402
-
-from labdata.stores import StorageSettings, Store  # noqa: E402
+from labdata.stores import StorageSettings, Store, store_for  # noqa: E402
 from labdata.stores.transfer import download_s3, upload_s3  # noqa: E402
+from s3server import S3Server  # noqa: E402
 
 TARGET = 0.8
 
@@ -89,7 +88,7 @@ def measure(store: Store, client, bucket: str, source: Path, work: Path, repeats
                                                    expected_md5=None, checksum=False),
     }
     times: dict[str, list[float]] = {name: [] for name in sides}
-    for name, call in sides.items():  # warm-up: connections, first objects
+    for call in sides.values():  # warm-up: connections, first objects
         call()
     puts, gets = list(sides)[:3], list(sides)[3:]
     for repeat in range(repeats):
@@ -125,7 +124,7 @@ def main() -> None:
         client = server.client()
         bucket = "bench"
         client.create_bucket(Bucket=bucket)
-        store = Store(StorageSettings("bench", "s3", bucket, "", server.endpoint, "test", "test"))
+        store = store_for(StorageSettings("bench", "s3", bucket, "", server.endpoint, "test", "test"))
         rows = []
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)

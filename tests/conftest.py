@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from labdata.catalog import Context, Lake, use
+from templates import clone_pg_lake, copy_sqlite_lake, insert_people, mark_ensured
 
 PG_DSN = "dbname=test host=127.0.0.1 port=5432 user=postgres"
 
@@ -42,7 +43,7 @@ def drop_pg_schema(name: str) -> None:
     """Drop a PostgreSQL schema holding a test lake's DuckLake metadata."""
     import duckdb
 
-    from labdata.catalog.engine.lake import extension_path
+    from labdata.catalog.engine.attach import extension_path
 
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")
@@ -74,10 +75,24 @@ class LakeFactory:
         self.kind, self.root = kind, root
         self.metadata_schema = f"ld_test_{uuid.uuid4().hex[:10]}" if kind == "postgres" else None
         self.opened: list[Lake] = []
+        self.has_people = False
 
     @property
     def dsn(self) -> str | None:
         return PG_DSN if self.kind == "postgres" else None
+
+    def seed(self, *, people: bool = False) -> None:
+        """Make the (not yet opened) lake a copy of a template with the tables of ``test_project``.
+
+        A SQLite lake's folder is copied, a PostgreSQL lake's metadata schema cloned; with
+        ``people``, the template also holds the rows of the ``people`` fixture.
+        """
+        assert not self.opened, "seed a lake before opening it"
+        self.has_people = people
+        if self.kind == "sqlite":
+            copy_sqlite_lake(self.root, "test_project", people=people)
+        else:
+            clone_pg_lake(PG_DSN, self.metadata_schema, self.root, "test_project", people=people)
 
     def open(self, **kwargs: object) -> Lake:
         lake = Lake(self.kind, self.root, dsn=self.dsn, metadata_schema=self.metadata_schema, **kwargs)
@@ -102,8 +117,16 @@ def lakes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LakeFactor
 
 
 @pytest.fixture
-def lake(lakes: LakeFactory) -> Lake:
-    """One open lake (SQLite and PostgreSQL catalogs)."""
+def lake(request: pytest.FixtureRequest, lakes: LakeFactory) -> Lake:
+    """One open lake (SQLite and PostgreSQL catalogs).
+
+    A test of the ``context`` fixture gets a copy of a lake made once per run (a SQLite lake's
+    folder, or a PostgreSQL lake's metadata schema), with the project's tables (and, for
+    ``people``, its rows) already created: see ``templates.py``.
+    """
+    if not lakes.opened and "context" in request.fixturenames:
+        lakes.seed(people="people" in request.fixturenames)
+        return mark_ensured(lakes.open(), "test_project")
     return lakes.open()
 
 
@@ -124,13 +147,10 @@ def context(lake: Lake) -> Iterator[Context]:
 
 
 @pytest.fixture
-def people(context: Context) -> Context:
-    """A context with a lab member, a species and a strain inserted."""
-    from labdata.schema import LabMember, Species, Strain
-
-    LabMember.insert1(dict(user_name="couto", date_joined="2019-09-01"))
-    Species.insert1(dict(species_name="mouse", species_scientific_name="Mus musculus"))
-    Strain.insert1(dict(strain_name="C57BL/6J", species_name="mouse"))
+def people(context: Context, lakes: LakeFactory) -> Context:
+    """A context with a lab member, a species and a strain inserted (copied in with the lake)."""
+    if not lakes.has_people:
+        insert_people()
     return context
 
 

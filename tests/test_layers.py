@@ -43,7 +43,7 @@ def _imports(path: Path, package: str) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            base = node.module if not node.level else ".".join(package.split(".")[: 1 - node.level] + [node.module])
+            base = node.module if not node.level else ".".join([*package.split(".")[: 1 - node.level], node.module])
             found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
     return found
 

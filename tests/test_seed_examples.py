@@ -256,7 +256,7 @@ def test_17_dates_and_durations(seeds) -> None:
     query = (EphysRecording() & {"subject_name": "JC178"}).proj()
     dates, duration = (Session * EphysRecording & query).fetch("session_datetime", "recording_duration")
     assert [d.day for d in dates] == [1, 2, 3]
-    assert duration.dtype == np.float32 and duration.tolist() == [612.0, 613.0, 614.0]  # after SUBJECT's 12
+    assert duration.dtype == np.float64 and duration.tolist() == [612.0, 613.0, 614.0]  # after SUBJECT's 12
 
 
 def test_18_probe_configuration_blobs(seeds, selected_session) -> None:
@@ -377,10 +377,11 @@ def test_36_performance_of_visual_trials(seeds) -> None:
                    & "n_total_performed > 100").fetch("session_datetime", "performance_easy")
     performed = [50 + 20 * i for i in range(12)]  # SUBJECT's twelve task datasets come first
     assert len(dates) == sum(p > 100 for p in performed) == 9
-    assert perf.dtype == np.float32 and np.all(np.diff(perf) > 0)
+    assert perf.dtype == np.float64 and np.all(np.diff(perf) > 0)
 
 
 def test_37_first_session_of_a_subject(seeds) -> None:
     m = {"subject_name": "SUBJECT"}
-    start_date = (Subject & m).aggr(DecisionTask * Session, first_session="min(session_datetime)").fetch1("first_session")
+    start_date = (Subject & m).aggr(DecisionTask * Session,
+                                    first_session="min(session_datetime)").fetch1("first_session")
     assert start_date == dt.datetime(2024, 1, 1, 10)

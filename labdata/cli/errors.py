@@ -16,7 +16,8 @@ __all__ = ["reports_errors"]
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a LabdataError (or a missing or unreadable file) as its message and hint, and exit 1 (``LABDATA_DEBUG=1`` shows the traceback)."""
+    """Print a LabdataError (or a missing or unreadable file) as its message and hint, and exit 1
+    (``LABDATA_DEBUG=1`` shows the traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

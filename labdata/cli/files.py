@@ -8,7 +8,7 @@ import itertools
 import click
 
 from labdata.cli.errors import reports_errors
-from labdata.cli.options import lake_options, open_context
+from labdata.cli.options import lake_options, open_context, restrict_option, restrictions
 from labdata.core.errors import QueryError
 
 __all__ = ["clean", "get", "human_size", "sessions", "size_cells"]
@@ -93,11 +93,14 @@ def size_cells(files: dict | None) -> list[str]:
 
 
 @click.command("sessions")
-@click.option("-a", "--subject", "subjects", multiple=True, required=True, help="Subject name (repeatable).")
+@click.option("-a", "--subject", "subjects", multiple=True, help="Subject name (repeatable; default: every subject "
+              "with a session matching -r).")
 @lake_options
+@restrict_option
 @click.option("--include-size", is_flag=True, help="Count the raw files of each dataset and add up their sizes.")
 @reports_errors
-def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool, lake_path: str | None) -> None:
+def sessions(subjects: tuple[str, ...], project: str | None, restricts: tuple[str, ...], include_size: bool,
+             lake_path: str | None) -> None:
     """List each subject's sessions and their datasets (with file counts and sizes)."""
     from rich.console import Console
     from rich.table import Table
@@ -105,13 +108,19 @@ def sessions(subjects: tuple[str, ...], project: str | None, include_size: bool,
     from labdata.catalog import use
     from labdata.schema import Dataset, File, Session
 
+    if not subjects and not restricts:
+        raise click.UsageError("Name subjects with -a, or select sessions with -r.")
     context = open_context(lake_path, project)
     console = Console()
     with use(context):
-        for subject in subjects:
+        selected = Session()
+        for restriction in restrictions(restricts):
+            selected = selected & restriction
+        for subject in subjects or sorted(set(selected.fetch("subject_name"))):
             key = {"subject_name": subject}
-            when = dict(zip(*(Session & key).fetch("session_name", "session_datetime"), strict=True))
-            datasets = (Dataset & key).fetch("session_name", "dataset_name", "dataset_type", as_dict=True)
+            chosen = selected & key
+            when = dict(zip(*chosen.fetch("session_name", "session_datetime"), strict=True))
+            datasets = (Dataset & chosen).fetch("session_name", "dataset_name", "dataset_type", as_dict=True)
             sizes = {}
             if include_size:
                 files = Dataset.aggr(Dataset.DataFiles * File & key, n="count(*)", size="sum(file_size)")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
 from labdata.cli.errors import reports_errors
 from labdata.cli.options import lake_options, open_context
+
+if TYPE_CHECKING:
+    from labdata.catalog.tables.table import Table
 
 __all__ = ["lab"]
 
@@ -75,7 +79,7 @@ def add_strain(strain_name: str, species_name: str, description: str | None, lak
     click.echo(f"added strain {strain_name}")
 
 
-def _insert(table: type, row: dict, lake_path: str | None, project: str | None) -> None:
+def _insert(table: type[Table], row: dict, lake_path: str | None, project: str | None) -> None:
     from labdata.catalog import use
 
     with use(open_context(lake_path, project, create=True)):

@@ -7,23 +7,48 @@ new schemas.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from labdata.core.errors import CatalogError
+from labdata.core.errors import CatalogError, QueryError
 
-__all__ = ["lake_options", "open_context"]
+__all__ = ["lake_options", "open_context", "restrict_option", "restrictions"]
 
 
 def lake_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--path`` (a lake folder instead of the preferences' ``lake_path``) and ``-p/--project``."""
-    command = click.option("-p", "--project", default=None,
-                           help="Project (default: LABDATA_DATABASE_PROJECT or the preferences' database.project).")(command)
+    command = click.option(
+        "-p", "--project", default=None,
+        help="Project (default: LABDATA_DATABASE_PROJECT or the preferences' database.project).")(command)
     return click.option("--path", "lake_path", default=None, type=click.Path(file_okay=False),
                         help="Lake folder (default: lake_path of the preference file).")(command)
+
+
+def restrict_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``-r/--restrict``: a MySQL condition (``'session_datetime > "2024-01-01"'``) or a JSON object
+    (``'{"subject_sex": "F"}'``, a dict restriction), repeatable (all must hold)."""
+    return click.option("-r", "--restrict", "restricts", multiple=True, metavar="CONDITION",
+                        help="A MySQL condition or a JSON object of attribute values (repeatable; all must hold), "
+                        "e.g. -r 'session_datetime > \"2024-01-01\"'.")(command)
+
+
+def restrictions(texts: tuple[str, ...]) -> list[Any]:
+    """The restrictions of ``-r`` options: JSON objects as dicts, anything else as a MySQL condition."""
+    parsed: list[Any] = []
+    for text in texts:
+        value = None
+        if text.lstrip().startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise QueryError(f"-r {text!r} is not a JSON object: {error.msg}.",
+                                 hint='Write a dict restriction as JSON, e.g. -r \'{"subject_sex": "F"}\'.') from None
+        parsed.append(value if isinstance(value, dict) else text)
+    return parsed
 
 
 def open_context(path: str | None, project: str | None, *, create: bool = False) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from labdata.cli.errors import reports_errors
-from labdata.cli.options import lake_options, open_context
 from labdata.cli.files import size_cells
+from labdata.cli.options import lake_options, open_context, restrict_option, restrictions
 
 __all__ = ["subjects"]
 
@@ -16,13 +18,15 @@ __all__ = ["subjects"]
 @click.option("-u", "--user", default=None, help="Only this member's subjects; with --add, the responsible member.")
 @click.option("-f", "--filter", "name_filter", default=None, help="Only subjects whose name contains this text.")
 @click.option("-s", "--sex", type=click.Choice(["M", "F", "U"]), default=None, help="Only subjects of this sex.")
+@restrict_option
 @click.option("--include-size", is_flag=True, help="Add each subject's raw file count and size.")
 @click.option("--add", "new_subject", default=None, help="Add a subject with this name (needs --dob, --sex, -u).")
 @click.option("--dob", default=None, help="Date of birth, YYYY-MM-DD (with --add).")
 @click.option("--strain", default=None, help="Strain name (with --add; the error lists the known ones).")
 @reports_errors
-def subjects(lake_path: str | None, project: str | None, user: str | None, name_filter: str | None, sex: str | None, include_size: bool,
-             new_subject: str | None, dob: str | None, strain: str | None) -> None:
+def subjects(lake_path: str | None, project: str | None, user: str | None, name_filter: str | None, sex: str | None,
+             restricts: tuple[str, ...], include_size: bool, new_subject: str | None, dob: str | None,
+             strain: str | None) -> None:
     """List subjects (name, sex, date of birth, strain) grouped by responsible member, or add one."""
     from labdata.catalog import use
 
@@ -31,7 +35,7 @@ def subjects(lake_path: str | None, project: str | None, user: str | None, name_
         if new_subject:
             _add(new_subject, dob, sex, strain, user)
         else:
-            _list(user, name_filter, sex, include_size)
+            _list(user, name_filter, sex, restrictions(restricts), include_size)
 
 
 def _add(name: str, dob: str | None, sex: str | None, strain: str | None, user: str | None) -> None:
@@ -43,13 +47,16 @@ def _add(name: str, dob: str | None, sex: str | None, strain: str | None, user: 
     click.echo(f"added subject {name}")
 
 
-def _list(user: str | None, name_filter: str | None, sex: str | None, include_size: bool) -> None:
+def _list(user: str | None, name_filter: str | None, sex: str | None, restricted_by: list[Any],
+          include_size: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from labdata.schema import Dataset, File, Subject
 
     query = Subject & {k: v for k, v in (("user_name", user), ("subject_sex", sex)) if v}
+    for restriction in restricted_by:
+        query = query & restriction
     rows = [r for r in query.fetch(as_dict=True) if not name_filter or name_filter in r["subject_name"]]
     sizes = {}
     if include_size and rows:

@@ -37,6 +37,7 @@ from typing import Any, Self
 
 from labdata.core import secrets
 from labdata.core.defaults import DATAPATH_VAR, DEFAULTS, ENV_OVERRIDES, PREFERENCES_FILE, default_preferences
+from labdata.core.errors import ConfigError, LabdataWarning, did_you_mean
 from labdata.core.prefs_file import (
     assign,
     join_location,
@@ -47,7 +48,6 @@ from labdata.core.prefs_file import (
     validate,
     write_json,
 )
-from labdata.core.errors import ConfigError, LabdataWarning, did_you_mean
 
 __all__ = [
     "ENV_OVERRIDES",

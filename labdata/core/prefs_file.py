@@ -17,6 +17,7 @@ __all__ = ["assign", "join_location", "locate_file", "location", "merge", "read_
 from labdata.core import secrets
 from labdata.core.errors import ConfigError
 
+
 def locate_file(path: str | Path | None, labdata_path: Path, environ: Mapping[str, str]) -> Path:
     """Resolve the preference file: explicit path > LABDATA_PREFERENCES > default."""
     if path is not None:

@@ -36,7 +36,7 @@ def upload_analysis_files(table: Any, sources: list[Path], paths: list[str], *, 
             raise FileConflictError(f"{len(existing)} of the files are registered already, e.g. "
                                     f"{existing.fetch('file_path', limit=1)[0]!r}.",
                                     hint="Pass force=True to replace them (their rows and objects are deleted).")
-        existing.delete()
+        existing.delete(safemode=False)
     finish_object_deletions(context)
     pairs = [(storage, p) for p in paths]
     record_intents(pairs, "upload", context)

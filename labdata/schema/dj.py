@@ -24,8 +24,8 @@ the project in use (``dj.Schema("user")`` is the original system's
 
 Also here: the tiers (``Manual``, ``Lookup``, ``Imported``, ``Computed``,
 ``Part``), ``U``, ``AndList``, ``Not``, ``key`` (fetch the primary key),
-``config`` (a dict whose ``display.limit`` and ``display.width`` previews
-honour), ``errors`` and ``DataJointError`` (labdata's :class:`LabdataError`).
+``Top`` (``q & Top(limit, order_by, offset)``), ``config`` (a dict whose ``display.limit`` and
+``display.width`` previews honour), ``errors`` and ``DataJointError`` (labdata's :class:`LabdataError`).
 """
 
 from __future__ import annotations
@@ -34,18 +34,19 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from types import SimpleNamespace
 from typing import Any
 
-from labdata.schema import user_schema
+from labdata.catalog import Computed, Imported, Lookup, Manual, Part, Table
 from labdata.catalog.engine.context import Context
+from labdata.catalog.expr.predicates import AndList, Not, Top
+from labdata.catalog.ops.confirm import SETTINGS
 from labdata.catalog.tables.preview import DISPLAY
 from labdata.catalog.tables.query import U
-from labdata.catalog.expr.predicates import AndList, Not
-from labdata.catalog import Computed, Imported, Lookup, Manual, Part, Table
 from labdata.core import errors as _errors
 from labdata.core.errors import LabdataError
+from labdata.schema import user_schema
 from labdata.schema._registry import registry
 
 __all__ = ["AndList", "Computed", "DataJointError", "Imported", "Lookup", "Manual", "Not", "Part", "Schema",
-           "Table", "U", "config", "errors", "key", "schema"]
+           "Table", "Top", "U", "config", "errors", "key", "schema"]
 
 DataJointError = LabdataError
 key = "KEY"
@@ -91,17 +92,21 @@ schema = Schema  # DataJoint's older spelling
 
 
 class Config(MutableMapping[str, Any]):
-    """DataJoint's ``dj.config``: any key may be set; ``display.limit`` and ``display.width`` change previews."""
+    """DataJoint's ``dj.config``: any key may be set; ``display.limit``, ``display.width`` and
+    ``display.show_tuple_count`` change previews; ``safemode`` whether deletes and drops ask first
+    (at a terminal)."""
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        return DISPLAY[name] if name in DISPLAY else self._values[name]
+        return DISPLAY[name] if name in DISPLAY else SETTINGS[name] if name in SETTINGS else self._values[name]
 
     def __setitem__(self, name: str, value: Any) -> None:
         if name in DISPLAY:
-            DISPLAY[name] = int(value)
+            DISPLAY[name] = bool(value) if isinstance(DISPLAY[name], bool) else int(value)
+        elif name in SETTINGS:
+            SETTINGS[name] = bool(value)
         else:
             self._values[name] = value
 
@@ -109,10 +114,10 @@ class Config(MutableMapping[str, Any]):
         del self._values[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter([*DISPLAY, *self._values])
+        return iter([*DISPLAY, *SETTINGS, *self._values])
 
     def __len__(self) -> int:
-        return len(DISPLAY) + len(self._values)
+        return len(DISPLAY) + len(SETTINGS) + len(self._values)
 
     def __repr__(self) -> str:
         return f"Config({dict(self)!r})"

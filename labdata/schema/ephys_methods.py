@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from labdata.catalog.engine.context import Context
     from labdata.converters.spikeglx.meta import SpikeGLXMeta
 
-__all__ = ["EphysRecordingMethods", "NoiseStatsMethods", "ProbeConfigurationMethods", "natural_order", "ProbeSettingMethods", "ProbeStream",
-           "StreamEvents", "register_spikeglx"]
+__all__ = ["EphysRecordingMethods", "NoiseStatsMethods", "ProbeConfigurationMethods", "natural_order",
+           "ProbeSettingMethods", "ProbeStream", "StreamEvents", "register_spikeglx"]
 
 SOFTWARE = "spikeglx"
 GAIN_TOLERANCE = 1e-6
@@ -133,8 +133,9 @@ def _configuration_for(meta: SpikeGLXMeta, context: Context | None) -> dict[str,
     from labdata.schema.ephys import Probe, ProbeConfiguration
 
     if not meta.probe_serial:
-        raise RecordingFormatError(f"{meta.name} names no probe serial number (imDatPrb_sn).",
-                                   hint="Register the probe by hand with ProbeConfiguration.add_from_spikeglx_metadata.")
+        raise RecordingFormatError(
+            f"{meta.name} names no probe serial number (imDatPrb_sn).",
+            hint="Register the probe by hand with ProbeConfiguration.add_from_spikeglx_metadata.")
     probe = {"probe_id": str(meta.probe_serial)}
     Probe(context).insert1(dict(probe, probe_type=str(meta.probe_type or "0"), probe_n_shanks=int(meta.n_shanks),
                                 probe_recording_channels=len(meta.sites)), skip_duplicates=True)
@@ -256,7 +257,7 @@ class EphysRecordingMethods:
 
     def _datasets(self, key: Mapping[str, Any] | None) -> list[dict[str, str]]:
         selection = self if key is None else self & key  # type: ignore[operator]
-        return selection.proj().fetch(as_dict=True)  # type: ignore[attr-defined]
+        return selection.proj().fetch(as_dict=True)  # type: ignore[union-attr]
 
 
 class NoiseStatsMethods:

@@ -71,7 +71,8 @@ class FileMethods:
                 archived = True
         return archived
 
-    def delete(self, *, dry_run: bool = False) -> dict[str, int]:
+    def delete(self, *, dry_run: bool = False, safemode: bool | None = None, force_parts: bool = False,
+               force_masters: bool = False) -> dict[str, int]:
         """Delete the selected rows (cascading, as :meth:`Query.delete`) and their stored objects.
 
         The objects are deleted after the rows' transaction commits, from intents recorded in
@@ -83,7 +84,8 @@ class FileMethods:
         StorageError
             An object could not be deleted; it stays recorded and a later call deletes it.
         """
-        parent_delete = super().delete  # type: ignore[misc]
+        parent_delete = functools.partial(super().delete, safemode=safemode,  # type: ignore[misc]
+                                          force_parts=force_parts, force_masters=force_masters)
         if dry_run:
             return parent_delete(dry_run=True)
         from labdata.schema.file_objects import delete_files
@@ -118,7 +120,7 @@ class FileMethods:
                 if check_if_archived:
                     store.check_available([r["file_path"] for r in group], restore=restore)
                 local.update(_download(store, group, roots[0], progress))
-        return [local[row["file_path"]] for row in rows if local[row["file_path"]] is not None]
+        return [path for row in rows if (path := local[row["file_path"]]) is not None]
 
 
 def _find(file_path: str, roots: list[Path]) -> Path | None:

@@ -367,7 +367,7 @@ class StreamSync(StreamSyncMethods, Manual):
     -> Dataset
     -> DatasetEvents.Digital
     -> DatasetEvents.Digital.proj(clock_stream='stream_name', clock_stream_event='event_name', clock_dataset='dataset_name')
-    """
+    """  # noqa: E501 - a dependency is one line of the definition
 
 
 @computed

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from labdata.catalog.declare.registry import GROUPS, TableRegistry, check_group
 from labdata.catalog.engine.context import Context, current_context
 from labdata.catalog.ops.ddl import ensure_schemas
-from labdata.catalog.populate.jobs import PopulateJob
 from labdata.catalog.ops.declarations import forget_declarations, sync_declarations
-from labdata.catalog.declare.registry import GROUPS, TableRegistry, check_group
+from labdata.catalog.populate.jobs import PopulateJob
 from labdata.catalog.tables.table import Table
 from labdata.core.errors import ConfigError, NotAllowedError
 

@@ -20,6 +20,7 @@ when the MD5 matches the expected one: a crash leaves at most a
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import shutil
@@ -143,10 +144,8 @@ def upload_s3(client: Any, bucket: str, key: str, source: Path, *, progress: Pro
         client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
                                          MultipartUpload={"Parts": parts})
     except BaseException:
-        try:
+        with contextlib.suppress(Exception):  # the first error is the one to report
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        except Exception:  # noqa: BLE001 - the first error is the one to report
-            pass
         raise
     return Sent(size, md5)
 

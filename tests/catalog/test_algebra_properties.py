@@ -10,7 +10,7 @@ from algebra_tables import Alpha, Beta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labdata.catalog import Context, Lake, use
+from labdata.catalog import Context, Lake, Not, use
 from labdata.catalog.tables.query import U
 
 GROUPS = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
@@ -81,8 +81,8 @@ def test_restrictions_match_pandas(lake, alpha_rows, beta_rows, threshold) -> No
         assert rows(Alpha & {"g": "a"}) == frame_rows(where(alpha, lambda r: r.g == "a"), ("a_id", "x", "g"))
         pairs = {(b.a_id, b.g) for b in beta.itertuples() if b.g is not None}
         with_beta = where(alpha, lambda r: (r.a_id, r.g) in pairs)  # shared: a_id and g; NULL matches nothing
-        assert rows(Alpha & Beta) == frame_rows(with_beta, ("a_id", "x", "g"))
-        assert rows(Alpha - Beta) == frame_rows(alpha.drop(with_beta.index), ("a_id", "x", "g"))
+        assert rows(Alpha ^ Beta) == frame_rows(with_beta, ("a_id", "x", "g"))  # ^: g is secondary in both
+        assert rows(Alpha ^ Not(Beta)) == frame_rows(alpha.drop(with_beta.index), ("a_id", "x", "g"))
         assert rows(Alpha & [{"g": "a"}, {"g": "b"}]) == frame_rows(where(alpha, lambda r: r.g in ("a", "b")),
                                                                     ("a_id", "x", "g"))
 
@@ -93,7 +93,7 @@ def test_join_and_projection_match_pandas(lake, alpha_rows, beta_rows) -> None:
     with use(Context(lake, "algebra")):
         alpha, beta = load(lake, alpha_rows, beta_rows)
         joined = where(alpha.merge(beta, on=["a_id", "g"]), lambda r: r.g is not None)  # NULL matches nothing
-        query = Alpha * Beta
+        query = Alpha @ Beta  # @: g is secondary in both
         assert rows(query) == frame_rows(joined, query.heading.names)
         projected = Alpha.proj(doubled="x * 2", group="g")
         expected = alpha.assign(doubled=alpha.x.map(lambda v: None if v is None else 2 * v), group=alpha.g)
@@ -108,7 +108,7 @@ def test_aggregation_and_universal_sets_match_pandas(lake, alpha_rows, beta_rows
     with use(Context(lake, "algebra")):
         alpha, beta = load(lake, alpha_rows, beta_rows)
         beta_only = Beta.proj("y", bg="g")  # aggregate over b rows matching on a_id only
-        counts = beta.groupby("a_id").agg(n=("b_id", "size"), total=("y", lambda s: _sum(s))).reset_index()
+        counts = beta.groupby("a_id").agg(n=("b_id", "size"), total=("y", _sum)).reset_index()
         query = Alpha.aggr(beta_only, n="count(*)", total="sum(y)")
         assert rows(query) == frame_rows(where(counts, lambda r: r.a_id in set(alpha.a_id)), ("a_id", "n", "total"))
         kept = Alpha.aggr(beta_only, n="count(b_id)", keep_all_rows=True)

@@ -15,6 +15,7 @@ import pytest
 
 from labdata.catalog import Context, use
 from labdata.schema import Dataset, Session, Subject
+from templates import mark_ensured
 
 WORKERS = Path(__file__).with_name("workers.py")
 
@@ -32,17 +33,29 @@ def start(command: str, spec: str, *args: object, pause: bool = False) -> subpro
     )
 
 
+def prepare(lakes) -> str:
+    """The lake of the workers, with the rows of ``workers.setup`` (made here, on a template copy); its spec."""
+    lakes.seed(people=True)
+    lake = mark_ensured(lakes.open(), "test_project")
+    try:
+        with use(Context(lake, "test_project")):
+            Subject.insert1(dict(subject_name="JC178", subject_dob="2023-01-01", subject_sex="M",
+                                 strain_name="C57BL/6J", user_name="couto"))
+    finally:
+        lake.close()  # no client of this process is connected while the workers run
+    return spec_of(lakes)
+
+
 def run(command: str, spec: str, *args: object) -> None:
     process = start(command, spec, *args)
-    out, err = process.communicate(timeout=600)
+    _, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
 
 
 @pytest.mark.slow
 def test_four_processes_insert_with_skip_duplicates(lakes) -> None:
     """4 × 200 sessions, each half shared with another process: exact count, no duplicates, no failure."""
-    spec = spec_of(lakes)
-    run("setup", spec)
+    spec = prepare(lakes)
     starts = [0, 100, 200, 300]  # worker i writes [100 i, 100 i + 200): every key is written by two workers
     processes = [start("insert_sessions", spec, first, 200) for first in starts]
     for process in processes:
@@ -61,8 +74,7 @@ KILL_POINTS = ["begin", "subject", "session", "datasets"]
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_sigkill_inside_a_multi_table_transaction_leaves_all_or_nothing(lakes, point) -> None:
-    spec = spec_of(lakes)
-    run("setup", spec)
+    spec = prepare(lakes)
     process = start("multi_table", spec, "KILLED", True, pause=True)
     for line in process.stdout:
         if line.strip() == point:
@@ -80,8 +92,7 @@ def test_sigkill_inside_a_multi_table_transaction_leaves_all_or_nothing(lakes, p
 
 def test_sigkill_at_random_moments_including_commit(lakes) -> None:
     """Kill workers after random delays, hitting commits too: every subject is complete or absent."""
-    spec = spec_of(lakes)
-    run("setup", spec)
+    spec = prepare(lakes)
     rng = random.Random(7)
     names = [f"R{i}" for i in range(6)]
     for name in names:

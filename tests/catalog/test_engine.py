@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.engine.lake import extension_path
+from labdata.catalog.engine.attach import extension_path
 from labdata.core.errors import CatalogError, ConfigError, ExtensionMissingError, TransactionConflictError
 from labdata.schema import LabMember, registry
 

@@ -43,7 +43,7 @@ def test_keys_are_a_list_for_everything_datajoint_code_does(filled) -> None:
     keys = (Alpha & "x = 3").fetch("KEY")
     expected = [{"a_id": i} for i in range(3, ROWS, 10)]
     assert isinstance(keys, list) and json.loads(json.dumps(keys)) == expected
-    assert keys + [{"a_id": 1}] == [*expected, {"a_id": 1}]
+    assert [*keys, {"a_id": 1}] == [*expected, {"a_id": 1}]
     assert pd.DataFrame(keys).a_id.tolist() == [k["a_id"] for k in expected]
     assert len(Alpha & keys[:7]) == 7  # a slice restricts through the fetched table
     shuffled = (Alpha & "x = 3").fetch("KEY")
@@ -68,7 +68,7 @@ def test_restricting_by_fetched_keys_joins_them(filled) -> None:
 def test_text_columns_and_record_arrays(filled) -> None:
     records = Alpha.fetch()
     assert isinstance(records, np.recarray) and len(records) == ROWS
-    assert records.dtype["g"] == object and records.dtype["a_id"] != object
+    assert records.dtype["g"] == np.dtype(object) and records.dtype["a_id"] != np.dtype(object)
     assert records.g[0] is None and records.g[1] == "g1" and records.g[8] == "g2"
     names = Alpha.fetch("g")
     assert sum(g is None for g in names) == len(range(0, ROWS, 7))

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from catalog_kinds import sqlite_only
 from labdata.core.errors import (
     DataError,
     DuplicateError,
@@ -44,6 +45,7 @@ HOSTILE = [
 ]
 
 
+@sqlite_only
 def test_insert_accepts_every_container(people, subject_row) -> None:
     Subject.insert1(subject_row("A"))
     Subject.insert([subject_row("B"), subject_row("C")])
@@ -56,6 +58,7 @@ def test_insert_accepts_every_container(people, subject_row) -> None:
     assert len(Session()) == 1
 
 
+@sqlite_only
 def test_values_are_coerced_and_defaults_filled(people, subject_row) -> None:
     Subject.insert1(subject_row(subject_dob=dt.datetime(2023, 5, 6, 7, 8)))
     LabMember.insert1(dict(user_name=12345, date_joined="2020-02-02"))  # an integer into a varchar
@@ -65,6 +68,7 @@ def test_values_are_coerced_and_defaults_filled(people, subject_row) -> None:
     assert (Subject & {"subject_name": "JC178"}).fetch1("subject_dob") == dt.date(2023, 5, 6)
 
 
+@sqlite_only
 def test_integers_into_varchar_event_names_as_in_the_seeds(people, subject_row) -> None:
     Subject.insert1(subject_row())
     key = dict(subject_name="JC178", session_name="s1", dataset_name="ephys")
@@ -88,11 +92,13 @@ def test_skip_duplicates_and_replace(people, subject_row) -> None:
     assert len(Subject()) == 2
 
 
+@sqlite_only
 def test_ignore_extra_fields(people, subject_row) -> None:
     Subject.insert1(subject_row(favourite_food="cheese"), ignore_extra_fields=True)
     assert len(Subject()) == 1
 
 
+@sqlite_only
 def test_imported_and_computed_tables_refuse_direct_inserts(people, subject_row) -> None:
     Subject.insert1(subject_row())
     Session.insert1(dict(subject_name="JC178", session_name="s1", session_datetime="2024-01-01 10:00"))
@@ -163,20 +169,28 @@ def test_hostile_strings_are_stored_verbatim(people, subject_row, text) -> None:
 
 
 BAD_SESSIONS = [
-    pytest.param(dict(subject_name="nobody", session_name="s", session_datetime="2024-01-01"), MissingParentError, "does not exist", id="missing-parent"),
+    pytest.param(dict(subject_name="nobody", session_name="s", session_datetime="2024-01-01"), MissingParentError,
+                 "does not exist", id="missing-parent"),
     pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="yesterday"), WrongTypeError,
                  "datetime", id="wrong-type"),
-    pytest.param(dict(subject_name="JC178", session_name="existing", session_datetime="2024-01-01"), DuplicateError, "already has", id="duplicate"),
-    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01", sesion_datetime="2024-01-01"),
+    pytest.param(dict(subject_name="JC178", session_name="existing", session_datetime="2024-01-01"), DuplicateError,
+                 "already has", id="duplicate"),
+    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01",
+                      sesion_datetime="2024-01-01"),
                  UnknownAttributeError, "Did you mean 'session_datetime'", id="unknown-attribute"),
-    pytest.param(dict(subject_name="JC178", session_name="x" * 55, session_datetime="2024-01-01"), ValueTooLongError, "varchar\\(54\\)", id="too-long"),
-    pytest.param(dict(subject_name="JC178", session_name="nul\x00byte", session_datetime="2024-01-01"), WrongTypeError, "NUL", id="nul-byte"),
-    pytest.param(dict(subject_name="JC178", session_datetime="2024-01-01"), MissingAttributeError, "session_name", id="missing-attribute"),
-    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01", experimenter="ghost"), MissingParentError,
+    pytest.param(dict(subject_name="JC178", session_name="x" * 55, session_datetime="2024-01-01"), ValueTooLongError,
+                 "varchar\\(54\\)", id="too-long"),
+    pytest.param(dict(subject_name="JC178", session_name="nul\x00byte", session_datetime="2024-01-01"), WrongTypeError,
+                 "NUL", id="nul-byte"),
+    pytest.param(dict(subject_name="JC178", session_datetime="2024-01-01"), MissingAttributeError,
+                 "session_name", id="missing-attribute"),
+    pytest.param(dict(subject_name="JC178", session_name="s", session_datetime="2024-01-01", experimenter="ghost"),
+                 MissingParentError,
                  "LabMember", id="missing-renamed-parent"),
 ]
 
 
+@sqlite_only
 @pytest.mark.parametrize(("row", "error", "message"), BAD_SESSIONS)
 def test_bad_rows_raise_and_write_nothing(people, subject_row, context, row, error, message) -> None:
     Subject.insert1(subject_row())
@@ -190,6 +204,7 @@ def test_bad_rows_raise_and_write_nothing(people, subject_row, context, row, err
     assert context.lake.current_snapshot() == before, "no snapshot was committed"
 
 
+@sqlite_only
 def test_bad_containers(people) -> None:
     with pytest.raises(DataError):
         Subject.insert("JC178")
@@ -197,6 +212,7 @@ def test_bad_containers(people) -> None:
         Subject.insert1(("only", "three", "values"))
 
 
+@sqlite_only
 def test_enum_and_integer_ranges(people, subject_row) -> None:
     with pytest.raises(WrongTypeError, match="one of"):
         Subject.insert1(subject_row(subject_sex="X"))

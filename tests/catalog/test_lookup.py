@@ -9,9 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labdata.catalog import Manual
-from labdata.catalog.engine.context import Context, use
-
 from labdata.catalog.declare.registry import TableRegistry
+from labdata.catalog.engine.context import Context, use
 
 registry = TableRegistry()
 PROJECT = "lookup"

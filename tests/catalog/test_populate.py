@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from populate_tables import Item, ItemSquare, MakeAudit
 
+from catalog_kinds import sqlite_only
 from labdata.core.errors import NotAllowedError
 
 
@@ -13,6 +14,7 @@ def items(context):
     Item.insert([dict(item_id=i, value=i + 10) for i in range(12)])
     return context
 
+@sqlite_only
 def test_populate_makes_every_missing_key_with_its_parts(items) -> None:
     assert ItemSquare.progress() == (12, 12)
     result = ItemSquare.populate({"item_id": 3})
@@ -24,6 +26,7 @@ def test_populate_makes_every_missing_key_with_its_parts(items) -> None:
     assert ItemSquare.populate().made == [], "done keys are not made again"
     assert len(MakeAudit()) == 12
 
+@sqlite_only
 def test_direct_inserts_into_a_computed_table_are_refused(items) -> None:
     with pytest.raises(NotAllowedError, match="populate"):
         ItemSquare.insert1(dict(item_id=1, square=121))
@@ -42,6 +45,7 @@ def test_a_failing_make_writes_nothing_and_is_recorded(items) -> None:
     assert "Traceback" in errors[0]["error_stack"]
     assert ItemSquare.populate(reserve_jobs=True).skipped == 1, "a failed key stays reserved"
 
+@sqlite_only
 def test_max_calls(items) -> None:
     assert len(ItemSquare.populate(max_calls=5).made) == 5
     assert len(ItemSquare()) == 5

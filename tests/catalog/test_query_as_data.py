@@ -93,7 +93,7 @@ def test_a_bound_query_runs_in_a_spawned_process_on_the_same_lake(lakes) -> None
     _fill(Context(lake, "mice"))
     mice = load_project_schema("mice", context=Context(lake, "mice"))
     query = (mice.Subject & 'subject_name LIKE "JC17%"' & Not({"subject_name": "JC171"})).aggr(
-        mice.Session * mice.Subject.proj("subject_sex"), n="count(*)", last="max(session_datetime)") \
+        mice.Session * mice.Subject.proj(sex="subject_sex"), n="count(*)", last="max(session_datetime)") \
         & "n > 3"
     expected = query.fetch(as_dict=True)
     assert [row["subject_name"] for row in expected] == [f"JC{n}" for n in range(172, 180)]

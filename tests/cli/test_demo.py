@@ -2,20 +2,53 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from labdata.catalog import Context, Lake, use
 from labdata.cli.main import main
 from labdata.schema import Dataset, Session, Subject
+from templates import set_data_path
 
 
-def test_demo_fills_a_fresh_lake_and_prints_a_query(tmp_path: Path) -> None:
-    path = tmp_path / "demo-lake"
-    result = CliRunner().invoke(main, ["demo", "--path", str(path)])
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Result]]:
+    """One ``labdata demo`` for the module (it writes, puts and uploads a recording): its lake and result.
+
+    The tests of ``labdata sql`` query copies of this lake instead of running the demo again.
+    """
+    from labdata.catalog.engine.context import default_contexts
+
+    home = tmp_path_factory.mktemp("demo_home")
+    with pytest.MonkeyPatch.context() as monkeypatch:  # as private_labdata_folder does for each test
+        monkeypatch.setenv("LABDATA_PATH", str(home / "labdata"))
+        monkeypatch.setenv("HOME", str(home))
+        for name in ("LABDATA_DATABASE_PROJECT", "LABDATA_PREFERENCES", "LABDATA_LAKE_PATH", "LABDATA_CATALOG_KIND",
+                     "LABDATA_CATALOG_DSN", "LABDATA_CATALOG_DATA_PATH", "LABDATA_OVERRIDE_DATAPATH"):
+            monkeypatch.delenv(name, raising=False)
+        path = tmp_path_factory.mktemp("demo") / "demo-lake"
+        result = CliRunner().invoke(main, ["demo", "--path", str(path)])
+        default_contexts.reset()
+        yield path, result
+
+
+def demo_lake(demo_run: tuple[Path, Result], tmp_path: Path) -> Path:
+    """A copy of the demo's lake for one test."""
+    path, result = demo_run
+    assert result.exit_code == 0, result.output
+    shutil.copytree(path, tmp_path / "lake")
+    set_data_path(tmp_path / "lake")
+    return tmp_path / "lake"
+
+
+def test_demo_fills_a_fresh_lake_and_prints_a_query(demo_run: tuple[Path, Result]) -> None:
+    path, result = demo_run
     assert result.exit_code == 0, result.output
     assert "Subject 3, Session 6, Dataset 12" in result.output
     assert "JC178" in result.output and "ephys_g0" in result.output
@@ -48,8 +81,8 @@ def test_help_lists_the_commands() -> None:
     assert "demo" in result.stdout and "sql" in result.stdout
 
 
-def test_sql_command_queries_a_lake(tmp_path: Path) -> None:
-    CliRunner().invoke(main, ["demo", "--path", str(tmp_path / "lake")])
+def test_sql_command_queries_a_lake(demo_run, tmp_path: Path) -> None:
+    demo_lake(demo_run, tmp_path)
     result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "demo",
                                        "SELECT count(*) AS sessions FROM session"])
     assert result.exit_code == 0, result.output
@@ -59,8 +92,8 @@ def test_sql_command_queries_a_lake(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "6" in result.output, result.output
 
 
-def test_sql_command_reports_an_unknown_project_and_bad_sql(tmp_path: Path) -> None:
-    CliRunner().invoke(main, ["demo", "--path", str(tmp_path / "lake")])
+def test_sql_command_reports_an_unknown_project_and_bad_sql(demo_run, tmp_path: Path) -> None:
+    demo_lake(demo_run, tmp_path)
     result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "nope", "SELECT 1"])
     assert result.exit_code == 1 and "no project 'nope'" in result.output and "demo" in result.output
     result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "demo", "SELEC oops"])

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import sys
 
 import pytest
+from click.testing import CliRunner
 
 from labdata.catalog import Context, Lake, use
 from labdata.cli.files import selection
+from labdata.cli.main import main
 from labdata.core.config import Preferences
 from labdata.core.errors import QueryError
-from labdata.schema import Dataset, File, LabMember, Session, Species, Strain, Subject
+from labdata.schema import Dataset, File, Session, Subject
 from labdata.stores import open_store
+from templates import copy_sqlite_lake
 
 KEY = dict(subject_name="S1", session_name="20240101_120000", dataset_name="ephys")
 FILES = {"S1/20240101_120000/ephys/a.ap.bin": os.urandom(70_000), "S1/20240101_120000/ephys/a.ap.meta": b"x=1\n"}
@@ -31,11 +33,9 @@ def analyst(tmp_path, s3_server, bucket):
                                "access_key": "test", "secret_key": "test"})
     prefs.save()
     store = open_store(prefs, "data")
+    copy_sqlite_lake(tmp_path / "lake", "lab_data", people=True)  # LabMember couto, Species mouse, Strain C57BL/6J
     lake = Lake("sqlite", tmp_path / "lake")
     with use(Context(lake, "lab_data", prefs)):
-        LabMember.insert1(dict(user_name="couto", date_joined="2019-09-01"))
-        Species.insert1(dict(species_name="mouse", species_scientific_name="Mus musculus"))
-        Strain.insert1(dict(strain_name="C57BL/6J", species_name="mouse"))
         Subject.insert1(dict(subject_name="S1", subject_dob="2023-06-01", subject_sex="M", strain_name="C57BL/6J",
                              user_name="couto"))
         Session.insert1(dict(subject_name="S1", session_name=KEY["session_name"],
@@ -52,9 +52,22 @@ def analyst(tmp_path, s3_server, bucket):
     return tmp_path, {**os.environ, "LABDATA_PREFERENCES": str(prefs_file)}
 
 
-def labdata(env, *args):
-    return subprocess.run([sys.executable, "-m", "labdata.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+def labdata(env, *args) -> subprocess.CompletedProcess:
+    """``labdata ARGS`` with the preference file of ``env``, in this process (click's CliRunner).
+
+    No command here needs a process of its own (no signal, no crash), and each ``python -m labdata.cli``
+    paid for starting Python and importing labdata; the default context the command opened is closed
+    after it, as at a process's exit. (``python -m labdata.cli`` itself: test_demo.py's --help test.)
+    """
+    from labdata.catalog.engine.context import default_contexts
+
+    try:
+        result = CliRunner().invoke(main, list(args), env={"LABDATA_PREFERENCES": env["LABDATA_PREFERENCES"]})
+    finally:
+        default_contexts.reset()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback, as the process would have printed
+    return subprocess.CompletedProcess(["labdata", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def test_get_downloads_the_selection_and_prints_its_paths(analyst) -> None:
@@ -103,7 +116,7 @@ def test_clean_deletes_only_copies_whose_md5_matches(analyst) -> None:
 
 
 def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
-    root, env = analyst
+    _, env = analyst
     result = labdata(env, "sessions", "-a", "S1", "--include-size")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
@@ -113,7 +126,7 @@ def test_sessions_lists_datasets_with_file_counts_and_sizes(analyst) -> None:
 
 
 def test_subjects_lists_by_member_and_adds_with_the_required_fields(analyst) -> None:
-    root, env = analyst
+    _, env = analyst
     result = labdata(env, "subjects", "--include-size")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.replace("│", " ").split())

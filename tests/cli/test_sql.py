@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.engine.lake import extension_path
+from labdata.catalog.engine.attach import extension_path
 from labdata.cli.main import main
 from labdata.schema import Dataset, LabMember, Probe, ProbeConfiguration, Session, Species, Strain, Subject
 
@@ -54,7 +54,8 @@ def labdata(*args: str) -> object:
 def state(path: Path) -> tuple[int, list[str], int, int]:
     """Snapshot id, schemas and row counts of session and dataset: what a refused write must leave alone."""
     with Lake("sqlite", path, read_only=True, replica=False) as lake:
-        counts = [lake.execute(f"SELECT count(*) FROM lake.{PROJECT}.{t}").fetchone()[0] for t in ("session", "dataset")]
+        counts = [lake.execute(f"SELECT count(*) FROM lake.{PROJECT}.{t}").fetchone()[0]
+                  for t in ("session", "dataset")]
         return lake.current_snapshot(), lake.schemas(), *counts
 
 
@@ -68,8 +69,9 @@ for label, database, statement in (("views", views_file, None), ("attach", ":mem
     if statement is None:   # the views file carries its own ATTACH
         con.execute(con.execute("SELECT statement FROM labdata_attach").fetchone()[0])
         out["sessions"] = con.execute("SELECT session_name, experimenter FROM session ORDER BY 1").fetchall()
-        out["arrays"] = con.execute("SELECT v.channel_idx, v.channel_shank, v.channel_coords, npy_shape(t.channel_coords) "
-                                    "FROM probe_configuration v, lake.mice.probe_configuration t").fetchall()
+        out["arrays"] = con.execute(
+            "SELECT v.channel_idx, v.channel_shank, v.channel_coords, npy_shape(t.channel_coords) "
+            "FROM probe_configuration v, lake.mice.probe_configuration t").fetchall()
     else:                   # the README's one-line ATTACH
         con.execute(statement)
         out["attached"] = con.execute("SELECT count(*) FROM lake.mice.session").fetchone()[0]
@@ -207,9 +209,11 @@ def test_path_reaches_the_lake_for_each_read_command(lake_path):
 
 def test_a_new_lab_adds_its_first_rows_from_the_command_line(tmp_path):
     path = str(tmp_path / "lab")
-    for command in (["lab", "add-member", "couto", "--joined", "2019-09-01"], ["lab", "add-species", "mouse", "Mus musculus"],
+    for command in (["lab", "add-member", "couto", "--joined", "2019-09-01"],
+                    ["lab", "add-species", "mouse", "Mus musculus"],
                     ["lab", "add-strain", "C57BL/6J", "mouse"],
-                    ["subjects", "--add", "S1", "--dob", "2023-01-01", "--sex", "M", "-u", "couto", "--strain", "C57BL/6J"]):
+                    ["subjects", "--add", "S1", "--dob", "2023-01-01", "--sex", "M", "-u", "couto",
+                     "--strain", "C57BL/6J"]):
         result = labdata(*command, "--path", path, "-p", PROJECT)
         assert result.exit_code == 0, result.output
     missing = labdata("lab", "add-strain", "X", "rat", "--path", path)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared_data import SHARED_DATA
 from labdata.converters.spikeglx.catalogue import PROBE_PARTS, default_part_for_imro_type
 from labdata.converters.spikeglx.meta import (
     ChannelMap,
@@ -31,6 +30,7 @@ from labdata.converters.spikeglx.meta import (
     read_meta,
 )
 from labdata.core.errors import RecordingFormatError
+from shared_data import SHARED_DATA
 
 SPIKEGLX = SHARED_DATA / "spikeglx"
 META_FILES = sorted(SPIKEGLX.rglob("*.meta"))

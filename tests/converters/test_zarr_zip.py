@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from shared_data import SHARED_DATA
 
 from labdata.converters.spikeglx.codecs import DeltaZigZag
 from labdata.converters.spikeglx.compression import CHUNK_SAMPLES, compress_bin, verify_zarr_zip
@@ -19,6 +18,7 @@ from labdata.converters.spikeglx.reader import RawRecording
 from labdata.converters.spikeglx.synthetic import write_recording
 from labdata.converters.zarrzip import ZarrZipArray
 from labdata.core.errors import RecordingFormatError
+from shared_data import SHARED_DATA
 
 NP_ULTRA = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "np_ultra_stub" / "p5_g0" / "p5_g0_imec0"
 
@@ -108,7 +108,7 @@ def test_a_damaged_zarr_zip_is_a_clear_error(synthetic, tmp_path) -> None:
     written = compress_bin(synthetic, read_meta(synthetic.with_suffix(".meta")), destination=tmp_path / "s.zarr.zip")
     truncated = tmp_path / "t.zarr.zip"
     truncated.write_bytes(written.path.read_bytes()[:-100])
-    with pytest.raises(RecordingFormatError, match="not a readable .zarr.zip"):
+    with pytest.raises(RecordingFormatError, match=r"not a readable \.zarr\.zip"):
         ZarrZipArray(truncated)
     with zipfile.ZipFile(written.path) as archive:
         offset = archive.getinfo("3.0").header_offset

@@ -213,7 +213,7 @@ def test_wrong_key_raises_secret_error(home: Path, env: dict[str, str]) -> None:
     key_file = home / secrets.KEY_FILE_NAME
     key_file.write_bytes(Fernet.generate_key())
     prefs = Preferences.load(environ=env)
-    with pytest.raises(SecretError, match="database.password") as info:
+    with pytest.raises(SecretError, match=r"database\.password") as info:
         prefs.secret("database.password")
     assert "restore the key file" in info.value.hint and "Re-enter" in info.value.hint
     key_file.unlink()
@@ -285,10 +285,10 @@ def test_catalog_defaults_and_validation(home: Path, env: dict[str, str], tmp_pa
     assert custom.dsn == str(Path("~/labdata/lake/catalog/catalog.sqlite").expanduser())
     remote_data = {**env, "LABDATA_CATALOG_DATA_PATH": "s3://b/cat", "LABDATA_LAKE_PATH": "/l"}
     assert Preferences.load(environ=remote_data).catalog.data_path == "s3://b/cat"
-    with pytest.raises(ConfigError, match="Unknown catalog.kind 'mysql'") as info:
+    with pytest.raises(ConfigError, match=r"Unknown catalog\.kind 'mysql'") as info:
         _ = Preferences.load(environ={**env, "LABDATA_CATALOG_KIND": "mysql"}).catalog
     assert "sqlite" in info.value.hint and "postgres" in info.value.hint
-    with pytest.raises(ConfigError, match="catalog.dsn is not set"):
+    with pytest.raises(ConfigError, match=r"catalog\.dsn is not set"):
         _ = Preferences.load(environ={**env, "LABDATA_CATALOG_KIND": "postgres"}).catalog
     remote = {**env, "LABDATA_LAKE_PATH": "s3://b/lake"}
     with pytest.raises(ConfigError, match="remote"):

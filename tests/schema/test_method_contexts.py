@@ -36,8 +36,14 @@ from labdata.converters.spikeglx.compression import compress_bin
 from labdata.converters.spikeglx.meta import read_meta
 from labdata.converters.spikeglx.synthetic import write_recording
 from labdata.core.config import Preferences
-from labdata.schema import DatasetEvents, EphysRecording, EphysRecordingNoiseStats, ProbeConfiguration, StreamSync
-from labdata.schema import load_project_schema
+from labdata.schema import (
+    DatasetEvents,
+    EphysRecording,
+    EphysRecordingNoiseStats,
+    ProbeConfiguration,
+    StreamSync,
+    load_project_schema,
+)
 from labdata.schema.ephys_methods import ProbeStream, register_spikeglx, stream_events_of
 from labdata.stores import md5_of
 

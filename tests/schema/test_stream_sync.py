@@ -15,6 +15,7 @@ import matplotlib
 import numpy as np
 import pytest
 
+from catalog_kinds import sqlite_only
 from labdata.core.errors import LabdataWarning, QueryError, SyncError
 from labdata.schema import Dataset, DatasetEvents, Session, StreamSync, Subject
 from labdata.schema.sync import METHODS, clock_mapping, keep_onsets, matched_onsets
@@ -75,6 +76,7 @@ def fill_session(subject_row, *, sync: bool = True, imec_pulses: np.ndarray = PU
 
 # ---- through the tables (SQLite and PostgreSQL catalogs) ---------------------------------------------------
 
+@sqlite_only
 def test_the_seed_insert_with_integer_event_names(people, subject_row) -> None:
     fill_session(subject_row)
     row = (StreamSync & KEY).fetch1()
@@ -82,6 +84,7 @@ def test_the_seed_insert_with_integer_event_names(people, subject_row) -> None:
     assert (StreamSync & KEY).clock_stream() == "nidq"
 
 
+@sqlite_only
 @pytest.mark.parametrize("method", METHODS)
 def test_stream_sync_recovers_a_20_ppm_drift_within_one_sample(people, subject_row, method) -> None:
     fill_session(subject_row)
@@ -110,12 +113,14 @@ def test_stream_sync_recovers_a_20_ppm_drift_within_one_sample(people, subject_r
     np.testing.assert_array_equal(events[2]["event_values"], [1, 0] * 3)
 
 
+@sqlite_only
 def test_fetch_synced_of_part_of_a_stream(people, subject_row) -> None:
     fill_session(subject_row)
     events = (DatasetEvents.Digital & KEY & {"stream_name": "imec0", "event_name": "2"}).fetch_synced()
     assert len(events) == 1 and np.abs(events[0]["event_timestamps"] - EVENT_TRUTH).max() < ONE_SAMPLE
 
 
+@sqlite_only
 def test_fetch_synced_without_stream_sync_warns_and_returns_the_events(people, subject_row) -> None:
     fill_session(subject_row, sync=False)
     with pytest.warns(LabdataWarning, match="No StreamSync"):
@@ -127,6 +132,7 @@ def test_fetch_synced_without_stream_sync_warns_and_returns_the_events(people, s
     assert events[1]["event_timestamps"].dtype == np.uint64
 
 
+@sqlite_only
 def test_a_missing_pulse_raises_unless_forced(people, subject_row) -> None:
     fill_session(subject_row, imec_pulses=PULSE_SAMPLES[:-1])  # the imec stream stopped before the last pulse
     sync = StreamSync & KEY
@@ -139,6 +145,7 @@ def test_a_missing_pulse_raises_unless_forced(people, subject_row) -> None:
     assert np.abs(mapped - EVENT_TRUTH[:3]).max() < ONE_SAMPLE
 
 
+@sqlite_only
 def test_selections_that_are_not_one_row_and_unknown_methods_are_refused(people, subject_row) -> None:
     fill_session(subject_row)
     with pytest.raises(QueryError, match="selection has 0"):
@@ -153,6 +160,7 @@ def test_selections_that_are_not_one_row_and_unknown_methods_are_refused(people,
         (DatasetEvents.Digital & KEY).fetch_synced(method="nearest")
 
 
+@sqlite_only
 def test_plot_synced_draws_one_row_per_event(people, subject_row) -> None:
     import matplotlib.pyplot as plt
 
@@ -169,6 +177,7 @@ def test_plot_synced_draws_one_row_per_event(people, subject_row) -> None:
         plt.close(fig)
 
 
+@sqlite_only
 def test_plot_synced_without_sync_plots_the_raw_events(people, subject_row) -> None:
     import matplotlib.pyplot as plt
 
@@ -224,7 +233,7 @@ def test_matched_onsets_keeps_the_onsets_of_the_side_with_both_edges() -> None:
 
 def test_matched_onsets_mismatch_warns_raises_and_force_truncates() -> None:
     with pytest.warns(LabdataWarning, match="148 sync pulses on the stream but 150 on the clock"), \
-            pytest.raises(SyncError, match="hint: .*force=True"):
+            pytest.raises(SyncError, match=r"hint: .*force=True"):
         matched_onsets(PULSE_SAMPLES[2:], PULSE_SECONDS)
     with pytest.warns(LabdataWarning, match="Truncating"):
         sync, clock = matched_onsets(PULSE_SAMPLES[:148], PULSE_SECONDS, force=True)

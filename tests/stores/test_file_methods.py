@@ -12,6 +12,7 @@ from labdata.core.config import Preferences
 from labdata.core.errors import ChecksumMismatchError, FilesArchivedError
 from labdata.schema import File
 from labdata.stores import open_store
+from templates import copy_sqlite_lake
 
 FILES = {"S1/20240101_120000/ephys/a.bin": b"a" * 1000, "S1/20240101_120000/ephys/b.meta": b"nSavedChans=385\n",
          "S1/20240101_120000/ephys/c.bin": bytes(range(256)) * 5000}
@@ -24,7 +25,7 @@ def analyst(tmp_path, s3_server, bucket):
     prefs.set("storage.data", {"protocol": "s3", "endpoint": s3_server.endpoint, "bucket": bucket,
                                "folder": "raw", "access_key": "test", "secret_key": "test"})
     prefs.set("local_paths", [str(tmp_path / "analyst"), str(tmp_path / "shared")])
-    lake = Lake("sqlite", tmp_path / "lake")
+    lake = Lake("sqlite", copy_sqlite_lake(tmp_path / "lake", "files"))
     context = Context(lake, "files", prefs)
     rig = tmp_path / "rig"
     store = open_store(prefs, "data")
@@ -42,7 +43,7 @@ def analyst(tmp_path, s3_server, bucket):
 
 
 def test_get_downloads_only_what_no_local_path_has(analyst) -> None:
-    context, root, store = analyst
+    _, root, store = analyst
     shared = root / "shared" / "S1/20240101_120000/ephys/b.meta"
     shared.parent.mkdir(parents=True)
     shared.write_bytes(FILES["S1/20240101_120000/ephys/b.meta"])
@@ -60,7 +61,7 @@ def test_get_downloads_only_what_no_local_path_has(analyst) -> None:
 
 
 def test_a_corrupted_object_is_refused_by_get(analyst, s3_server) -> None:
-    context, root, store = analyst
+    _, root, store = analyst
     key = store.key("S1/20240101_120000/ephys/c.bin")
     s3_server.client().put_object(Bucket=store.settings.bucket, Key=key, Body=b"x" * len(FILES[
         "S1/20240101_120000/ephys/c.bin"]))
@@ -70,7 +71,7 @@ def test_a_corrupted_object_is_refused_by_get(analyst, s3_server) -> None:
 
 
 def test_archived_files_stop_get_before_any_download(analyst, s3_server) -> None:
-    context, root, store = analyst
+    _, root, store = analyst
     key = store.key("S1/20240101_120000/ephys/a.bin")
     s3_server.client().copy_object(Bucket=store.settings.bucket, Key=key, StorageClass="GLACIER",
                                    CopySource={"Bucket": store.settings.bucket, "Key": key})

@@ -6,11 +6,13 @@ import hashlib
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from labdata.core.errors import ChecksumMismatchError, FilesArchivedError, StorageError, StorageUnavailableError
-from labdata.stores import StorageSettings, Store
+from labdata.stores import StorageSettings, store_for
+from labdata.stores.s3 import S3Store
 from labdata.stores.transfer import PART_SIZE, PARTIAL_SUFFIX
 
 
@@ -36,17 +38,17 @@ def random_file(path: Path, size: int, seed: int = 0) -> Path:
 
 
 @pytest.fixture
-def s3_store(s3_server, bucket) -> Store:
-    return Store(StorageSettings("data", "s3", bucket, "lab/raw", s3_server.endpoint, "test", "test"))
+def s3_store(s3_server, bucket) -> Any:
+    return store_for(StorageSettings("data", "s3", bucket, "lab/raw", s3_server.endpoint, "test", "test"))
 
 
 @pytest.fixture
-def local_store(tmp_path) -> Store:
-    return Store(StorageSettings("data", "local", folder=str(tmp_path / "storage")))
+def local_store(tmp_path) -> Any:
+    return store_for(StorageSettings("data", "local", folder=str(tmp_path / "storage")))
 
 
 @pytest.fixture(params=["s3", "local"])
-def store(request, s3_store, local_store) -> Store:
+def store(request, s3_store, local_store) -> Any:
     return s3_store if request.param == "s3" else local_store
 
 
@@ -94,7 +96,7 @@ def test_a_corrupted_object_is_detected_and_nothing_is_written(store, s3_server,
     sent = store.put(source, "S1/a.bin")
     corrupt = bytearray(source.read_bytes())
     corrupt[100] ^= 0xFF
-    if store.is_s3:
+    if isinstance(store, S3Store):
         s3_server.client().put_object(Bucket=store.settings.bucket, Key=store.key("S1/a.bin"), Body=bytes(corrupt))
     else:
         Path(store.key("S1/a.bin")).write_bytes(bytes(corrupt))
@@ -131,9 +133,9 @@ def test_paths_that_leave_the_storage_are_refused(store, tmp_path, path) -> None
 
 
 def test_missing_objects_and_buckets_raise_file_not_found(store, s3_server, tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="nothing.bin"):
+    with pytest.raises(FileNotFoundError, match=r"nothing\.bin"):
         store.get("S1/nothing.bin", tmp_path / "x")
-    missing = Store(StorageSettings("data", "s3", "no-such-bucket", "", s3_server.endpoint, "test", "test"))
+    missing = store_for(StorageSettings("data", "s3", "no-such-bucket", "", s3_server.endpoint, "test", "test"))
     with pytest.raises(FileNotFoundError):
         missing.put(random_file(tmp_path / "a.bin", 10), "a.bin")
 
@@ -142,7 +144,7 @@ def test_an_unreachable_endpoint_says_so(tmp_path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    store = Store(StorageSettings("data", "s3", "b", "", f"http://127.0.0.1:{port}", "test", "test"))
+    store = store_for(StorageSettings("data", "s3", "b", "", f"http://127.0.0.1:{port}", "test", "test"))
     with pytest.raises(StorageUnavailableError, match="cannot be reached") as raised:
         store.put(random_file(tmp_path / "a.bin", 10), "a.bin")
     assert "storage.data.endpoint" in str(raised.value)
@@ -162,7 +164,7 @@ def test_wrong_credentials_are_an_access_error_naming_the_keys(tmp_path) -> None
 
     server = S3Server(env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})  # every request must carry known keys
     try:
-        store = Store(StorageSettings("data", "s3", "b", "", server.endpoint, "AKIAWRONG", "wrong"))
+        store = store_for(StorageSettings("data", "s3", "b", "", server.endpoint, "AKIAWRONG", "wrong"))
         with pytest.raises(PermissionError, match="refused access") as raised:
             store.put(random_file(tmp_path / "a.bin", 10), "a.bin")
         assert isinstance(raised.value, StorageError)

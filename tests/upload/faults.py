@@ -27,7 +27,7 @@ _signal = getattr(signal, f"SIG{os.environ.get('LABDATA_KILL_SIGNAL', 'KILL')}")
 
 
 def _cross() -> None:
-    global _crossed
+    global _crossed  # noqa: PLW0603 - a count shared by the process's threads
     with _lock:
         _crossed += 1
         if _crossed == _kill_at:
@@ -64,7 +64,7 @@ def install() -> None:
     labdata.catalog.engine.lake.Lake.transaction = _wrap_context(labdata.catalog.engine.lake.Lake.transaction)
     s3fs.core.S3FileSystem._call_s3 = _around(s3fs.core.S3FileSystem._call_s3)  # reads (cat_file)
     s3fs.core.S3FileSystem.call_s3 = _around(s3fs.core.S3FileSystem.call_s3)  # its own copy of _call_s3
-    for module in ("labdata.upload.put", "labdata.stores.store"):
+    for module in ("labdata.upload.put", "labdata.stores.local"):
         loaded = sys.modules.get(module) or __import__(module, fromlist=["_"])
         if hasattr(loaded, "copy_file"):
             loaded.copy_file = labdata.stores.transfer.copy_file

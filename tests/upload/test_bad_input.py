@@ -6,9 +6,9 @@ import os
 
 import pytest
 from lab import NEW_SUBJECT, SESSION, Lab
-from shared_data import SHARED_DATA
 
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 RECORDING = SHARED_DATA / "kilosort" / "neuroconv-gin-phy_example_0"
 
@@ -50,7 +50,8 @@ def test_a_missing_upload_path_is_named(lab) -> None:
 def test_an_unknown_rule_lists_the_known_ones(lab) -> None:
     folder, _ = lab.rig_recording(RECORDING)
     result = lab.run("rig", "put", str(folder), "-r", "nonee", *NEW_SUBJECT)
-    assert result.returncode == 1 and "no upload rule 'nonee'" in result.stderr and "Did you mean 'none'" in result.stderr
+    assert result.returncode == 1
+    assert "no upload rule 'nonee'" in result.stderr and "Did you mean 'none'" in result.stderr
     assert nothing_registered(lab) and not any(lab.folders["server"].iterdir())
 
 

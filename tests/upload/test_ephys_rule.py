@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lab import NEW_SUBJECT, SESSION
-from shared_data import SHARED_DATA
 
 from labdata.converters.spikeglx.meta import read_meta
 from labdata.converters.spikeglx.synthetic import write_recording
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 GIN = SHARED_DATA / "spikeglx" / "neuroconv-gin"
 DATASET = f"S1/{SESSION}/ephys"
@@ -90,7 +90,7 @@ def test_np_ultra_ap_and_lf_become_zarr_that_read_back_bit_exact(lab) -> None:
         assert np.array_equal(configuration["channel_coords"], connected.coords)
         lazy = setting.open("ap")  # no local copy: chunks are read from the bucket
         assert not File.check_if_files_local()[0]
-        for band, rate in (("ap", 30000), ("lf", 2500)):
+        for band in ("ap", "lf"):
             source = raw_of(files[f"{DATASET}/p5_g0_imec0/p5_g0_t0.imec0.{band}.bin"], 385)
             assert np.array_equal(setting.open(band)[:], source)
         ap = raw_of(files[f"{DATASET}/p5_g0_imec0/p5_g0_t0.imec0.ap.bin"], 385)
@@ -120,7 +120,7 @@ def test_truncated_upstream_fixtures_are_rejected_and_nothing_is_registered(lab,
 
 def test_a_changed_byte_fails_the_sha1_and_a_wrong_channel_count_fails_the_meta(lab) -> None:
     source = GIN / "DigitalChannelTest_g0"
-    folder, files = lab.rig_recording(source)
+    folder, _ = lab.rig_recording(source)
     binary = folder / "DigitalChannelTest_g0_t0.nidq.bin"
     data = bytearray(binary.read_bytes())
     data[1000] ^= 0x01
@@ -175,7 +175,8 @@ def test_rows_are_rebuilt_from_the_lake_files(lab) -> None:
         EphysRecording.add_nidq_events()  # downloads the nidq files
         rebuilt = (DatasetEvents.Digital & {"stream_name": "nidq"}).fetch(as_dict=True, order_by="event_name")
         assert [r["event_name"] for r in rebuilt] == [r["event_name"] for r in nidq] == ["0", "1"]
-        assert all(np.array_equal(a["event_timestamps"], b["event_timestamps"]) for a, b in zip(rebuilt, nidq))
+        assert all(np.array_equal(a["event_timestamps"], b["event_timestamps"])
+                   for a, b in zip(rebuilt, nidq, strict=True))
         meta = lab.folders["rig"] / DATASET / "demo_g0" / "demo_g0_t0.imec0.ap.meta"
         assert ProbeConfiguration.add_from_spikeglx_metadata(meta)["configuration_id"] == 1  # reused
         assert len(ProbeConfiguration()) == 1

@@ -1,7 +1,8 @@
 """Acceptance: SIGKILL during put, upload and get, at many points; a re-run completes and nothing is lost.
 
 Each case counts the boundary crossings of an undisturbed run (see ``faults.py``), then,
-for at least ten points spread over them, kills a fresh run there, runs the command
+for at least ten points spread over them, kills a fresh run there (on a copy of a lab built
+once per test: catalog, bucket, folders and preferences, see ``Lab.copy``), runs the command
 again, and checks the lake: the job holds every file, every File row has its object with
 the registered size, every object has its row, and downloaded files are byte-identical.
 """
@@ -13,16 +14,16 @@ import sys
 from pathlib import Path
 
 from lab import NEW_SUBJECT, Lab, md5
-from shared_data import SHARED_DATA
 
 from labdata.schema import UploadJob
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 RECORDING = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0"
 FAULTS = Path(__file__).with_name("faults.py")
-#: kill points per crash test, spread from the first crossing to the last (each point builds a lab and runs
-#: the command twice: 10 points took the three tests 5.5 of CI's 30 minutes)
-POINTS = 7
+#: kill points per crash test, spread from the first crossing to the last (each point copies a lab built
+#: once per test, see ``Lab.copy``, and runs the command twice)
+POINTS = 10
 
 
 def run_killed(lab: Lab, config: str, args: list[str], kill_at: int, count_file: Path | None = None) -> int:
@@ -59,12 +60,25 @@ def assert_consistent(lab: Lab, files: dict[str, Path]) -> None:
     assert [j["job_status"] for j in jobs] == ["COMPLETED"], jobs
 
 
+def bucket_name(name: str) -> str:
+    return f"faults-{name}".lower().replace("_", "-")
+
+
 def fresh_lab(tmp_path: Path, name: str, s3_server) -> tuple[Lab, Path, dict[str, Path]]:
-    bucket = f"faults-{name}".lower().replace("_", "-")
+    bucket = bucket_name(name)
     s3_server.client().create_bucket(Bucket=bucket)
     lab = Lab(tmp_path / name, s3_server.endpoint, bucket)
     folder, files = lab.rig_recording(RECORDING)
     return lab, folder, files
+
+
+def copied_lab(template: tuple[Lab, Path, dict[str, Path]], tmp_path: Path, name: str
+               ) -> tuple[Lab, Path, dict[str, Path]]:
+    """A copy of a lab from :func:`fresh_lab` (and what the test did to it), as ``fresh_lab`` returns it."""
+    lab, folder, files = template
+    copy = lab.copy(tmp_path / name, bucket_name(name))
+    moved = {path: copy.root / file.relative_to(lab.root) for path, file in files.items()}
+    return copy, copy.root / folder.relative_to(lab.root), moved
 
 
 def put_in_process(lab: Lab, folder: Path) -> None:
@@ -83,15 +97,16 @@ def upload_in_process(lab: Lab) -> None:
 
 
 def test_sigkill_during_put_then_put_again(tmp_path, s3_server) -> None:
-    probe, folder, _ = fresh_lab(tmp_path, "put-count", s3_server)
+    template = fresh_lab(tmp_path, "put-template", s3_server)
+    probe, folder, _ = copied_lab(template, tmp_path, "put-count")
     args = ["put", str(folder), *NEW_SUBJECT]
     points = kill_points(crossings(probe, "rig", args))
     assert len(points) >= POINTS
     for point in points:
-        lab, folder, files = fresh_lab(tmp_path, f"put-{point}", s3_server)
+        lab, folder, files = copied_lab(template, tmp_path, f"put-{point}")
         args = ["put", str(folder), *NEW_SUBJECT]
         run_killed(lab, "rig", args, point)
-        again = lab.run("rig", *args)
+        again = lab.run("rig", *args, process=True)
         assert again.returncode == 0, (point, again.stderr)
         with lab.context("server"):
             assert len(UploadJob()) == 1, point
@@ -104,15 +119,15 @@ def test_sigkill_during_put_then_put_again(tmp_path, s3_server) -> None:
 
 
 def test_sigkill_during_upload_then_upload_again(tmp_path, s3_server) -> None:
-    probe, folder, _ = fresh_lab(tmp_path, "upload-count", s3_server)
-    put_in_process(probe, folder)
+    template = fresh_lab(tmp_path, "upload-template", s3_server)
+    put_in_process(template[0], template[1])
+    probe, _, _ = copied_lab(template, tmp_path, "upload-count")
     points = kill_points(crossings(probe, "server", ["upload"]))
     assert len(points) >= POINTS
     for point in points:
-        lab, folder, files = fresh_lab(tmp_path, f"upload-{point}", s3_server)
-        put_in_process(lab, folder)
+        lab, _, files = copied_lab(template, tmp_path, f"upload-{point}")  # after put_in_process
         run_killed(lab, "server", ["upload"], point)
-        again = lab.run("server", "upload")
+        again = lab.run("server", "upload", process=True)
         assert again.returncode == 0, (point, again.stdout, again.stderr)
         assert_consistent(lab, files)
 
@@ -129,7 +144,7 @@ def test_sigkill_during_get_then_get_again(tmp_path, s3_server) -> None:
         for path in sorted(analyst.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         run_killed(lab, "analyst", args, point)
-        again = lab.run("analyst", *args)
+        again = lab.run("analyst", *args, process=True)
         assert again.returncode == 0, (point, again.stderr)
         for path, source in files.items():
             assert (analyst / path).read_bytes() == source.read_bytes(), (point, path)
@@ -162,6 +177,6 @@ def test_sigterm_during_upload_fails_the_job_cleanly_and_a_reset_completes_it(tm
     assert job["job_status"] == "FAILED" and job["job_log"].startswith("INTERRUPTED on "), job
     assert not lab.registered() and open_store(lab.prefs["server"], "data").list() == []  # what it stored is gone
     assert all((lab.folders["server"] / p).is_file() for p in files)
-    retry = lab.run("server", "upload", "--reset-failed")
+    retry = lab.run("server", "upload", "--reset-failed", process=True)
     assert retry.returncode == 0 and "COMPLETED" in retry.stdout, retry.stdout + retry.stderr
     assert_consistent(lab, files)

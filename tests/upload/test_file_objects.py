@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from lab import Lab, md5
-from shared_data import SHARED_DATA
 from test_faults import FAULTS, kill_points, put_in_process
 
 from labdata.core.errors import FileConflictError
 from labdata.schema import AnalysisFile, Dataset, File
 from labdata.schema.file_objects import finish_object_deletions, pending_uploads
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 RECORDING = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0"
 SORTING = SHARED_DATA / "kilosort" / "neuroconv-gin-phy_example_0"
@@ -22,6 +22,7 @@ DATASET = dict(subject_name="S1", session_name="20240101_120000", dataset_name="
 
 
 def uploaded_lab(root: Path, s3_server, name: str) -> tuple[Lab, dict[str, Path]]:
+    """A lab with a put recording whose files are stored and registered (File, Dataset.DataFiles)."""
     bucket = f"objects-{name}"
     s3_server.client().create_bucket(Bucket=bucket)
     lab = Lab(root / name, s3_server.endpoint, bucket)
@@ -37,6 +38,13 @@ def uploaded_lab(root: Path, s3_server, name: str) -> tuple[Lab, dict[str, Path]
         Dataset.DataFiles.insert([dict(subject_name="S1", session_name="20240101_120000", dataset_name="ephys",
                                        file_path=p, storage="data") for p in files])
     return lab, files
+
+
+def copied_lab(template: tuple[Lab, dict[str, Path]], root: Path, name: str) -> tuple[Lab, dict[str, Path]]:
+    """A copy of a lab from :func:`uploaded_lab` (catalog, folders, preferences and objects)."""
+    lab, files = template
+    copy = lab.copy(root / name, f"objects-{name}")
+    return copy, {path: copy.root / file.relative_to(lab.root) for path, file in files.items()}
 
 
 def in_step(lab: Lab) -> None:
@@ -59,13 +67,14 @@ def test_delete_removes_rows_their_dependents_and_objects(tmp_path, s3_server) -
 def test_sigkill_during_delete_then_any_later_call_finishes_it(tmp_path, s3_server) -> None:
     code = ("import labdata; from labdata.schema import File; labdata.connect(); "
             "(File & 'file_path LIKE \"%imec0%\"').delete()")
-    probe, _ = uploaded_lab(tmp_path, s3_server, "delete-count")
+    template = uploaded_lab(tmp_path, s3_server, "delete-template")
+    probe, _ = copied_lab(template, tmp_path, "delete-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    points = kill_points(int((tmp_path / "n").read_text()), 5)
-    assert len(points) == 5
+    points = kill_points(int((tmp_path / "n").read_text()), 6)
+    assert len(points) == 6
     for point in points:
-        lab, files = uploaded_lab(tmp_path, s3_server, f"delete-{point}")
+        lab, files = copied_lab(template, tmp_path, f"delete-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
         killed = subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300)
         assert killed.returncode == -9, point
@@ -84,7 +93,8 @@ def test_upload_files_stores_outputs_under_their_dataset_and_replaces_with_force
         expected = [f"S1/20240101_120000/spike_sorting/imec0/1/{p.name}" for p in outputs]
         assert rows == [{"file_path": p, "storage": "analysis"} for p in expected]
         stored = {r["file_path"]: r for r in AnalysisFile.fetch(as_dict=True)}
-        assert {p: stored[p]["file_md5"] for p in expected} == {e: md5(o) for e, o in zip(expected, outputs)}
+        assert {p: stored[p]["file_md5"] for p in expected} == {
+            e: md5(o) for e, o in zip(expected, outputs, strict=True)}
         with pytest.raises(FileConflictError, match="registered already"):
             AnalysisFile.upload_files(outputs[:1], DATASET, force=False, progress=False)
         replacement = tmp_path / outputs[0].name
@@ -103,11 +113,12 @@ def test_sigkill_during_upload_files_leaves_every_object_findable(tmp_path, s3_s
     outputs = [str(p) for p in sorted(SORTING.glob("*.npy"))[:3]]
     code = ("import labdata; from labdata.schema import AnalysisFile; labdata.connect(); "
             f"AnalysisFile.upload_files({outputs!r}, {DATASET!r}, progress=False)")
-    probe, _ = uploaded_lab(tmp_path, s3_server, "files-count")
+    template = uploaded_lab(tmp_path, s3_server, "files-template")
+    probe, _ = copied_lab(template, tmp_path, "files-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    for point in kill_points(int((tmp_path / "n").read_text()), 5):
-        lab, _ = uploaded_lab(tmp_path, s3_server, f"files-{point}")
+    for point in kill_points(int((tmp_path / "n").read_text()), 6):
+        lab, _ = copied_lab(template, tmp_path, f"files-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
         assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == -9
         analysis = open_store(lab.prefs["server"], "analysis")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lab import NEW_SUBJECT, SESSION, md5
-from shared_data import SHARED_DATA
 
 from labdata.stores import open_store
+from shared_data import SHARED_DATA
 
 RECORDING = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0"
 
@@ -39,7 +39,7 @@ def test_put_upload_get_round_trip_of_a_real_recording(lab) -> None:
 
 
 def test_putting_and_uploading_again_changes_nothing(lab) -> None:
-    folder, files = lab.rig_recording(RECORDING)
+    folder, _ = lab.rig_recording(RECORDING)
     assert lab.run("rig", "put", str(folder), *NEW_SUBJECT).returncode == 0
     again = lab.run("rig", "put", str(folder))
     assert again.returncode == 0 and "already queued: job 1" in again.stdout, again.stderr

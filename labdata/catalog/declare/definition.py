@@ -41,7 +41,7 @@ _ATTR_RE = re.compile(
     r"^(?P<name>[a-z_][a-z0-9_]*)\s*(?:=\s*(?P<default>.+?))?\s*:\s*(?P<type>[^#]+?)\s*(?:#\s*(?P<comment>.*))?$",
     re.I,
 )
-_INDEX_RE = re.compile(r"^(unique\s+)?index\s*\(", re.I)
+_INDEX_RE = re.compile(r"^(?P<unique>unique\s+)?index\s*\((?P<names>[^)]*)\)\s*(#.*)?$", re.I)
 _FK_RE = re.compile(
     r"^->\s*(?:\[(?P<opts>[^\]]*)\]\s*)?(?P<ref>[A-Za-z_][\w.]*?)"
     r"(?:\.proj\((?P<proj>[^)]*)\))?\s*(?:#\s*(?P<comment>.*))?$"
@@ -121,6 +121,7 @@ class TableSchema:
     foreign_keys: tuple[ForeignKey, ...] = ()
     comment: str = ""
     master: str | None = None
+    indexes: tuple[tuple[bool, tuple[str, ...]], ...] = field(default=(), compare=False)
     _by_name: dict[str, Attribute] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -187,6 +188,7 @@ def parse_definition(
     """
     attributes: dict[str, Attribute] = {}
     foreign_keys: list[ForeignKey] = []
+    indexes: list[tuple[bool, tuple[str, ...]]] = []
     comment, in_key = "", True
     for number, raw in enumerate(definition.strip().splitlines()):
         line = raw.strip()
@@ -195,8 +197,9 @@ def parse_definition(
         if line.startswith("#"):
             comment = comment or (line.lstrip("# ").strip() if number == 0 else "")
             continue
-        if _INDEX_RE.match(line):
-            continue  # DataJoint's index lines: DuckLake has no indexes (a unique index is not enforced)
+        if index := _INDEX_RE.match(line):  # DuckLake has no indexes: unique ones are checked on insert
+            indexes.append((bool(index["unique"]), tuple(n.strip() for n in index["names"].split(",") if n.strip())))
+            continue
         if re.fullmatch(r"-{3,}", line.replace(" ", "")):
             in_key = False
         elif line.startswith("->"):
@@ -207,8 +210,12 @@ def parse_definition(
             attribute = _parse_attribute(line, in_key, class_name)
             attributes[attribute.name] = attribute
     ordered = sorted(attributes.values(), key=lambda a: not a.in_key)
+    for _, names in indexes:
+        for name in names:
+            if name not in attributes:
+                raise ValueError(f"Index on {name!r}, which {class_name} does not have.")
     return TableSchema(class_name, sql_name, tier, tier_group, tuple(ordered),
-                       tuple(foreign_keys), comment, master)
+                       tuple(foreign_keys), comment, master, tuple(indexes))
 
 
 def _parse_reference(line: str, in_key: bool, resolve: ParentResolver, master: str | None) -> ForeignKey:

@@ -24,6 +24,8 @@ import datetime as dt
 import decimal
 import math
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +59,8 @@ class AttributeType:
         The declared type, as written (``varchar(32)``).
     kind : str
         One of ``string``, ``enum``, ``integer``, ``float``, ``decimal``, ``bool``,
-        ``date``, ``datetime``, ``time``, ``blob``, ``longblob``.
+        ``date``, ``datetime``, ``time``, ``uuid``, ``blob``, ``longblob`` (``year`` is an
+        integer from 1901 to 2155, as MySQL's YEAR).
     sql : str
         The DuckDB column type.
     length : int or None
@@ -124,17 +127,20 @@ def parse_type(text: str) -> AttributeType:
     return builder(text.strip(), base, args, rest)
 
 
-def _string(text, base, args, rest):
+_Builder = Callable[[str, str, list[str], str], "AttributeType"]
+
+
+def _string(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     length = int(args[0]) if args else None
     return AttributeType(text, "string", "VARCHAR", length=length)
 
 
-def _enum(text, base, args, rest):
+def _enum(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     values = tuple(a.strip().strip("'\"") for a in args)
     return AttributeType(text, "enum", "VARCHAR", length=max(map(len, values)), values=values)
 
 
-def _integer(text, base, args, rest):
+def _integer(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     sql, low, high = _INTEGER_RANGES[base]
     if "unsigned" in rest:
         sql, low, high = _UNSIGNED_SQL[base], 0, 2 * high + 1
@@ -142,20 +148,24 @@ def _integer(text, base, args, rest):
                          autoincrement="auto_increment" in rest)
 
 
-def _float(text, base, args, rest):
+def _float(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     return AttributeType(text, "float", "FLOAT" if base == "float" else "DOUBLE")
 
 
-def _decimal(text, base, args, rest):
+def _decimal(text: str, base: str, args: list[str], rest: str) -> AttributeType:
     precision, scale = (int(args[0]), int(args[1]) if len(args) > 1 else 0) if args else (18, 3)
     return AttributeType(text, "decimal", f"DECIMAL({precision},{scale})")
 
 
-def _simple(kind, sql):
+def _year(text: str, base: str, args: list[str], rest: str) -> AttributeType:
+    return AttributeType(text, "integer", "SMALLINT", low=1901, high=2155)
+
+
+def _simple(kind: str, sql: str) -> _Builder:
     return lambda text, base, args, rest: AttributeType(text, kind, sql)
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, _Builder] = {
     "varchar": _string, "char": _string, "text": _string, "tinytext": _string,
     "mediumtext": _string, "longtext": _string, "enum": _enum,
     **dict.fromkeys(_INTEGER_RANGES, _integer),
@@ -164,6 +174,7 @@ _BUILDERS = {
     "bool": _simple("bool", "BOOLEAN"), "boolean": _simple("bool", "BOOLEAN"),
     "date": _simple("date", "DATE"), "datetime": _simple("datetime", "TIMESTAMP"),
     "timestamp": _simple("datetime", "TIMESTAMP"), "time": _simple("time", "TIME"),
+    "year": _year, "uuid": _simple("uuid", "UUID"),
     "blob": _simple("blob", "BLOB"), "tinyblob": _simple("blob", "BLOB"),
     "mediumblob": _simple("longblob", "BLOB"), "longblob": _simple("longblob", "BLOB"),
 }
@@ -222,6 +233,7 @@ def _coerce_integer(atype: AttributeType, value: Any, attribute: str) -> int:
         number = int(value)
     else:
         raise _wrong(attribute, atype, value)
+    assert atype.low is not None and atype.high is not None, "an integer type has a range"
     if not atype.low <= number <= atype.high:
         raise WrongTypeError(
             f"Attribute {attribute!r} is {atype.text}; {number} is outside [{atype.low}, {atype.high}].",
@@ -262,7 +274,8 @@ def _coerce_date(atype: AttributeType, value: Any, attribute: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[D]").item()
+        date: dt.date = value.astype("datetime64[D]").item()
+        return date
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value.strip()[:10])
@@ -279,7 +292,8 @@ def _coerce_datetime(atype: AttributeType, value: Any, attribute: str) -> dt.dat
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[us]").item()
+        moment: dt.datetime = value.astype("datetime64[us]").item()
+        return moment
     if isinstance(value, str):
         try:
             return dt.datetime.fromisoformat(value.strip())
@@ -299,6 +313,17 @@ def _coerce_time(atype: AttributeType, value: Any, attribute: str) -> dt.time:
     raise _wrong(attribute, atype, value)
 
 
+def _coerce_uuid(atype: AttributeType, value: Any, attribute: str) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(value) if isinstance(value, str) else uuid.UUID(bytes=bytes(value)))
+    except (TypeError, ValueError):
+        raise WrongTypeError(f"Badly formed UUID value {value!r} for attribute {attribute!r}.",
+                             hint="Give a uuid.UUID or its text, e.g. "
+                                  "'00000000-0000-0000-0000-000000000005'.") from None
+
+
 def _coerce_blob(atype: AttributeType, value: Any, attribute: str) -> Any:
     return value  # serialised later by labdata.catalog.ops.blobs
 
@@ -306,6 +331,6 @@ def _coerce_blob(atype: AttributeType, value: Any, attribute: str) -> Any:
 _COERCERS = {
     "string": _coerce_string, "enum": _coerce_enum, "integer": _coerce_integer,
     "float": _coerce_float, "decimal": _coerce_decimal, "bool": _coerce_bool,
-    "date": _coerce_date, "datetime": _coerce_datetime, "time": _coerce_time,
+    "date": _coerce_date, "datetime": _coerce_datetime, "time": _coerce_time, "uuid": _coerce_uuid,
     "blob": _coerce_blob, "longblob": _coerce_blob,
 }

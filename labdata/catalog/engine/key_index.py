@@ -78,7 +78,8 @@ class KeyIndex:
 
     def update(self, values: Iterable[Any], rows: pa.Table, version: int) -> None:
         """Replace the rows of the first-key ``values`` by ``rows`` (their rows at ``version``, in key order)."""
-        fresh = {value: rows.slice(start, stop - start) for value, (start, stop) in _ranges(rows.column(self.key[0])).items()}
+        fresh = {value: rows.slice(start, stop - start)
+                 for value, (start, stop) in _ranges(rows.column(self.key[0])).items()}
         overlay = dict(self.overlay)
         for value in values:
             overlay[value] = fresh.get(value, rows.slice(0, 0))

@@ -24,9 +24,7 @@ for the duration of a write transaction, so they queue instead of conflicting.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -35,60 +33,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
+from labdata.catalog.engine.attach import EXTENSIONS, backoff, extension_path, is_conflict, quote, retry_on_conflict
+from labdata.catalog.engine.listing import GUARD_SCHEMA, CatalogListing
 from labdata.catalog.engine.locks import FileLock
-from labdata.catalog.engine.metadata import live_tables, metadata_table
 from labdata.catalog.engine.replica import Replica
 from labdata.catalog.engine.verified import KnownKeysMixin, VerifiedKeys
-from labdata.core.errors import CatalogError, ExtensionMissingError, TransactionConflictError
+from labdata.core.errors import CatalogError, TransactionConflictError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from labdata.catalog.engine.replica import TableRef
 
-__all__ = ["Lake", "is_conflict"]
+__all__ = ["Lake", "extension_path", "is_conflict"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-EXTENSIONS = {"sqlite": ("ducklake", "sqlite_scanner"), "postgres": ("ducklake", "postgres_scanner")}
-GUARD_SCHEMA = "labdata_internal"
-_CONFLICT_MARKERS = ("database is locked", "transaction conflict", "conflict", "busy",
-                     "could not serialize", "deadlock", "duplicate key")
 
-
-def is_conflict(error: BaseException) -> bool:
-    """Whether a DuckDB error is a write conflict worth retrying."""
-    if not isinstance(error, duckdb.Error):
-        return False
-    text = str(error).lower()
-    return isinstance(error, duckdb.TransactionException) or any(m in text for m in _CONFLICT_MARKERS)
-
-
-def extension_path(name: str) -> str:
-    """Return the file of a DuckDB extension shipped as a ``duckdb-extension-*`` wheel.
-
-    Raises
-    ------
-    ExtensionMissingError
-        When the wheel is not installed.
-    """
-    package = f"duckdb_extension_{name}"
-    try:
-        module = importlib.import_module(package)
-    except ImportError:
-        module = None
-    files = sorted(Path(module.__file__).parent.glob("**/*.duckdb_extension")) if module else []
-    if not files:
-        wheel = package.replace("_", "-")
-        raise ExtensionMissingError(
-            f"The DuckDB extension {name!r} is not installed.",
-            hint=f"pip install '{wheel}=={duckdb.__version__}' (labdata never downloads extensions).",
-        )
-    return str(files[0])
-
-
-class Lake(KnownKeysMixin):
+class Lake(CatalogListing, KnownKeysMixin):
     """An open DuckLake catalog.
 
     Parameters
@@ -168,17 +129,17 @@ class Lake(KnownKeysMixin):
         return f"ducklake:postgres:{self.dsn}"
 
     def _attach_options(self) -> str:
-        options = [f"DATA_PATH '{_quote(self.data_path)}'"]
+        options = [f"DATA_PATH '{quote(self.data_path)}'"]
         if self._default_data_path and self.kind == "sqlite":
             options.append("OVERRIDE_DATA_PATH true")  # the data follow the lake folder when it moves
         if self.metadata_schema:
-            options.append(f"METADATA_SCHEMA '{_quote(self.metadata_schema)}'")
+            options.append(f"METADATA_SCHEMA '{quote(self.metadata_schema)}'")
         if self.read_only:
             options.append("READ_ONLY")
         if self.snapshot_version is not None:
             options.append(f"SNAPSHOT_VERSION {int(self.snapshot_version)}")
         if self.snapshot_time is not None:
-            options.append(f"SNAPSHOT_TIME '{_quote(str(self.snapshot_time))}'")
+            options.append(f"SNAPSHOT_TIME '{quote(str(self.snapshot_time))}'")
         if not self.read_only:
             options.append(f"DATA_INLINING_ROW_LIMIT {int(self.inline_row_limit)}")
         return ", ".join(options)
@@ -187,11 +148,11 @@ class Lake(KnownKeysMixin):
         connection = duckdb.connect(config={"autoinstall_known_extensions": False,
                                             "autoload_known_extensions": False})
         for name in EXTENSIONS[self.kind]:
-            connection.execute(f"LOAD '{_quote(extension_path(name))}'")
+            connection.execute(f"LOAD '{quote(extension_path(name))}'")
         if self.kind == "sqlite":
             self._prepare_sqlite_file()
-        statement = f"ATTACH '{_quote(self._catalog_url())}' AS {self.alias} ({self._attach_options()})"
-        _retry_on_conflict(lambda: connection.execute(statement), timeout, "attach the catalog")
+        statement = f"ATTACH '{quote(self._catalog_url())}' AS {self.alias} ({self._attach_options()})"
+        retry_on_conflict(lambda: connection.execute(statement), timeout, "attach the catalog")
         return connection
 
     def _prepare_sqlite_file(self) -> None:
@@ -368,69 +329,7 @@ class Lake(KnownKeysMixin):
                 attempt += 1
                 if attempt >= max_retries or time.monotonic() > deadline:
                     raise
-                time.sleep(_backoff(attempt))
-
-    # ---- schemas and tables ----------------------------------------------------
-    def create_internal(self) -> None:
-        """Create labdata's own bookkeeping tables (idempotent; no snapshot when they exist)."""
-        if self.read_only or "write_guard" in self.tables(GUARD_SCHEMA):
-            return
-
-        def create() -> None:
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.alias}.{GUARD_SCHEMA}")
-            self.execute(f"CREATE TABLE IF NOT EXISTS {self.alias}.{GUARD_SCHEMA}.write_guard (n BIGINT)")
-            if not self.execute(f"SELECT count(*) FROM {self.alias}.{GUARD_SCHEMA}.write_guard").fetchone()[0]:
-                self.execute(f"INSERT INTO {self.alias}.{GUARD_SCHEMA}.write_guard VALUES (0)")
-
-        self.run(create)
-
-    def internal_table(self, name: str, columns: str) -> str:
-        """Create labdata's bookkeeping table ``name`` (``columns`` as in CREATE TABLE) if missing; return its name.
-
-        Bookkeeping tables live in a schema the views and :meth:`schemas` do not show.
-        """
-        qualified = f"{self.alias}.{GUARD_SCHEMA}.{name}"
-        if (self.alias, name) not in self._internal:
-            self.create_internal()
-            if name not in self.tables(GUARD_SCHEMA):
-                self.run(lambda: self.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({columns})"))
-            self._internal.add((self.alias, name))
-        return qualified
-
-    def schemas(self) -> list[str]:
-        """Return the names of the schemas in the catalog."""
-        rows = self.execute(
-            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? ORDER BY 1", [self.alias]
-        ).fetchall()
-        return [name for (name,) in rows if name not in ("main", GUARD_SCHEMA)]
-
-    def tables(self, schema: str) -> list[str]:
-        """Return the names of the tables of ``schema``.
-
-        Read from DuckLake's metadata tables (one indexed query, ~5 ms) when the lake is at
-        its latest snapshot and outside a transaction; ``duckdb_tables()`` scans every
-        table of the catalog (~250 ms for a project's tables) and is the fallback.
-        """
-        if self.snapshot_version is None and self.snapshot_time is None and not self.in_transaction:
-            with contextlib.suppress(duckdb.Error):
-                return live_tables(self, schema)
-        rows = self.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
-            [self.alias, schema],
-        ).fetchall()
-        return [name for (name,) in rows]
-
-    # ---- snapshots ---------------------------------------------------------------
-    def snapshots(self) -> pd.DataFrame:
-        """Return every snapshot: id, time, schema version and the changes it made."""
-        return self.execute(
-            f"SELECT snapshot_id, snapshot_time, schema_version, changes FROM {self.alias}.snapshots() "
-            "ORDER BY snapshot_id"
-        ).to_arrow_table().to_pandas()
-
-    def current_snapshot(self) -> int:
-        """Return the id of the latest snapshot."""
-        return int(self.execute(f"SELECT max(snapshot_id) FROM {self.alias}.snapshots()").fetchone()[0])
+                time.sleep(backoff(attempt))
 
     def at(self, *, version: int | None = None, timestamp: Any = None) -> Lake:
         """Open this lake again, read-only, as it was at a snapshot version or a time.
@@ -446,16 +345,6 @@ class Lake(KnownKeysMixin):
                     metadata_schema=self.metadata_schema, snapshot_version=version,
                     snapshot_time=timestamp)
 
-    def flush_inlined_data(self) -> None:
-        """Move rows inlined in the catalog database into Parquet files."""
-        self.cursor().execute(f"CALL ducklake_flush_inlined_data('{self.alias}')")
-
-    def data_files(self) -> int:
-        """Return the number of live Parquet data files."""
-        sql = f"SELECT count(*) FROM {metadata_table(self, 'ducklake_data_file')} WHERE end_snapshot IS NULL"
-        return int(self.execute(sql).fetchone()[0])
-
-
 # CALLs (ducklake_flush_inlined_data, merges, expiry) change no rows' values, and DuckLake 1.5.5 fails an
 # internal assertion when a flush shares a transaction with the guard-row update: they run on their own.
 _WRITING = ("INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "COPY", "TRUNCATE")
@@ -465,22 +354,3 @@ def _may_write(sql: str) -> bool:
     return sql.lstrip().upper().startswith(_WRITING)
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
-
-
-def _backoff(attempt: int) -> float:
-    return min(0.005 * 2 ** min(attempt, 8), 0.5) * (0.5 + random.random())
-
-
-def _retry_on_conflict(action: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline, attempt = time.monotonic() + timeout, 0
-    while True:
-        try:
-            return action()
-        except duckdb.Error as error:
-            attempt += 1
-            if not is_conflict(error) or time.monotonic() > deadline:
-                raise CatalogError(f"Could not {what}: {error}",
-                                   hint="Check the catalog path or DSN and that the database is reachable.") from error
-            time.sleep(_backoff(attempt))

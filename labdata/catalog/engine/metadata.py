@@ -45,7 +45,8 @@ def nonempty_tables(lake: Lake) -> set[tuple[str, str]] | None:
     files still counts as non-empty: the answer errs on the side of looking.)
     """
     try:
-        inlined = lake.execute(f"SELECT table_id, table_name FROM {metadata_table(lake, 'ducklake_inlined_data_tables')}").fetchall()
+        inlined = lake.execute(
+            f"SELECT table_id, table_name FROM {metadata_table(lake, 'ducklake_inlined_data_tables')}").fetchall()
         live = [f"SELECT {int(table_id)} AS table_id FROM (SELECT 1 FROM {metadata_table(lake, name)} "
                 "WHERE end_snapshot IS NULL LIMIT 1)" for table_id, name in inlined]
         with_rows = " UNION ALL ".join(live) or "SELECT NULL::BIGINT AS table_id WHERE false"

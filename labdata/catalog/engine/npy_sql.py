@@ -51,4 +51,4 @@ CREATE OR REPLACE MACRO main.npy_list(b) AS (
 CREATE OR REPLACE MACRO main.blob_list(b) AS
   CASE WHEN substr(hex(b), 1, 10) = '4A534F4E00'
        THEN TRY_CAST(decode(unhex(substr(hex(b), 11))) AS DOUBLE[]) ELSE npy_list(b) END;
-"""
+"""  # noqa: E501 - the float decoding reads best one case a line

@@ -333,7 +333,7 @@ class Replica:
         """
         with self._lock:
             copy = self._copies.get(ref.place)
-            if copy is None or copy.stale or not ref.key or max_rows is not None and copy.rows > max_rows:
+            if copy is None or copy.stale or not ref.key or (max_rows is not None and copy.rows > max_rows):
                 return None
             index = self._indexes.get(ref.place)
             if index is not None and index.version == copy.version:

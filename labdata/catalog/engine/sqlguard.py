@@ -90,7 +90,7 @@ def _duckdb_kinds(query: str) -> list[str]:
         raise QueryError(f"The SQL failed: {error}", hint="Check the syntax (DuckDB SQL).") from error
 
 
-def _sqlglot_tree(query: str) -> exp.Expression | None:
+def _sqlglot_tree(query: str) -> exp.Expr | None:
     """The statement's sqlglot tree; None where sqlglot cannot parse DuckDB syntax that DuckDB accepts."""
     import logging
 
@@ -104,7 +104,7 @@ def _sqlglot_tree(query: str) -> exp.Expression | None:
     return trees[0]
 
 
-def _reads(tree: exp.Expression) -> bool:
+def _reads(tree: exp.Expr) -> bool:
     if not isinstance(tree, _READING_TOP):
         return False
     if any(isinstance(node, _WRITING_NODES) for node in tree.walk()):
@@ -113,7 +113,7 @@ def _reads(tree: exp.Expression) -> bool:
     return not names & set(_CHANGING_FUNCTIONS)
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
         node = node.this
     if isinstance(node, exp.Anonymous):
@@ -121,7 +121,7 @@ def _function_name(node: exp.Expression) -> str:
     return node.sql_name().lower() if isinstance(node, exp.Func) else ""
 
 
-def _allowed_write(tree: exp.Expression, kind: str, managed: Collection[str]) -> bool:
+def _allowed_write(tree: exp.Expr, kind: str, managed: Collection[str]) -> bool:
     if kind == "CALL":
         text = tree.sql(dialect="duckdb").lower()
         return any(text.startswith(f"call {name}(") for name in _MAINTENANCE_CALLS)

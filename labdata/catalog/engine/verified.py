@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["COMPLETE_LIMIT", "KnownKeysMixin", "VerifiedKeys"]
 
@@ -91,6 +91,16 @@ class KnownKeysMixin:
     Expects ``kind``, ``catalog_file``, ``in_transaction``, ``verified`` and a
     thread-local ``_local`` with ``found``, ``complete`` and ``validated``.
     """
+
+    if TYPE_CHECKING:  # what Lake provides
+        _local: threading.local
+        verified: VerifiedKeys
+        alias: str
+
+        @property
+        def in_transaction(self) -> bool: ...
+
+        def cursor(self) -> Any: ...
 
     def _tracking(self) -> bool:
         return self.in_transaction and self._local.found is not None

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from labdata.catalog.declare.registry import LAB_SCHEMA
-from labdata.catalog.engine.lake import extension_path
+from labdata.catalog.engine.attach import extension_path
 from labdata.catalog.engine.npy_sql import MACROS
 from labdata.catalog.engine.sqlquery import require_project
 from labdata.core.errors import CatalogError, ConfigError

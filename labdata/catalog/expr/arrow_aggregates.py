@@ -70,7 +70,7 @@ def aggregation(computed: tuple[tuple[str, str], ...], heading: Heading) -> Aggr
     return Aggregation([(new, *_part(parse_text(text), heading)) for new, text in computed])
 
 
-def _part(node: exp.Expression, heading: Heading) -> tuple[str, str | None]:
+def _part(node: exp.Expr, heading: Heading) -> tuple[str, str | None]:
     if isinstance(node, exp.Count):
         if isinstance(node.this, exp.Star):
             return "count", None
@@ -80,11 +80,11 @@ def _part(node: exp.Expression, heading: Heading) -> tuple[str, str | None]:
     raise NotSupported
 
 
-def _attribute(node: exp.Expression, heading: Heading, kinds: frozenset[str] | None) -> str:
+def _attribute(node: exp.Expr, heading: Heading, kinds: frozenset[str] | None) -> str:
     if not isinstance(node, exp.Column) or node.table or node.name not in heading:
         raise NotSupported
     kind = heading[node.name].kind
-    if kind in ("blob", "longblob") or kinds is not None and kind not in kinds:
+    if kind in ("blob", "longblob") or (kinds is not None and kind not in kinds):
         raise NotSupported
     return node.name
 

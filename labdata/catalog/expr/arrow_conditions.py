@@ -41,8 +41,8 @@ __all__ = ["NotSupported", "column_names", "condition", "key_values"]
 
 _NUMERIC_KINDS = frozenset({"integer", "float"})
 _TEXT_KINDS = frozenset({"string", "enum"})
-_COMPARE = {exp.EQ: pc.equal, exp.NEQ: pc.not_equal, exp.GT: pc.greater, exp.GTE: pc.greater_equal,
-            exp.LT: pc.less, exp.LTE: pc.less_equal}
+_COMPARE: dict[type[exp.Expr], Any] = {exp.EQ: pc.equal, exp.NEQ: pc.not_equal, exp.GT: pc.greater,
+                                       exp.GTE: pc.greater_equal, exp.LT: pc.less, exp.LTE: pc.less_equal}
 _MIRRORED = {pc.greater: pc.less, pc.less: pc.greater, pc.greater_equal: pc.less_equal,
              pc.less_equal: pc.greater_equal}
 
@@ -66,10 +66,10 @@ def column_names(text: str) -> set[str]:
     return {node.name for node in parse_text(text).find_all(exp.Column)}
 
 
-def key_values(text: str, heading: Heading, kinds: frozenset[str]) -> dict[str, set]:
+def key_values(text: str, heading: Heading, kinds: frozenset[str]) -> dict[str, set[Any]]:
     """The values the attributes of ``kinds`` must take for ``text`` to hold (its top-level ``AND`` of
     ``a = literal`` and ``a IN (literals)``); attributes not so constrained are left out."""
-    found: dict[str, set] = {}
+    found: dict[str, set[Any]] = {}
     for part in _conjuncts(parse_text(text)):
         try:
             name, values = _equality(part, heading, kinds)
@@ -79,7 +79,7 @@ def key_values(text: str, heading: Heading, kinds: frozenset[str]) -> dict[str, 
     return found
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.Paren):
         return _conjuncts(node.this)
     if isinstance(node, exp.And):
@@ -87,7 +87,7 @@ def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
     return [node]
 
 
-def _equality(node: exp.Expression, heading: Heading, kinds: frozenset[str]) -> tuple[str, set]:
+def _equality(node: exp.Expr, heading: Heading, kinds: frozenset[str]) -> tuple[str, set[Any]]:
     if isinstance(node, exp.EQ):
         column, literals = (node.this, [node.expression]) if isinstance(node.this, exp.Column) \
             else (node.expression, [node.this])
@@ -105,7 +105,7 @@ def _equality(node: exp.Expression, heading: Heading, kinds: frozenset[str]) -> 
     return name, values
 
 
-def _compile(node: exp.Expression, heading: Heading) -> Mask:
+def _compile(node: exp.Expr, heading: Heading) -> Mask:
     if isinstance(node, exp.Paren):
         return _compile(node.this, heading)
     if isinstance(node, exp.And | exp.Or):
@@ -137,7 +137,7 @@ def _in_list(node: exp.In, heading: Heading) -> None:
     (the compiler makes ``text = 6`` a text comparison, not ``text IN (6)``; FLOAT lists may widen)."""
     _, kind = _column(node.this, heading, _NUMERIC_KINDS | _TEXT_KINDS)
     strings = [isinstance(v, exp.Literal) and v.is_string for v in node.expressions]
-    if kind == "float" or (kind in _TEXT_KINDS) != all(strings) or any(strings) and not all(strings):
+    if kind == "float" or (kind in _TEXT_KINDS) != all(strings) or (any(strings) and not all(strings)):
         raise NotSupported
 
 
@@ -148,7 +148,7 @@ def _any(masks: Any) -> Any:
     return result
 
 
-def _comparison(compare: Callable, column: exp.Expression, literal: exp.Expression, heading: Heading) -> Mask:
+def _comparison(compare: Callable[..., Any], column: exp.Expr, literal: exp.Expr, heading: Heading) -> Mask:
     name, kind = _column(column, heading, _NUMERIC_KINDS | _TEXT_KINDS)
     value = _literal(literal, kind)
     if kind == "enum" and compare not in (pc.equal, pc.not_equal):
@@ -182,14 +182,14 @@ def _text(column: Any) -> Any:
     return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
-def _column(node: exp.Expression, heading: Heading, kinds: frozenset[str]) -> tuple[str, str]:
+def _column(node: exp.Expr, heading: Heading, kinds: frozenset[str]) -> tuple[str, str]:
     if not isinstance(node, exp.Column) or node.table or node.name not in heading \
             or heading[node.name].kind not in kinds:
         raise NotSupported
     return node.name, heading[node.name].kind
 
 
-def _literal(node: exp.Expression, kind: str) -> Any:
+def _literal(node: exp.Expr, kind: str) -> Any:
     """A literal as DuckDB compares it with an attribute of ``kind``."""
     if kind in _TEXT_KINDS:
         if not isinstance(node, exp.Literal):
@@ -198,7 +198,7 @@ def _literal(node: exp.Expression, kind: str) -> Any:
     return _number(node)
 
 
-def _number(node: exp.Expression) -> int | float:
+def _number(node: exp.Expr) -> int | float:
     negative = isinstance(node, exp.Neg)
     literal = node.this if negative else node
     if not isinstance(literal, exp.Literal) or literal.is_string:

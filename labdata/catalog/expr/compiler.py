@@ -8,13 +8,14 @@ sqlglot, checked against the heading and re-rendered, never pasted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
 
 from labdata.catalog.declare.heading import Heading
 from labdata.catalog.expr.mysql import parse_expression
-from labdata.catalog.expr.nodes import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal
+from labdata.catalog.expr.nodes import Aggregate, Join, Limit, Node, Project, Restrict, Source, Union, Universal
 from labdata.catalog.expr.predicates import (
     AllOf,
     AnyOf,
@@ -26,7 +27,7 @@ from labdata.catalog.expr.predicates import (
     Predicate,
     Semijoin,
 )
-from labdata.catalog.expr.sql import column, equal_on, exists
+from labdata.catalog.expr.sql import column, equal_on, exists, order_by
 from labdata.core.errors import QueryError
 
 __all__ = ["Params", "compile_node", "compile_sql"]
@@ -46,7 +47,7 @@ class Params:
         self.values[name] = table
         return name
 
-    def bind(self, value: Any) -> exp.Expression:
+    def bind(self, value: Any) -> exp.Expr:
         """Return a placeholder bound to ``value``."""
         name = f"p{len(self.values) + 1}"
         self.values[name] = value
@@ -97,7 +98,7 @@ def _select(outputs: Any, node: Node, params: Params, depth: int, alias: str) ->
 
 
 def _from_item(node: Node, params: Params, depth: int, alias: str,
-               needed: list[str] | None = None) -> exp.Expression:
+               needed: list[str] | None = None) -> exp.Expr:
     """What a SELECT reads ``node`` from: a declared table itself, anything else as a subquery
     (returning only the ``needed`` attributes, if given)."""
     if isinstance(node, Source):
@@ -114,7 +115,7 @@ def _table(node: Source, params: Params) -> exp.Table:
                      catalog=exp.to_identifier(params.catalog))
 
 
-def _join_to(select: exp.Select, item: exp.Expression, kind: str, on: exp.Expression | None = None) -> exp.Select:
+def _join_to(select: exp.Select, item: exp.Expr, kind: str, on: exp.Expr | None = None) -> exp.Select:
     """Append ``<kind> JOIN item ON on`` to ``select`` (kind: INNER, LEFT, SEMI, ANTI, CROSS)."""
     join = exp.Join(this=item, on=on, side="LEFT") if kind == "LEFT" else exp.Join(this=item, on=on, kind=kind)
     select.append("joins", join)
@@ -131,7 +132,8 @@ def _restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
     """A chain of restrictions as one SELECT: SEMI/ANTI JOINs for semijoins, one WHERE for the rest."""
     if isinstance(node.child, Universal):
         return _universal_restrict(node, params, depth)
-    chain, base = [], node
+    chain: list[Predicate] = []
+    base: Node = node
     while isinstance(base, Restrict) and not isinstance(base.child, Universal):
         chain.append(base.predicate)
         base = base.child
@@ -139,7 +141,7 @@ def _restrict(node: Restrict, params: Params, depth: int) -> exp.Select:
     select = _select((column(alias, n) for n in node.heading.names), base, params, depth, alias)
     for number, predicate in enumerate(reversed(chain)):
         negated = isinstance(predicate, Negate)
-        inner_predicate = predicate.part if negated else predicate
+        inner_predicate = predicate.part if isinstance(predicate, Negate) else predicate
         if isinstance(inner_predicate, Semijoin) and inner_predicate.shared:
             inner, shared = f"s{depth}_{number}", inner_predicate.shared
             _join_to(select, _from_item(inner_predicate.node, params, depth + 1, inner, list(shared)),
@@ -161,7 +163,7 @@ def _universal_restrict(node: Restrict, params: Params, depth: int) -> exp.Selec
     return _select((column(alias, n) for n in names), other, params, depth, alias).distinct(copy=False)
 
 
-def condition(predicate: Predicate, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expression:
+def condition(predicate: Predicate, heading: Heading, alias: str, params: Params, depth: int) -> exp.Expr:
     """Return the SQL condition of ``predicate`` on ``alias``, a row with ``heading``."""
     if isinstance(predicate, Const):
         return exp.true() if predicate.value else exp.false()
@@ -171,7 +173,7 @@ def condition(predicate: Predicate, heading: Heading, alias: str, params: Params
         parts = [condition(part, heading, alias, params, depth) for part in predicate.parts]
         return exp.or_(*parts, copy=False) if isinstance(predicate, AnyOf) else exp.and_(*parts, copy=False)
     if isinstance(predicate, Condition):
-        return parse_expression(predicate.text, {n: alias for n in heading.names}, heading)
+        return parse_expression(predicate.text, dict.fromkeys(heading.names, alias), heading)
     if isinstance(predicate, Equal):
         return exp.and_(*(exp.Is(this=column(alias, name), expression=exp.null()) if value is None
                           else exp.EQ(this=column(alias, name), expression=params.bind(value))
@@ -190,6 +192,8 @@ def condition(predicate: Predicate, heading: Heading, alias: str, params: Params
 
 
 def _join(node: Join, params: Params, depth: int) -> exp.Select:
+    if isinstance(node.left, Universal):  # U('a') * q: the rows of q (a joins its primary key)
+        return compile_node(node.right, params, depth)
     left_alias, right_alias = f"l{depth}", f"r{depth}"
     left, right = node.left.heading, node.right.heading
     shared = [n for n in left.names if n in right]
@@ -205,14 +209,14 @@ def _project(node: Project, params: Params, depth: int) -> exp.Select:
     alias = _alias(depth)
     child = node.child.heading
     renamed = {old: new for new, old in node.renames}
-    outputs: list[exp.Expression] = []
+    outputs: list[exp.Expr] = []
     for name in child.names:
         if name in renamed:
             outputs.append(column(alias, name).as_(renamed[name], copy=False))
         elif child[name].in_key or name in node.attributes:
             outputs.append(column(alias, name))
     for new, text in node.computed:
-        outputs.append(parse_expression(text, {n: alias for n in child.names}, child).as_(new, copy=False))
+        outputs.append(parse_expression(text, dict.fromkeys(child.names, alias), child).as_(new, copy=False))
     return _select(outputs, node.child, params, depth, alias)
 
 
@@ -221,11 +225,11 @@ def _aggregate(node: Aggregate, params: Params, depth: int) -> exp.Select:
     source = node.source.heading
     universal = isinstance(node.group, Universal)
     group_names = () if universal else node.group.heading.names
-    scopes = {**{n: group_alias for n in group_names}, **{n: source_alias for n in source.names}}
+    scopes = {**dict.fromkeys(group_names, group_alias), **dict.fromkeys(source.names, source_alias)}
     computed = [parse_expression(text, scopes, _merged_heading(node)).as_(new, copy=False)
                 for new, text in node.computed]
     used = [c.name for e in computed for c in e.find_all(exp.Column) if c.table == source_alias]
-    if universal:
+    if isinstance(node.group, Universal):
         names = node.group.attributes
         source.require(names, "The aggregated query")
         keys = [column(source_alias, n) for n in names]
@@ -248,11 +252,35 @@ def _merged_heading(node: Aggregate) -> Heading:
     return Heading(tuple(columns.values()))
 
 
+def _limit(node: Limit, params: Params, depth: int) -> exp.Select:
+    """``q & Top(...)``: the ordered, limited rows of the child, as a subquery (so that more may be added)."""
+    alias, inner = _alias(depth), f"k{depth}"
+    select = _select((column(inner, n) for n in node.heading.names), node.child, params, depth, inner)
+    select = select.order_by(order_by(node.child.heading, node.order_by), dialect="duckdb", copy=False)
+    if node.limit is not None:
+        select = select.limit(int(node.limit), copy=False)
+    if node.offset:
+        select = select.offset(int(node.offset), copy=False)
+    return exp.select(*(column(alias, n) for n in node.heading.names), copy=False).from_(
+        select.subquery(alias, copy=False), copy=False)
+
+
+def _outer_union(node: Union, params: Params, depth: int) -> exp.Select:
+    """DataJoint's union of relations with different secondary attributes: a full outer join on the key."""
+    left_alias, right_alias = f"a{depth}", f"b{depth}"
+    left, keys = node.left.heading, node.heading.primary_key
+    outputs = [exp.func("COALESCE", column(left_alias, n), column(right_alias, n)).as_(n, copy=False)
+               if n in keys else column(left_alias if n in left else right_alias, n) for n in node.heading.names]
+    select = _select(outputs, node.left, params, depth, left_alias)
+    right = _from_item(node.right, params, depth + 1, right_alias)
+    select.append("joins", exp.Join(this=right, on=equal_on(left_alias, right_alias, keys), side="FULL"))
+    return select
+
+
 def _union(node: Union, params: Params, depth: int) -> exp.Select:
-    left, right = node.left.heading, node.right.heading
-    if set(left.primary_key) != set(right.primary_key) or set(left.names) != set(right.names):
-        raise QueryError("A union needs two queries with the same attributes and primary key.",
-                         hint="Project both sides to the same attributes first.")
+    if node.outer:
+        return _outer_union(node, params, depth)
+    left = node.left.heading
     alias = _alias(depth)
     names = left.names
     first = _select((column(f"a{depth}", n) for n in names), node.left, params, depth, f"a{depth}")
@@ -266,5 +294,6 @@ def _universal(node: Universal, params: Params, depth: int) -> exp.Select:
                      hint="Restrict it by a query (U('a') & query) or aggregate with it (U('a').aggr(...)).")
 
 
-_VISITORS = {Source: _source, Restrict: _restrict, Join: _join, Project: _project, Aggregate: _aggregate,
-             Union: _union, Universal: _universal}
+_VISITORS: dict[type[Node], Callable[..., exp.Select]] = {
+    Source: _source, Restrict: _restrict, Join: _join, Project: _project, Aggregate: _aggregate,
+    Union: _union, Universal: _universal, Limit: _limit}

@@ -29,7 +29,7 @@ def _forgets_table(name: str) -> Any:
     return changed
 
 
-class KeyList(list):
+class KeyList(list[dict[str, Any]]):
     """A list of primary keys (dicts), built from an Arrow table that restrictions reuse.
 
     Parameters
@@ -48,7 +48,8 @@ class KeyList(list):
     def names(self) -> list[str]:
         """The key attributes."""
         if self._table is not None:
-            return self._table.column_names
+            names: list[str] = self._table.column_names
+            return names
         return list(self[0]) if self else []
 
     def to_arrow(self) -> pa.Table | None:
@@ -61,7 +62,7 @@ class KeyList(list):
 
         return self._table.to_pandas() if self._table is not None else pd.DataFrame(list(self))
 
-    def __getitem__(self, index: SupportsIndex | slice) -> Any:  # type: ignore[override]
+    def __getitem__(self, index: SupportsIndex | slice) -> Any:
         if isinstance(index, slice) and self._table is not None:
             start, stop, step = index.indices(len(self))
             if step == 1:

@@ -122,7 +122,7 @@ class _Evaluation:
     def __init__(self, index_of: IndexOf) -> None:
         self.index_of = index_of
 
-    def rows(self, node: Node, allowed: dict[str, set], needed: Needed = None) -> pa.Table:
+    def rows(self, node: Node, allowed: dict[str, set[Any]], needed: Needed = None) -> pa.Table:
         """The rows of ``node`` with values in ``allowed``: every attribute, or at least ``needed``."""
         if isinstance(node, Source):
             rows = self._source(node, allowed, needed)
@@ -140,7 +140,7 @@ class _Evaluation:
             raise _GiveUp
         return rows
 
-    def _source(self, node: Source, allowed: dict[str, set], needed: Needed) -> pa.Table:
+    def _source(self, node: Source, allowed: dict[str, set[Any]], needed: Needed) -> pa.Table:
         heading = node.heading
         key = heading.primary_key
         if not key or any(heading[n].kind not in _EXACT_KINDS for n in allowed):
@@ -159,11 +159,11 @@ class _Evaluation:
                 mask = test if mask is None else pc.and_kleene(mask, test)
         return rows if mask is None else rows.filter(mask)  # one filter: each copies every column
 
-    def _restrict(self, node: Restrict, allowed: dict[str, set], needed: Needed) -> pa.Table:
+    def _restrict(self, node: Restrict, allowed: dict[str, set[Any]], needed: Needed) -> pa.Table:
         chain, child = [], node
         while isinstance(child, Restrict):
             chain.append(child.predicate)
-            child = child.child
+            child = child.child  # type: ignore[assignment]  # the chain ends at the restricted node
         heading, allowed = child.heading, dict(allowed)
         semis: list[tuple[pa.Table, list[str]]] = []
         conditions: list[Callable[[pa.Table], Any]] = []
@@ -184,7 +184,7 @@ class _Evaluation:
                 raise _GiveUp from None
         return rows
 
-    def _classify(self, predicate: Predicate, heading: Heading, allowed: dict[str, set],
+    def _classify(self, predicate: Predicate, heading: Heading, allowed: dict[str, set[Any]],
                   semis: list[tuple[pa.Table, list[str]]], conditions: list[Callable[[pa.Table], Any]],
                   used: set[str]) -> None:
         """Add a predicate to what the rows must satisfy (and the attributes it reads to ``used``);
@@ -208,7 +208,7 @@ class _Evaluation:
         else:
             raise _GiveUp
 
-    def _join(self, node: Join, allowed: dict[str, set], needed: Needed) -> pa.Table:
+    def _join(self, node: Join, allowed: dict[str, set[Any]], needed: Needed) -> pa.Table:
         left_heading, right_heading = node.left.heading, node.right.heading
         shared = [n for n in left_heading.names if n in right_heading]
         if not shared:
@@ -222,7 +222,7 @@ class _Evaluation:
         right = self.rows(node.right, right_allowed, needed)
         return _present(_natural_join(left, right, shared), node.heading.names)
 
-    def _aggregate(self, node: Aggregate, allowed: dict[str, set]) -> pa.Table:
+    def _aggregate(self, node: Aggregate, allowed: dict[str, set[Any]]) -> pa.Table:
         source, group = node.source, node.group
         computed = _aggregation(node)
         shared = [n for n in group.heading.names if n in source.heading]
@@ -237,7 +237,7 @@ class _Evaluation:
         aggregated = computed.apply(source_rows, shared)
         return _natural_join(rows, aggregated, shared).select(list(node.heading.names))
 
-    def _count_rows(self, node: Aggregate, source: Source, allowed: dict[str, set],
+    def _count_rows(self, node: Aggregate, source: Source, allowed: dict[str, set[Any]],
                     computed: Aggregation) -> pa.Table:
         """Row counts per value of the source's first key attribute: the lengths of its row ranges."""
         first = source.heading.primary_key[0]
@@ -254,7 +254,7 @@ class _Evaluation:
             rows = rows.append_column(name, column)
         return rows
 
-    def _project(self, node: Project, allowed: dict[str, set], needed: Needed) -> pa.Table:
+    def _project(self, node: Project, allowed: dict[str, set[Any]], needed: Needed) -> pa.Table:
         if node.computed:
             raise _GiveUp
         old_of = dict(node.renames)
@@ -280,16 +280,16 @@ def _all(masks: Iterable[Any]) -> Any:
     return result
 
 
-def _non_null(rows: pa.Table, name: str) -> set:
+def _non_null(rows: pa.Table, name: str) -> set[Any]:
     """The distinct values of a column, NULL left out (it matches nothing)."""
     return {v for v in rows.column(name).to_pylist() if v is not None}
 
 
-def _narrow(allowed: dict[str, set], name: str, values: set) -> None:
+def _narrow(allowed: dict[str, set[Any]], name: str, values: set[Any]) -> None:
     allowed[name] = allowed[name] & values if name in allowed else values
 
 
-def _equalities(predicate: Equal, heading: Heading, allowed: dict[str, set]) -> None:
+def _equalities(predicate: Equal, heading: Heading, allowed: dict[str, set[Any]]) -> None:
     """Add an equality predicate's values to ``allowed``."""
     for name, value in predicate.items:
         if value is None or heading[name].type is None or heading[name].kind not in _EXACT_KINDS:
@@ -297,7 +297,7 @@ def _equalities(predicate: Equal, heading: Heading, allowed: dict[str, set]) -> 
         _narrow(allowed, name, {value})
 
 
-def _is_in(column: pa.ChunkedArray, values: set) -> Any:
+def _is_in(column: pa.ChunkedArray, values: set[Any]) -> Any:
     if pa.types.is_dictionary(column.type):  # an ENUM column: compare its values
         column = column.cast(column.type.value_type)
     try:
@@ -321,7 +321,7 @@ def _semijoin(rows: pa.Table, other: pa.Table, shared: list[str]) -> pa.Table:
 
 def _natural_join(left: pa.Table, right: pa.Table, shared: list[str]) -> pa.Table:
     """Pairs of rows equal on ``shared`` (NULL matches nothing): left's columns, then right's others."""
-    matches: dict[tuple, list[int]] = {}
+    matches: dict[tuple[Any, ...], list[int]] = {}
     for position, values in enumerate(zip(*(right.column(n).to_pylist() for n in shared), strict=True)):
         if None not in values:
             matches.setdefault(values, []).append(position)

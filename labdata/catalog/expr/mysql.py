@@ -53,7 +53,7 @@ def check_condition(text: str, heading: Heading) -> None:
         _check_time_literal(comparison, heading, text)
 
 
-def _check_time_literal(comparison: exp.Expression, heading: Heading, text: str) -> None:
+def _check_time_literal(comparison: exp.Expr, heading: Heading, text: str) -> None:
     """A date or datetime attribute compared with a string that is no date: say so now, not at run time."""
     for side, other in (("this", "expression"), ("expression", "this")):
         kind = _kind(comparison.args.get(side), heading)
@@ -69,7 +69,7 @@ def _check_time_literal(comparison: exp.Expression, heading: Heading, text: str)
                              f"e.g. '{name} > \"2024-01-31\"'.") from None
 
 
-def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp.Expression:
+def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp.Expr:
     """Parse a MySQL expression over ``heading``'s attributes, qualified by ``scopes`` (name → alias).
 
     Raises
@@ -88,30 +88,46 @@ def parse_expression(text: str, scopes: dict[str, str], heading: Heading) -> exp
     return _case_insensitive_like(parsed)
 
 
+_STATEMENTS = (exp.Query, exp.DDL, exp.DML, exp.Command, exp.Drop, exp.Set, exp.Use, exp.Transaction,
+               exp.Commit, exp.Rollback, exp.Pragma, exp.Copy)
+
+
 @functools.lru_cache(maxsize=1024)
-def parse_text(text: str) -> exp.Expression:
-    """Parse and vet a MySQL expression once per text (shared: callers must change only a copy)."""
+def parse_text(text: str) -> exp.Expr:
+    """Parse and vet a MySQL expression once per text (shared: callers must change only a copy).
+
+    Raises
+    ------
+    QueryError
+        On a syntax error, more than one statement, a statement instead of an expression,
+        a subquery, or MySQL's bitwise ``&`` / ``|``.
+    """
     try:
-        parsed = sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError as error:
+        parsed = [e for e in sqlglot.parse(text, read="mysql") if e is not None]
+    except sqlglot.errors.SqlglotError as error:
         raise QueryError(f"Cannot parse {text!r}: {error}",
-                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'.") from None
-    if parsed.find(exp.Select):
+                         hint="Write the condition in MySQL syntax, e.g. 'session_name LIKE \"2024%\"'; "
+                         "quote strings with matching quotes.") from None
+    if len(parsed) != 1 or (isinstance(parsed[0], _STATEMENTS) and not isinstance(parsed[0], exp.Select)):
+        raise QueryError(f"Cannot parse {text!r}: a restriction is one condition, not a statement.",
+                         hint="Write one condition, e.g. 'session_name LIKE \"2024%\"'; join conditions with AND.")
+    expression = parsed[0]
+    if expression.find(exp.Select, exp.Union):
         raise QueryError(f"Subqueries are not allowed in {text!r}.",
                          hint="Restrict by another query instead: table & other_query.")
-    if parsed.find(exp.BitwiseAnd, exp.BitwiseOr):
+    if expression.find(exp.BitwiseAnd, exp.BitwiseOr):
         raise QueryError(f"{text!r} uses the bitwise operator & or |.",
                          hint="Combine conditions with AND / OR inside a string, or restrict twice: q & 'a' & 'b'.")
-    return parsed
+    return expression
 
 
-def _kind(node: exp.Expression, heading: Heading) -> str | None:
+def _kind(node: exp.Expr | None, heading: Heading) -> str | None:
     if isinstance(node, exp.Column) and node.name in heading:
         return heading[node.name].kind
     return None
 
 
-def _fix_comparisons(parsed: exp.Expression, heading: Heading) -> None:
+def _fix_comparisons(parsed: exp.Expr, heading: Heading) -> None:
     for comparison in list(parsed.find_all(*_COMPARISONS)):
         for side, other in (("this", "expression"), ("expression", "this")):
             kind = _kind(comparison.args.get(side), heading)
@@ -124,8 +140,8 @@ def _fix_comparisons(parsed: exp.Expression, heading: Heading) -> None:
                 comparison.set(other, exp.Literal.string(literal.this))
 
 
-def _case_insensitive_like(parsed: exp.Expression) -> exp.Expression:
-    def swap(node: exp.Expression) -> exp.Expression:
+def _case_insensitive_like(parsed: exp.Expr) -> exp.Expr:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Like):  # NOT LIKE parses as a LIKE with negate set
             swapped = exp.ILike(this=node.this, expression=node.expression)
             return exp.Not(this=swapped) if node.args.get("negate") else swapped

@@ -12,24 +12,30 @@ DataJoint's rules:
   renamed and computed attributes;
 * an aggregation has the grouping relation's primary key plus the computed
   attributes;
-* a universal set ``U(a, b)`` has the primary key ``(a, b)``.
+* a universal set ``U(a, b)`` has the primary key ``(a, b)``; ``U(a) * q`` is ``q``
+  with ``a`` added to its primary key;
+* a union has the attributes of both sides (DataJoint: an outer union on the primary key).
+
+Joins and restrictions by a query refuse to match on an attribute that is secondary
+on both sides (:func:`require_joinable`), as DataJoint 0.14 does; ``@`` and ``^`` skip it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.declare.heading import Column, Heading
 from labdata.catalog.declare.registry import schema_name
+from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
     from labdata.catalog.expr.predicates import Predicate
 
-__all__ = ["Aggregate", "Join", "Node", "Project", "Restrict", "Source", "Union", "Universal", "children",
-           "sources", "user_texts"]
+__all__ = ["Aggregate", "Join", "Limit", "Node", "Project", "Restrict", "Source", "Union", "Universal",
+           "children", "require_joinable", "sources", "user_texts"]
 
 
 class Node:
@@ -52,7 +58,7 @@ class Source(Node):
     group: str
     sql_name: str
     project: str | None
-    heading: Heading  # type: ignore[misc]
+    heading: Heading
     table_class: Any = field(default=None, repr=False)
 
     def schema(self, project: str) -> str:
@@ -82,10 +88,12 @@ class Join(Node):
     @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
         left, right = self.left.heading, self.right.heading
+        if isinstance(self.left, Universal):  # U('a') * q: q with a in its primary key
+            right.require(left.names, "The query joined with U(...)")
+            return Heading(tuple(replace(c, in_key=c.in_key or c.name in left) for c in right.columns))
         keys = set(left.primary_key) | set(right.primary_key)
-        columns = [Column(c.name, c.kind, c.name in keys, c.type, c.nullable) for c in left.columns]
-        columns += [Column(c.name, c.kind, c.name in keys, c.type, c.nullable)
-                    for c in right.columns if c.name not in left]
+        columns = [replace(c, in_key=c.name in keys) for c in left.columns]
+        columns += [replace(c, in_key=c.name in keys) for c in right.columns if c.name not in left]
         return Heading(tuple(sorted(columns, key=lambda c: not c.in_key)))
 
 
@@ -111,7 +119,7 @@ class Project(Node):
         for column in child.columns:
             if column.in_key or column.name in self.attributes or column.name in renamed:
                 name = renamed.get(column.name, column.name)
-                columns.append(Column(name, column.kind, column.in_key, column.type, column.nullable))
+                columns.append(replace(column, name=name))
         columns += [Column(new, "computed", False) for new, _ in self.computed]
         return Heading(tuple(columns))
 
@@ -145,15 +153,67 @@ class Universal(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Limit(Node):
+    """The first ``limit`` rows of ``child`` in ``order_by`` order, after ``offset`` (DataJoint's ``dj.Top``)."""
+
+    child: Node
+    limit: int | None
+    order_by: tuple[str, ...] = ("KEY",)
+    offset: int = 0
+
+    @functools.cached_property
+    def heading(self) -> Heading:  # type: ignore[override]
+        return self.child.heading
+
+
+@dataclass(frozen=True, eq=False)
 class Union(Node):
-    """Rows of either relation; both must have the same primary key."""
+    """Rows of either relation; both must have the same primary key.
+
+    With the same attributes on both sides, the distinct rows of both (labdata; DataJoint
+    refuses shared secondary attributes). With different secondary attributes, DataJoint's
+    outer union: every key of either side, the other side's attributes NULL where it lacks the key.
+    """
 
     left: Node
     right: Node
 
+    def __post_init__(self) -> None:
+        left, right = self.left.heading, self.right.heading
+        if set(left.primary_key) != set(right.primary_key):
+            raise QueryError("The operands of a union must share the same primary key.",
+                             hint=f"The primary keys are {left.primary_key} and {right.primary_key}; "
+                                  "project both sides to the same key first.")
+        shared = set(left.secondary) & set(right.secondary)
+        if shared and set(left.names) != set(right.names):
+            raise QueryError(f"The operands of a union must not share any secondary attributes "
+                             f"(they share {', '.join(sorted(shared))}) unless they have the same attributes.",
+                             hint="Project both sides to the same attributes, or rename the shared ones.")
+
+    @property
+    def outer(self) -> bool:
+        """Whether this is DataJoint's outer union (the sides have different secondary attributes)."""
+        return set(self.left.heading.names) != set(self.right.heading.names)
+
     @functools.cached_property
     def heading(self) -> Heading:  # type: ignore[override]
-        return self.left.heading
+        left, right = self.left.heading, self.right.heading
+        return Heading((*left.columns, *(c for c in right.columns if c.name not in left)))
+
+
+def require_joinable(left: Heading, right: Heading) -> None:
+    """Refuse to match two relations on an attribute secondary in both, as DataJoint 0.14 does.
+
+    Raises
+    ------
+    QueryError
+        Naming the attribute; ``a @ b`` (join) and ``a ^ b`` (restrict) skip this check.
+    """
+    shared = [name for name in left.secondary if name in right and not right[name].in_key]
+    if shared:
+        raise QueryError(f"Cannot join query expressions on dependent attribute `{shared[0]}`.",
+                         hint=f"`{shared[0]}` is a secondary attribute of both; rename it on one side "
+                              f"with proj(), or use a @ b (join) or a ^ b (restrict) to match on it anyway.")
 
 
 def children(node: Node) -> Iterator[Node]:

@@ -40,21 +40,35 @@ import pyarrow as pa
 
 from labdata.catalog.expr.keys import KeyList
 from labdata.catalog.expr.mysql import check_condition
-from labdata.catalog.expr.nodes import Node
+from labdata.catalog.expr.nodes import Limit, Node, Restrict, require_joinable
 from labdata.core.errors import QueryError, ValueTooLongError
 
 if TYPE_CHECKING:
     from labdata.catalog.declare.heading import Heading
 
-__all__ = ["AllOf", "AndList", "AnyOf", "Condition", "Const", "Equal", "KeyRows", "Negate", "Not", "Predicate",
-           "Semijoin", "to_predicate"]
+__all__ = [
+    "AllOf",
+    "AndList",
+    "AnyOf",
+    "Condition",
+    "Const",
+    "Equal",
+    "KeyRows",
+    "Negate",
+    "Not",
+    "Predicate",
+    "Semijoin",
+    "Top",
+    "restricted",
+    "to_predicate",
+]
 
 _BLOB_KINDS = ("blob", "longblob")
 #: lists of at least this many uniform dicts become one KeyRows (a join) instead of an OR of conditions
 _ROWS_FROM = 8
 
 
-class AndList(list):
+class AndList(list[Any]):
     """A list of restrictions that must all hold (a plain list means OR)."""
 
 
@@ -66,6 +80,26 @@ class Not:
 
     def __repr__(self) -> str:
         return f"Not({self.restriction!r})"
+
+
+@dataclass
+class Top:
+    """DataJoint's ``dj.Top``: ``q & Top(limit, order_by, offset)`` keeps the first ``limit`` rows
+    in ``order_by`` order (``'KEY'``, ``'attr'``, ``'attr DESC'``), after skipping ``offset``."""
+
+    limit: int | None = 1
+    order_by: str | list[str] | None = "KEY"
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        self.order_by = [self.order_by] if isinstance(self.order_by, str) else list(self.order_by or ["KEY"])
+        self.offset = self.offset or 0
+        if self.limit is not None and not isinstance(self.limit, int):
+            raise QueryError("Top limit must be an integer.", hint="Write Top(5) or Top(None, offset=10).")
+        if not isinstance(self.offset, int):
+            raise QueryError("The offset argument must be an integer.", hint="Write Top(5, offset=10).")
+        if not all(isinstance(term, str) for term in self.order_by):
+            raise QueryError("Top order_by attributes must all be strings.", hint="Write Top(5, 'attr DESC').")
 
 
 class Predicate:
@@ -167,8 +201,11 @@ def negate(predicate: Predicate) -> Predicate:
     return Negate(predicate)
 
 
-def to_predicate(restriction: Any, heading: Heading) -> Predicate:
+def to_predicate(restriction: Any, heading: Heading, *, check: bool = True) -> Predicate:
     """Sort a restriction by type once and return its predicate on rows of ``heading``.
+
+    ``check=False`` (DataJoint's permissive ``^``) lets a query restrict on attributes
+    secondary on both sides.
 
     Raises
     ------
@@ -179,17 +216,21 @@ def to_predicate(restriction: Any, heading: Heading) -> Predicate:
         For a dict value its attribute cannot hold (a date attribute and ``"notadate"``).
     """
     restriction = _as_relation(restriction)
+    if getattr(restriction, "restricts_everything", False):  # dj.U: restricting by it keeps every row
+        return TRUE
     if restriction is None or isinstance(restriction, bool | np.bool_):
         return TRUE if restriction else FALSE
     if isinstance(restriction, Not):
-        return negate(to_predicate(restriction.restriction, heading))
+        return negate(to_predicate(restriction.restriction, heading, check=check))
     if isinstance(getattr(restriction, "node", None), Node):
+        if check:
+            require_joinable(heading, restriction.node.heading)
         return _semijoin(restriction.node, heading)
     if isinstance(restriction, str):
         check_condition(restriction, heading)
         return Condition(restriction)
     if isinstance(restriction, np.void):
-        restriction = dict(zip(restriction.dtype.names, restriction.tolist(), strict=True))
+        restriction = dict(zip(restriction.dtype.names or (), restriction.tolist(), strict=True))
     if isinstance(restriction, Mapping):
         return _equal(restriction, heading)
     if isinstance(restriction, KeyList) and restriction.to_arrow() is not None:
@@ -197,11 +238,26 @@ def to_predicate(restriction: Any, heading: Heading) -> Predicate:
     if _is_frame(restriction):
         restriction = _frame_rows(restriction, heading)
     if isinstance(restriction, AndList):
-        return _all_of([to_predicate(r, heading) for r in restriction])
+        return _all_of([to_predicate(r, heading, check=check) for r in restriction])
     if isinstance(restriction, list | tuple | set | np.ndarray):
-        return _any_of(list(restriction), heading)
+        return _any_of(list(restriction), heading, check)
     raise QueryError(f"Cannot restrict by a {type(restriction).__name__}: {restriction!r:.80}.",
                      hint="Restrict by a dict, a string condition, another query or a list of these.")
+
+
+def restricted(node: Node, restriction: Any, *, negated: bool = False, check: bool = True) -> Node:
+    """``node`` restricted by ``restriction`` (``&``), or by its negation (``-``); a :class:`Top` keeps its first rows.
+
+    ``check=False`` is DataJoint's permissive ``^`` (see :func:`to_predicate`).
+    """
+    if isinstance(restriction, Top):
+        if negated:
+            raise QueryError("Cannot subtract a Top restriction.", hint="Write q & Top(...) instead.")
+        order = restriction.order_by
+        terms = (order,) if isinstance(order, str) else tuple(order or ())
+        return Limit(node, restriction.limit, terms, restriction.offset)
+    predicate = to_predicate(restriction, node.heading, check=check)
+    return Restrict(node, negate(predicate) if negated else predicate)
 
 
 def _as_relation(value: Any) -> Any:
@@ -218,10 +274,10 @@ def _equal(restriction: Mapping[str, Any], heading: Heading) -> Predicate:
     for name, value in restriction.items():
         if name not in heading:
             continue  # DataJoint semantics: keys the relation lacks are ignored
-        value = _coerced(name, value, heading)
-        if value is _NO_MATCH:
+        coerced = _coerced(name, value, heading)
+        if coerced is _NO_MATCH:
             return FALSE
-        items.append((name, value))
+        items.append((name, coerced))
     return Equal(tuple(items)) if items else TRUE
 
 
@@ -251,11 +307,11 @@ def _all_of(parts: list[Predicate]) -> Predicate:
     return TRUE if not kept else kept[0] if len(kept) == 1 else AllOf(kept)
 
 
-def _any_of(items: list[Any], heading: Heading) -> Predicate:
+def _any_of(items: list[Any], heading: Heading, check: bool = True) -> Predicate:
     rows = _uniform_rows(items, heading) if len(items) >= _ROWS_FROM else None
     if rows is not None:
         return rows
-    parts = [to_predicate(item, heading) for item in items]
+    parts = [to_predicate(item, heading, check=check) for item in items]
     if any(part == TRUE for part in parts):
         return TRUE
     kept = tuple(part for part in parts if part != FALSE)

@@ -17,6 +17,7 @@ _SIMPLE = {
     "INTEGER": pa.int32(), "BIGINT": pa.int64(), "UTINYINT": pa.uint8(), "USMALLINT": pa.uint16(),
     "UINTEGER": pa.uint32(), "UBIGINT": pa.uint64(), "FLOAT": pa.float32(), "DOUBLE": pa.float64(),
     "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"), "TIME": pa.time64("us"), "BLOB": pa.binary(),
+    "UUID": pa.string(),  # DuckDB casts the text into its UUID column
 }
 
 

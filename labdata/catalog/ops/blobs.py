@@ -123,8 +123,7 @@ def decode_blob(data: bytes | None) -> Any:
     if data.startswith(_NPY_MAGIC):
         return _npy_array(data)
     if data.startswith(_JSON_TAG):
-        value = json.loads(data[len(_JSON_TAG):])
-        return np.asarray(value) if isinstance(value, list) and _is_numeric_list(value) else value
+        return json.loads(data[len(_JSON_TAG):])  # a list stays a list, as in DataJoint 0.14
     return data
 
 
@@ -150,10 +149,6 @@ def _npy_header(prefix: bytes) -> tuple[np.dtype, tuple[int, ...], bool] | None:
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, fortran, dtype = read(stream)
     return None if dtype.hasobject else (dtype, shape, fortran)
-
-
-def _is_numeric_list(value: list[Any]) -> bool:
-    return bool(value) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
 
 
 def write_long_blobs(values: list[Any], *, root: Path, location: str, attribute: str) -> list[Any]:

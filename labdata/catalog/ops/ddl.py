@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from labdata.catalog.declare.registry import GROUPS
 
 if TYPE_CHECKING:
-    from labdata.catalog.engine.context import Context
     from labdata.catalog.declare.definition import TableSchema
     from labdata.catalog.declare.registry import TableRegistry
+    from labdata.catalog.engine.context import Context
 
 __all__ = ["create_table_sql", "ensure_schemas"]
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def create_table_sql(context: Context, table: TableSchema) -> str:
     """Return the ``CREATE TABLE IF NOT EXISTS`` statement of a declared table."""
     columns = ", ".join(
-        f'"{a.name}" {a.sql_type}{"" if a.nullable or a.has_default and not a.in_key else " NOT NULL"}'
+        f'"{a.name}" {a.sql_type}{"" if a.nullable or (a.has_default and not a.in_key) else " NOT NULL"}'
         for a in table.attributes
     )
     return f"CREATE TABLE IF NOT EXISTS {context.qualified(table.tier_group, table.sql_name)} ({columns})"

@@ -21,10 +21,10 @@ from labdata.catalog.declare.definition import NO_DEFAULT
 from labdata.core.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from labdata.catalog.engine.context import Context
     from labdata.catalog.declare.definition import Attribute, TableSchema
+    from labdata.catalog.engine.context import Context
 
-__all__ = ["declaration_of", "differences", "forget_declarations", "sync_declarations"]
+__all__ = ["declaration_of", "differences", "forget_declarations", "forget_table_declaration", "sync_declarations"]
 
 _TABLE = "table_declarations"
 _COLUMNS = "schema_name VARCHAR, table_name VARCHAR, class_name VARCHAR, declaration VARCHAR"
@@ -129,3 +129,10 @@ def forget_declarations(context: Context, schema: str) -> None:
     """Forget the declarations of every table of catalog schema ``schema`` (when it is dropped)."""
     target = context.lake.internal_table(_TABLE, _COLUMNS)
     context.lake.run(lambda: context.lake.execute(f"DELETE FROM {target} WHERE schema_name = ?", [schema]))
+
+
+def forget_table_declaration(context: Context, schema: str, table_name: str) -> None:
+    """Forget the declaration of the table ``schema.table_name`` (when it is dropped)."""
+    target = context.lake.internal_table(_TABLE, _COLUMNS)
+    context.lake.run(lambda: context.lake.execute(
+        f"DELETE FROM {target} WHERE schema_name = ? AND table_name = ?", [schema, table_name]))

@@ -8,6 +8,12 @@ tables of registries that refer to it (a lab's own tables referring to
 Session). Each key set is staged as an Arrow
 table; the rows are then deleted children first, in one write transaction that
 is retried as a whole on conflicts.
+
+As in DataJoint 0.14, rows of a part table are deleted only with rows of its master:
+a delete reaching a part table whose master loses no rows is refused unless
+``force_parts``; with ``force_masters`` the masters of those part rows (and so all
+their parts) are deleted too. With ``safemode`` at a terminal the counts are shown
+and the delete asks to be confirmed (:mod:`labdata.catalog.ops.confirm`).
 """
 
 from __future__ import annotations
@@ -16,18 +22,20 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labdata.catalog.engine.metadata import nonempty_tables
 from labdata.catalog.declare.registry import schema_name
-from labdata.core.errors import QueryError
+from labdata.catalog.engine.metadata import nonempty_tables
+from labdata.catalog.expr.keys import KeyList
+from labdata.catalog.ops.confirm import confirm, safe
+from labdata.core.errors import IntegrityError, QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from labdata.catalog.declare.registry import TableRegistry
     from labdata.catalog.engine.context import Context
     from labdata.catalog.tables.query import Query
-    from labdata.catalog.declare.registry import TableRegistry
 
-__all__ = ["cascade_delete"]
+__all__ = ["cascade_delete", "delete_rows", "descendants"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +45,31 @@ class _Node:
     registry: TableRegistry  # the registry declaring it
 
 
-def cascade_delete(query: Query, *, dry_run: bool) -> dict[str, int]:
-    """Implement :meth:`Query.delete`; return ``{"schema.table": rows}`` for every affected table."""
+def delete_rows(query: Query, *, dry_run: bool = False, safemode: bool | None = None,
+                force_parts: bool = False, force_masters: bool = False) -> dict[str, int]:
+    """Implement :meth:`Query.delete`: confirm at a terminal in safemode, then :func:`cascade_delete`."""
+    if not dry_run and safe(safemode):
+        counts = cascade_delete(query, dry_run=True, force_parts=force_parts, force_masters=force_masters)
+        if not counts:
+            print("Nothing to delete.")
+            return {}
+        for table, count in counts.items():
+            print(f"About to delete {table}: {count} rows")
+        if not confirm("Commit deletes?"):
+            print("Delete cancelled.")
+            return {}
+    return cascade_delete(query, dry_run=dry_run, force_parts=force_parts, force_masters=force_masters)
+
+
+def cascade_delete(query: Query, *, dry_run: bool, force_parts: bool = False,
+                   force_masters: bool = False) -> dict[str, int]:
+    """Delete (or with ``dry_run`` count) the rows; return ``{"schema.table": rows}`` for every affected table.
+
+    Raises
+    ------
+    IntegrityError
+        When rows of a part table would go without rows of its master (see the module docstring).
+    """
     table = query.table_of_restriction()
     if table is None:
         raise QueryError("Only rows of one table can be deleted (a table, possibly restricted).",
@@ -50,14 +81,18 @@ def cascade_delete(query: Query, *, dry_run: bool) -> dict[str, int]:
     def work() -> dict[str, int]:
         staged: list[str] = []
         try:
-            key_sets = _stage_key_sets(query, context, registry, plan, staged)
+            sets = [_stage_key_sets(query, context, registry, plan, staged)]
+            if force_masters:
+                sets += _master_key_sets(context, sets[0], staged)
+            if not force_parts:
+                _refuse_orphaned_parts(sets)
+            counts = _counts(context, sets)
             if not dry_run:
                 context.lake.forget_keys()
-                for node in reversed(plan):
-                    if node in key_sets:
-                        _delete_node(context, node, key_sets[node][0])
-            return {f"{n.schema}.{n.registry.schema(n.name).sql_name}": count
-                    for n, (_, count) in key_sets.items() if count}
+                for key_sets in sets:
+                    for node, (name, _) in key_sets.items():
+                        _delete_node(context, node, name)
+            return counts
         finally:
             cursor = context.lake.cursor()
             for name in staged:
@@ -76,7 +111,7 @@ def _plan(query: Query, table: Any, context: Context, registry: TableRegistry) -
     existing = {s: set(context.lake.tables(s)) for s in context.lake.schemas()}
     nonempty = nonempty_tables(context.lake)
     nodes = [_Node(root, root_schema, registry._owner(root) or registry)]
-    for owner, name in _descendants(nodes[0].registry, root):
+    for owner, name in descendants(nodes[0].registry, root):
         declaration = owner.schema(name)
         for project in ([None] if declaration.tier_group == "lab" else projects):
             where = schema_name(declaration.tier_group, project or context.project)
@@ -86,7 +121,60 @@ def _plan(query: Query, table: Any, context: Context, registry: TableRegistry) -
     return nodes
 
 
-def _descendants(registry: TableRegistry, root: str) -> list[tuple[TableRegistry, str]]:
+def _master_key_sets(context: Context, key_sets: dict[_Node, tuple[str, int]],
+                     staged: list[str]) -> list[dict[_Node, tuple[str, int]]]:
+    """With ``force_masters``: the cascades from the masters of part rows whose master keeps its rows."""
+    deleted = {node.name for node in key_sets}
+    found = []
+    for node, (name, _) in list(key_sets.items()):
+        master = node.registry.schema(node.name).master
+        if master is None or master in deleted:
+            continue
+        master_class = node.registry.get(master)
+        keys = context.lake.execute(
+            f"SELECT DISTINCT {', '.join(_quoted(k) for k in node.registry.schema(master).primary_key)} FROM {name}"
+        ).to_arrow_table()
+        query = master_class(context) & KeyList(keys)
+        plan = _plan(query, master_class, context, node.registry)
+        found.append(_stage_key_sets(query, context, node.registry, plan, staged))
+        deleted.add(master)
+    return found
+
+
+def _quoted(name: str) -> str:
+    """The quoted column ``name``."""
+    return f'"{name}"'
+
+
+def _counts(context: Context, sets: list[dict[_Node, tuple[str, int]]]) -> dict[str, int]:
+    """Rows to delete per ``schema.table``; a table staged by several cascades counts each key once."""
+    staged: dict[str, list[tuple[str, int]]] = {}
+    for key_sets in sets:
+        for node, found in key_sets.items():
+            staged.setdefault(f"{node.schema}.{node.registry.schema(node.name).sql_name}", []).append(found)
+    counts = {}
+    for place, sets_of_place in staged.items():
+        if len(sets_of_place) == 1:
+            counts[place] = sets_of_place[0][1]
+        else:
+            union = " UNION ".join(f"SELECT * FROM {name}" for name, _ in sets_of_place)
+            counts[place] = int(context.lake.execute(f"SELECT count(*) FROM ({union})").fetchone()[0])
+    return counts
+
+
+def _refuse_orphaned_parts(sets: list[dict[_Node, tuple[str, int]]]) -> None:
+    deleted = {node.name for key_sets in sets for node in key_sets}
+    for key_sets in sets:
+        for node in key_sets:
+            master = node.registry.schema(node.name).master
+            if master is not None and master not in deleted:
+                raise IntegrityError(f"Attempt to delete part table {node.name} before deleting from its "
+                                     f"master {master} first.",
+                                     hint="Delete the master's rows (their parts go with them), or pass "
+                                          "force_parts=True (or force_masters=True to delete the masters too).")
+
+
+def descendants(registry: TableRegistry, root: str) -> list[tuple[TableRegistry, str]]:
     """Every table depending on ``root``, in its registry or in those referring to it, parents first."""
     found: list[tuple[TableRegistry, str]] = []
 
@@ -150,7 +238,7 @@ def _same_project(parent: _Node, child: _Node) -> bool:
     return child.schema == schema_name(child.registry.schema(child.name).tier_group, project)
 
 
-def _stage(context: Context, node: _Node, sql: str, params: list[Any],
+def _stage(context: Context, node: _Node, sql: str, params: dict[str, Any],
            key_sets: dict[_Node, tuple[str, int]], staged: list[str]) -> None:
     keys: pa.Table = context.lake.execute(sql, params).to_arrow_table()
     if keys.num_rows == 0:

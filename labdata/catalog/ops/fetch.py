@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from labdata.catalog.ops.blobs import ArrayReader, decode_blob
 from labdata.catalog.expr.keys import KeyList
+from labdata.catalog.expr.nodes import Limit
+from labdata.catalog.expr.sql import order_by as order_by_sql
+from labdata.catalog.ops.blobs import ArrayReader, decode_blob
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -24,9 +27,13 @@ __all__ = ["column_values", "decode_frame", "fetch_one", "fetch_rows"]
 _NUMERIC = ("integer", "float", "bool")
 
 def _decoder(heading: Heading, name: str, reader: ArrayReader) -> Callable[[Any], Any] | None:
-    """How to decode a fetched column's values: blobs and longblobs need it, other columns do not."""
+    """How to decode a fetched column's values: blobs, longblobs and uuids need it, other columns do not."""
     kind = heading[name].kind if name in heading else ""
-    return decode_blob if kind == "blob" else reader.read if kind == "longblob" else None
+    return decode_blob if kind == "blob" else reader.read if kind == "longblob" else _uuid if kind == "uuid" else None
+
+
+def _uuid(text: Any) -> uuid.UUID | None:
+    return uuid.UUID(text) if isinstance(text, str) else None  # NULL: None (NaN in a frame)
 
 
 def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFrame:
@@ -48,17 +55,27 @@ def _ordered_arrow(query: Query, columns: tuple[str, ...], order_by: Any, limit:
     order = [order_by] if isinstance(order_by, str) else list(order_by or [])
     columns = columns or query.heading.names
     catalog = query.read_catalog()
-    if order in ([], ["KEY"]):
+    if order == [] or (order == ["KEY"] and not any(query.heading[k].kind == "enum" for k in query.primary_key)):
         rows = query.rows_in_process(catalog, (*columns, *query.primary_key) if order else columns)
         if rows is not None and (not order or _sortable(rows, query.primary_key)):
             return _page(rows, columns, query.primary_key if order else (), limit, offset)
-    suffix = " ORDER BY " + ", ".join(_order_term(query, term) for term in order) if order else ""
+    suffix = " ORDER BY " + order_by_sql(query.heading, order) if order else ""
     if limit is not None:
         suffix += f" LIMIT {int(limit)}"
     if offset:
         suffix += f" OFFSET {int(offset)}"
     wrap = (lambda sql: sql + suffix) if suffix else None
     return query.execute(columns, wrap, catalog=catalog).to_arrow_table()
+
+
+def _widened(table: pa.Table) -> pa.Table:
+    """``table`` with 4-byte float columns as float64 through their shortest text, so that a
+    stored 0.1 comes back as 0.1 (as from MySQL's FLOAT), not 0.10000000149011612."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_float32(field.type):
+            widened = table.column(index).cast(pa.string()).cast(pa.float64())
+            table = table.set_column(index, pa.field(field.name, pa.float64()), widened)
+    return table
 
 
 def _sortable(rows: pa.Table, key: tuple[str, ...]) -> bool:
@@ -76,23 +93,17 @@ def _page(rows: pa.Table, columns: tuple[str, ...], key: tuple[str, ...], limit:
     return rows.select(list(columns))
 
 
-def _order_term(query: Query, term: str) -> str:
-    name, _, direction = term.strip().partition(" ")
-    if direction.strip().upper() not in ("", "ASC", "DESC"):
-        raise QueryError(f"Cannot order by {term!r}.", hint="Use 'attribute', 'attribute ASC' or 'attribute DESC'.")
-    if name == "KEY":
-        return ", ".join(f'"{k}" {direction}' for k in query.primary_key) or "1"
-    query.heading.require([name], "The query")
-    return f'"{name}" {direction}'
-
 def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayReader) -> np.ndarray:
     """Return one fetched column as a numpy array: native dtype for complete numeric columns,
     else objects (None for NULL, ``datetime`` for dates, arrays for blobs)."""
     column = table.column(name)
     kind = heading[name].kind if name in heading else ""
+    if kind == "float" and _is_numeric(column.type):  # DataJoint: float64, NULL as NaN
+        return column.cast(pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
     if (kind in _NUMERIC or kind == "computed") and column.null_count == 0 and _is_numeric(column.type):
-        return column.to_numpy()
-    if _is_text(column.type):
+        values = column.to_numpy()
+        return values.astype(np.int64) if kind == "integer" and values.dtype.kind == "i" else values
+    if _is_text(column.type) and kind != "uuid":
         return _text_values(column)
     values = column.to_pylist()
     decode = _decoder(heading, name, reader)
@@ -121,7 +132,9 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
     names = tuple(a for a in attributes if a != "KEY")
     heading.require(names, "The query")
     wanted = tuple(dict.fromkeys((*keys, *names) if "KEY" in attributes else names))
-    table = _ordered_arrow(query, wanted, order_by, limit, offset)
+    if isinstance(query.node, Limit) and order_by == "KEY":  # q & Top(...) comes in the Top's order
+        order_by = list(query.node.order_by)
+    table = _widened(_ordered_arrow(query, wanted, order_by, limit, offset))
     root = query.context.lake.root
     if format == "frame" and not attributes:
         frame = decode_frame(table.to_pandas(), heading, root)

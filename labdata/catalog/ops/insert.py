@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from labdata.catalog.engine.verified import COMPLETE_LIMIT
 from labdata.catalog.ops.arrow import arrow_table
 from labdata.catalog.ops.blobs import encode_blob, write_long_blobs
 from labdata.catalog.ops.ddl import ensure_schemas
@@ -25,7 +26,7 @@ from labdata.catalog.ops.rows import (
     normalize_rows,
     prepare_row,
 )
-from labdata.catalog.engine.verified import COMPLETE_LIMIT
+from labdata.catalog.ops.unique import check_unique_indexes
 from labdata.core.errors import (
     DataError,
     DuplicateError,
@@ -35,8 +36,8 @@ from labdata.core.errors import (
 )
 
 if TYPE_CHECKING:
-    from labdata.catalog.engine.context import Context
     from labdata.catalog.declare.definition import ForeignKey, TableSchema
+    from labdata.catalog.engine.context import Context
     from labdata.catalog.tables.table import Table
 
 __all__ = ["insert_rows", "making", "update_row"]
@@ -79,7 +80,15 @@ def insert_rows(table: Table, rows: Any, *, replace: bool, skip_duplicates: bool
     if not prepared:
         return 0
     _serialise_blobs(prepared, schema, context)
-    return context.lake.run(lambda: _write(table, schema, context, prepared, replace, skip_duplicates))
+    return context.lake.run(lambda: _write_unique(table, schema, context, prepared, replace, skip_duplicates))
+
+
+def _write_unique(table: Table, schema: TableSchema, context: Context, rows: list[dict[str, Any]],
+                  replace: bool, skip_duplicates: bool) -> int:
+    """:func:`_write` the rows that no other row's unique index values collide with."""
+    target = context.qualified(schema.tier_group, schema.sql_name)
+    rows = check_unique_indexes(context.lake, target, schema, rows, skip_duplicates)
+    return _write(table, schema, context, rows, replace, skip_duplicates) if rows else 0
 
 
 def _serialise_blobs(rows: list[dict[str, Any]], schema: TableSchema, context: Context) -> None:
@@ -193,7 +202,8 @@ def _parent_exists_sql(table: Table, context: Context, reference: ForeignKey, *,
     return f"({nulls} OR EXISTS (SELECT 1 FROM {parent} p WHERE {match}))"
 
 
-def _fill_autoincrement(rows: list[dict[str, Any]], schema: TableSchema, lake: Any, target: str) -> list[dict[str, Any]]:
+def _fill_autoincrement(rows: list[dict[str, Any]], schema: TableSchema, lake: Any,
+                        target: str) -> list[dict[str, Any]]:
     counters = [a.name for a in schema.attributes if a.type.autoincrement]
     for name in counters:
         if any(row[name] is AUTO for row in rows):

@@ -8,9 +8,12 @@ attribute and says what to do.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import difflib
 import math
 from collections.abc import Mapping
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -37,7 +40,9 @@ AUTO: Any = _Auto()
 
 
 def normalize_rows(rows: Any, schema: TableSchema) -> list[dict[str, Any]]:
-    """Return the rows as a list of dicts, whatever container they came in."""
+    """Return the rows as a list of dicts, whatever container they came in (a CSV file's path too)."""
+    if isinstance(rows, PurePath) or (isinstance(rows, str) and rows.lower().endswith(".csv")):
+        return _csv_rows(Path(rows), schema)
     if isinstance(rows, Mapping):
         return [dict(rows)]
     if hasattr(rows, "to_pylist"):  # pyarrow Table
@@ -58,12 +63,31 @@ def normalize_rows(rows: Any, schema: TableSchema) -> list[dict[str, Any]]:
     return [_as_dict(item, schema) for item in items]
 
 
+def _closest_hint(name: str, schema: TableSchema) -> str:
+    close = difflib.get_close_matches(name, list(schema.names), n=1)
+    rename = f"Rename {name!r} to {close[0]!r}" if close else f"Use one of {', '.join(schema.names)}"
+    return f"{rename}, or pass ignore_extra_fields=True to drop attributes the table does not have."
+
+
+def _csv_rows(path: Path, schema: TableSchema) -> list[dict[str, Any]]:
+    """The rows of a CSV file with a header line, as DataJoint's ``insert(Path('rows.csv'))``;
+    an empty cell of a non-text attribute is NULL (or its default)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+    except OSError as error:
+        raise DataError(f"Cannot read the CSV file {str(path)!r}: {error.strerror or error}.",
+                        hint="Give the path of a readable CSV file with a header line of attribute names.") from None
+    texts = {a.name for a in schema.attributes if a.type.kind in ("string", "enum")}
+    return [{name: value for name, value in row.items() if value != "" or name in texts} for row in rows]
+
+
 def _has_named_index(frame: Any) -> bool:
     return any(name is not None for name in frame.index.names)
 
 
 def _record(record: np.void) -> dict[str, Any]:
-    return dict(zip(record.dtype.names, record.tolist(), strict=True))
+    return dict(zip(record.dtype.names or (), record.tolist(), strict=True))
 
 
 def _as_dict(item: Any, schema: TableSchema) -> dict[str, Any]:
@@ -94,9 +118,9 @@ def prepare_row(row: dict[str, Any], schema: TableSchema, *, ignore_extra_fields
         for name in row:
             if name not in schema:
                 raise UnknownAttributeError(
-                    f"{schema.class_name} has no attribute {name!r}.{did_you_mean(str(name), schema.names)}",
-                    hint=f"Attributes: {', '.join(schema.names)}. Pass ignore_extra_fields=True "
-                    "to drop unknown ones.",
+                    f"Attribute {name!r} not found: it is not in the heading of {schema.class_name}."
+                    f"{did_you_mean(str(name), schema.names)}",
+                    hint=_closest_hint(str(name), schema),
                 )
     return {a.name: coerce_value(a, row.get(a.name, NO_DEFAULT), schema) for a in schema.attributes}
 

@@ -22,7 +22,7 @@ from labdata.catalog.declare.registry import TableRegistry
 from labdata.catalog.tables.table import Manual
 from labdata.core.errors import DuplicateError
 
-__all__ = ["JobTable", "job_registry", "key_hash"]
+__all__ = ["JobTable", "PopulateJob", "error_message", "job_registry", "key_hash"]
 
 job_registry = TableRegistry()
 
@@ -45,6 +45,32 @@ class PopulateJob(Manual):
     job_user = '' : varchar(255)
     job_timestamp = CURRENT_TIMESTAMP : datetime
     """
+
+    # DataJoint's schema.jobs methods: table_name is the computed table's name (Master.Part style)
+    def reserve(self, table_name: str, key: dict[str, Any]) -> bool:
+        """Reserve ``key`` of ``table_name``; False when it is reserved, failed or ignored already."""
+        return JobTable(table_name, self.context).reserve(key)
+
+    def ignore(self, table_name: str, key: dict[str, Any]) -> bool:
+        """Mark ``key`` to be skipped by populate; False when it has a job row already."""
+        return JobTable(table_name, self.context).reserve(key, status="ignore")
+
+    def complete(self, table_name: str, key: dict[str, Any]) -> None:
+        """Forget the job of ``key`` (made)."""
+        JobTable(table_name, self.context).complete(key)
+
+    def error(self, table_name: str, key: dict[str, Any], error_message: str, error_stack: str | None = None) -> None:
+        """Record that making ``key`` failed."""
+        JobTable(table_name, self.context).record_error(key, error_message, error_stack)
+
+    def delete(self, **options: Any) -> dict[str, int]:
+        """Delete these job rows, without asking (DataJoint's ``jobs.delete()``)."""
+        return super().delete(**{"safemode": False, **options})
+
+
+def error_message(error: BaseException) -> str:
+    """DataJoint's job error message: ``KeyboardInterrupt``, ``ValueError: bad value``."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def key_hash(key: dict[str, Any]) -> str:
@@ -70,10 +96,10 @@ class JobTable:
                     key_json=json.dumps(key, sort_keys=True, default=str), host=socket.gethostname(),
                     pid=os.getpid(), job_user=os.environ.get("USER", ""))
 
-    def reserve(self, key: dict[str, Any]) -> bool:
+    def reserve(self, key: dict[str, Any], status: str = "reserved") -> bool:
         """Reserve ``key``; False when another worker holds it or it failed before."""
         try:
-            self.jobs.insert1(self._row(key, "reserved"))
+            self.jobs.insert1(self._row(key, status))
         except DuplicateError:
             return False
         return True
@@ -83,12 +109,14 @@ class JobTable:
         (self.jobs & {"table_name": self.table_name, "key_hash": key_hash(key)}).delete()
 
     def error(self, key: dict[str, Any], error: BaseException) -> None:
-        """Record that making ``key`` failed, with the message and the traceback."""
-        row = self._row(key, "error") | dict(
-            error_message=f"{type(error).__name__}: {error}"[:2047],
-            error_stack="".join(traceback.format_exception(error)),
-        )
-        self.jobs.insert1(row, replace=True)
+        """Record that making ``key`` failed, with DataJoint's message (``KeyboardInterrupt``,
+        ``ValueError: bad value``) and the traceback."""
+        self.record_error(key, error_message(error), "".join(traceback.format_exception(error)))
+
+    def record_error(self, key: dict[str, Any], message: str, stack: str | None) -> None:
+        """Record that making ``key`` failed with ``message``."""
+        self.jobs.insert1(self._row(key, "error") | dict(error_message=message[:2047], error_stack=stack),
+                          replace=True)
 
     def errors(self) -> list[dict[str, Any]]:
         """The failed keys of this table, with their messages."""

@@ -11,6 +11,11 @@ recorded there with their traceback.
 from __future__ import annotations
 
 import logging
+import random
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,25 +24,45 @@ from tqdm import tqdm
 from labdata.catalog.engine.context import use
 from labdata.catalog.ops.ddl import ensure_schemas
 from labdata.catalog.ops.insert import making
-from labdata.catalog.populate.jobs import JobTable, job_registry
+from labdata.catalog.populate.jobs import JobTable, error_message, job_registry
 from labdata.catalog.tables.query import Query
 from labdata.core.errors import NotAllowedError
 
 if TYPE_CHECKING:
     from labdata.catalog.tables.table import Table
 
-__all__ = ["PopulateResult", "default_key_source", "key_source", "make_keys", "populate_errors", "todo_keys"]
+__all__ = ["PopulateResult", "default_key_source", "key_source", "make_keys", "populate_errors", "sigterm_exits",
+           "todo_keys"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class PopulateResult:
-    """What a populate call did."""
+@dataclass(eq=False)
+class PopulateResult(Mapping[str, Any]):
+    """What a populate call did: ``made`` keys, ``skipped`` count, ``errors`` as (key, message).
+
+    It is also DataJoint 0.14's return value, a mapping with ``success_count`` (makes that
+    succeeded) and ``error_list`` (the errors, when ``suppress_errors``)::
+
+        populate(...)["success_count"]
+    """
 
     made: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
-    errors: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    errors: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "success_count":
+            return len(self.made)
+        if name == "error_list":
+            return list(self.errors)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("success_count", "error_list"))
+
+    def __len__(self) -> int:
+        return 2
 
 
 def default_key_source(table: Table) -> Query:
@@ -68,14 +93,46 @@ def key_source(table: Table, restrictions: tuple[Any, ...] = ()) -> Query:
     return source
 
 
-def todo_keys(table: Table, restrictions: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """The keys of the key source, restricted, that the table does not have yet."""
-    return (key_source(table, restrictions) - table.proj()).fetch("KEY", order_by="KEY")
+def todo_keys(table: Table, restrictions: tuple[Any, ...], *, order: str = "original",
+              limit: int | None = None) -> list[dict[str, Any]]:
+    """The keys of the key source, restricted, that the table does not have yet (at most ``limit``),
+    in ``order``: ``original`` (primary key), ``reverse`` or ``random``, as DataJoint's populate."""
+    if order not in ("original", "reverse", "random"):
+        raise NotAllowedError(f"Unknown populate order {order!r}.", hint="Use 'original', 'reverse' or 'random'.")
+    keys = (key_source(table, restrictions) - table.proj()).fetch("KEY", order_by="KEY", limit=limit)
+    if order == "reverse":
+        keys.reverse()
+    elif order == "random":
+        random.shuffle(keys)
+    return keys
+
+
+@contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """While populating with reserved jobs, SIGTERM raises SystemExit, so that the job records it (as DataJoint)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        logger.info("Populate terminated by SIGTERM")
+        raise SystemExit("SIGTERM received")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, suppress_errors: bool,
-              display_progress: bool, make_kwargs: dict[str, Any] | None) -> PopulateResult:
-    """Make each key in turn (the worker loop, also used by each process of a pool)."""
+              display_progress: bool, make_kwargs: dict[str, Any] | None,
+              return_exception_objects: bool = False) -> PopulateResult:
+    """Make each key in turn (the worker loop, also used by each process of a pool).
+
+    As in DataJoint 0.14, an interrupted make (KeyboardInterrupt, SystemExit from SIGTERM)
+    is recorded in the job table like a failed one; SystemExit is always raised again.
+    """
     context = table.context
     jobs = None
     if reserve_jobs:
@@ -88,13 +145,13 @@ def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, s
             continue
         try:
             made = _make_one(table, key, make_kwargs or {})
-        except Exception as error:  # noqa: BLE001 - every make failure is recorded per key
+        except (KeyboardInterrupt, SystemExit, Exception) as error:  # every make failure is recorded per key
             if jobs is not None:
                 jobs.error(key, error)
-            if not suppress_errors:
+            if not suppress_errors or isinstance(error, SystemExit):
                 raise
             logger.warning("make(%s) failed: %s", key, error)
-            result.errors.append((key, f"{type(error).__name__}: {error}"))
+            result.errors.append((key, error if return_exception_objects else error_message(error)))
             continue
         if jobs is not None:
             jobs.complete(key)

@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 __all__ = ["DISPLAY", "describe", "html_preview", "text_preview"]
 
 PREVIEW_ROWS = 12
-DISPLAY: dict[str, int] = {"display.limit": PREVIEW_ROWS, "display.width": 24}
-"""Rows a preview shows and the widest cell of a text preview (``dj.config`` changes them)."""
+DISPLAY: dict[str, int | bool] = {"display.limit": PREVIEW_ROWS, "display.width": 24,
+                                  "display.show_tuple_count": True}
+"""Rows a preview shows, the widest cell of a text preview and whether previews count the rows
+(``dj.config`` changes them)."""
 
 
 def _cell(value: Any, width: int | None = None) -> str:
-    width = width or DISPLAY["display.width"]
+    width = width or int(DISPLAY["display.width"])
     if value is None:
         return "NULL"
     if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
@@ -27,11 +29,21 @@ def _cell(value: Any, width: int | None = None) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _rows(query: Query) -> tuple[list[dict[str, Any]], int]:
-    limit = DISPLAY["display.limit"]
+def _rows(query: Query) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows a preview shows and how many the query has (None: more, not counted, as
+    DataJoint with ``display.show_tuple_count`` off)."""
+    limit = int(DISPLAY["display.limit"])
     rows = query.fetch(as_dict=True, limit=limit + 1)
-    count = len(query) if len(rows) > limit else len(rows)
-    return rows[:limit], count
+    if len(rows) <= limit:
+        return rows, len(rows)
+    return rows[:limit], len(query) if DISPLAY["display.show_tuple_count"] else None
+
+
+def _count_line(shown: int, count: int | None) -> str:
+    if count is None:
+        return f"{shown} row{'s' if shown != 1 else ''} shown, more not counted"
+    more = f" (showing {shown})" if count > shown else ""
+    return f"{count} row{'s' if count != 1 else ''}{more}"
 
 
 def text_preview(query: Query) -> str:
@@ -47,8 +59,7 @@ def text_preview(query: Query) -> str:
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    more = f" (showing {len(rows)})" if count > len(rows) else ""
-    return "\n".join([*lines, f"{count} row{'s' if count != 1 else ''}{more}"])
+    return "\n".join([*lines, _count_line(len(rows), count)])
 
 
 def html_preview(query: Query) -> str:
@@ -64,7 +75,7 @@ def html_preview(query: Query) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r[n], 40))}</td>" for n in names) + "</tr>"
                    for r in rows)
     return (f"<table class='labdata'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            f"<p>{count} rows{f' (showing {len(rows)})' if count > len(rows) else ''}</p>")
+            f"<p>{_count_line(len(rows), count)}</p>")
 
 
 def describe(query: Query) -> str:

@@ -9,21 +9,34 @@ counted or deleted. The tree is compiled by :mod:`labdata.catalog.expr.compiler`
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import duckdb
 
+from labdata.catalog.engine.attach import is_conflict
 from labdata.catalog.engine.context import Context, current_context
-from labdata.catalog.engine.lake import is_conflict
 from labdata.catalog.engine.replica import TableRef
 from labdata.catalog.expr.compiler import compile_sql
 from labdata.catalog.expr.diagnose import query_error
 from labdata.catalog.expr.lookup import evaluate
-from labdata.catalog.expr.nodes import Aggregate, Join, Node, Project, Restrict, Source, Union, Universal, sources
-from labdata.catalog.expr.predicates import negate, to_predicate
+from labdata.catalog.expr.nodes import (
+    Aggregate,
+    Join,
+    Node,
+    Project,
+    Restrict,
+    Source,
+    Union,
+    Universal,
+    require_joinable,
+    sources,
+)
+from labdata.catalog.expr.predicates import restricted, to_predicate
 from labdata.catalog.ops.ddl import ensure_schemas
-from labdata.catalog.ops.delete import cascade_delete
+from labdata.catalog.ops.delete import delete_rows
+from labdata.catalog.ops.drop import delete_quick
 from labdata.catalog.ops.fetch import fetch_one, fetch_rows
 from labdata.catalog.tables.preview import describe, html_preview, text_preview
 from labdata.core.errors import QueryError
@@ -128,33 +141,54 @@ class Query:
         return context
 
     # ---- operators ------------------------------------------------------------
-    def __and__(self, restriction: Any) -> Query:
-        return self._derived(Restrict(self.node, to_predicate(restriction, self.heading)))
+    def __and__(self, restriction: Any) -> Self:
+        return self._restricted(restricted(self.node, restriction))
 
-    def __sub__(self, restriction: Any) -> Query:
-        return self._derived(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
+    def __sub__(self, restriction: Any) -> Self:
+        return self._restricted(restricted(self.node, restriction, negated=True))
 
-    def restrict(self, restriction: Any) -> Query:
+    def __xor__(self, restriction: Any) -> Self:
+        """DataJoint's permissive restriction: ``&`` that may match on attributes secondary on both sides."""
+        return self._restricted(restricted(self.node, restriction, check=False))
+
+    def _restricted(self, node: Node) -> Self:
+        """The query of ``node``, a restriction of this one (a table keeps its class: see Table)."""
+        return cast("Self", self._derived(node))
+
+    def restrict(self, restriction: Any) -> Self:
         """Same as ``self & restriction``."""
-        return self & restriction
+        return self._restricted(restricted(self.node, restriction))
 
     def __mul__(self, other: Any) -> Query:
-        other = as_query(other)
-        return self._derived(Join(self.node, other.node), other)
+        return self.join(other)
 
     def __rmul__(self, other: Any) -> Query:
-        other = as_query(other)
-        return other._derived(Join(other.node, self.node), self)
+        return as_query(other).join(self)
 
-    def join(self, other: Any) -> Query:
-        """Same as ``self * other``: the natural join on shared attribute names."""
-        return self * other
+    def __matmul__(self, other: Any) -> Query:
+        """DataJoint's permissive join: ``*`` that may match on attributes secondary on both sides."""
+        return self.join(other, semantic_check=False)
+
+    def join(self, other: Any, semantic_check: bool = True) -> Query:
+        """The natural join on shared attribute names (``self * other``; ``self @ other`` without the check).
+
+        Raises
+        ------
+        QueryError
+            With ``semantic_check``, when the sides share an attribute secondary in both (as DataJoint 0.14).
+        """
+        if isinstance(other, U):
+            return other * self
+        other = as_query(other)
+        if semantic_check:
+            require_joinable(self.heading, other.heading)
+        return self._derived(Join(self.node, other.node), other)
 
     def __add__(self, other: Any) -> Query:
         other = as_query(other)
         return self._derived(Union(self.node, other.node), other)
 
-    def proj(self, *attributes: str, **named: str) -> Query:
+    def proj(self, *attributes: str | EllipsisType, **named: str) -> Query:
         """Keep (``'a'``), drop (``'-a'``), keep all (``...``), rename (``new='old'``) or
         compute (``new='expression'``) attributes; the primary key is always kept."""
         heading = self.heading
@@ -172,17 +206,21 @@ class Query:
         computed = tuple((new, text) for new, text in named.items() if text not in heading)
         return self._derived(Project(self.node, tuple(kept), renames, computed))
 
-    def aggr(self, other: Any, *attributes: str, keep_all_rows: bool = False, **computed: str) -> Query:
+    def aggr(self, other: Any, *attributes: str | EllipsisType, keep_all_rows: bool = False,
+             **computed: str) -> Query:
         """For each row, aggregate the matching rows of ``other``: ``n='count(*)'``, ``m='max(x)'``.
 
         As in DataJoint 0.14, rows without a match are dropped unless ``keep_all_rows``.
         """
         if not computed:
-            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
-        self.heading.require(list(attributes), "The aggregating query")
+            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.",
+                             hint="Name what to compute: q.aggr(other, n='count(*)', last='max(session_datetime)').")
+        # every attribute of this query with ..., as DataJoint's aggr(other, ...)
+        kept = self.heading.secondary if Ellipsis in attributes else tuple(a for a in attributes if isinstance(a, str))
+        self.heading.require(list(kept), "The aggregating query")
         other = as_query(other)
-        return self._derived(Aggregate(self.node, other.node, tuple(computed.items()), keep_all_rows,
-                                       tuple(attributes)), other)
+        require_joinable(self.heading, other.heading)
+        return self._derived(Aggregate(self.node, other.node, tuple(computed.items()), keep_all_rows, kept), other)
 
     # ---- compiling and running ----------------------------------------------------
     def compile(self, columns: tuple[str, ...] | None = None, *, catalog: str | None = None,
@@ -285,22 +323,27 @@ class Query:
         return fetch_one(self, attributes)
 
     def head(self, limit: int = 25, **kwargs: Any) -> Any:
-        """The first rows (ordered by primary key) as dicts."""
-        return self.fetch(as_dict=True, order_by="KEY", limit=limit, **kwargs)
+        """The first rows in primary-key order: ``fetch(order_by='KEY', limit=limit, **kwargs)``, as DataJoint."""
+        return self.fetch(order_by="KEY", limit=limit, **kwargs)
+
+    def tail(self, limit: int = 25, **kwargs: Any) -> Any:
+        """The last rows, in primary-key order (``fetch`` arguments as for :meth:`head`)."""
+        return self.fetch(order_by="KEY DESC", limit=limit, **kwargs)[::-1]
 
     def keys(self) -> list[dict[str, Any]]:
         """Primary keys of the rows, as dicts."""
-        return self.fetch("KEY")
+        keys: list[dict[str, Any]] = self.fetch("KEY")
+        return keys
 
     def __len__(self) -> int:
         # every node yields distinct rows (projections keep the key, aggregates group by it,
         # U and unions are DISTINCT), so a plain count is exact
-        return int(self.execute(self.primary_key or None, "SELECT count(*) FROM ({})".format).fetchone()[0])
+        return int(self.execute(self.primary_key or None, "SELECT count(*) FROM ({})".format).fetchone()[0])  # type: ignore[index]
 
     def __bool__(self) -> bool:
-        return bool(self.execute(self.primary_key or None, "SELECT EXISTS ({})".format).fetchone()[0])
+        return bool(self.execute(self.primary_key or None, "SELECT EXISTS ({})".format).fetchone()[0])  # type: ignore[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.fetch(as_dict=True))
 
     def __contains__(self, item: Any) -> bool:
@@ -317,15 +360,35 @@ class Query:
         return describe(self)
 
     # ---- deleting ------------------------------------------------------------------
-    def delete(self, *, dry_run: bool = False) -> dict[str, int]:
+    def delete(self, *, dry_run: bool = False, safemode: bool | None = None, force_parts: bool = False,
+               force_masters: bool = False) -> dict[str, int]:
         """Delete these rows of one table and every row that depends on them, in one transaction.
+
+        Parameters
+        ----------
+        dry_run : bool
+            Only count the rows.
+        safemode : bool, optional
+            Show the counts and ask to commit, at a terminal (default: ``dj.config['safemode']``).
+        force_parts, force_masters : bool
+            Delete part rows without their master's rows / with them, as DataJoint 0.14
+            (see :mod:`labdata.catalog.ops.delete`).
 
         Returns
         -------
         dict
             Rows deleted (or that would be, with ``dry_run``) per ``schema.table``.
         """
-        return cascade_delete(self, dry_run=dry_run)
+        return delete_rows(self, dry_run=dry_run, safemode=safemode, force_parts=force_parts,
+                           force_masters=force_masters)
+
+    def delete_quick(self, get_count: bool = False) -> int:
+        """Delete these rows of one table without cascading; return how many (DataJoint's ``delete_quick``).
+
+        Raises IntegrityError when rows of other tables refer to them. ``get_count`` is accepted
+        for DataJoint code; the count is always returned.
+        """
+        return delete_quick(self)
 
     def table_of_restriction(self) -> Any:
         """The declared table class a chain of restrictions starts from (None for joins, projections, ...)."""
@@ -337,22 +400,37 @@ class Query:
 
 class U:
     """DataJoint's universal set: ``U('a', 'b') & q`` (distinct combinations),
-    ``U('a').aggr(q, n='count(*)')`` (grouped by a), ``U().aggr(q, n='count(*)')`` (totals)."""
+    ``U('a').aggr(q, n='count(*)')`` (grouped by a), ``U().aggr(q, n='count(*)')`` (totals),
+    ``U('a') * q`` (q with ``a`` added to its primary key); ``q & U('a')`` is ``q``."""
+
+    restricts_everything = True  # q & U(...) keeps every row of q
 
     def __init__(self, *attributes: str) -> None:
         self.attributes = attributes
 
+    def __mul__(self, query: Any) -> Query:
+        other = as_query(query)
+        return other._derived(Join(Universal(self.attributes), other.node))
+
+    __rmul__ = __mul__
+
+    def join(self, query: Any) -> Query:
+        """Same as ``self * query``."""
+        return self.__mul__(query)
+
     def __and__(self, query: Any) -> Query:
         query = as_query(query)
         universal = Universal(self.attributes)
-        return query._derived(Restrict(universal, to_predicate(query, universal.heading)))
+        return cast("Query", query._derived(Restrict(universal, to_predicate(query, universal.heading))))
 
     def aggr(self, query: Any, **computed: str) -> Query:
         """Aggregate ``query`` grouped by this set's attributes (no attributes: one row of totals)."""
         if not computed:
-            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.")
+            raise QueryError("aggr needs at least one computed attribute, e.g. n='count(*)'.",
+                             hint="Name what to compute: U('subject_name').aggr(Session, n='count(*)').")
         query = as_query(query)
-        return query._derived(Aggregate(Universal(self.attributes), query.node, tuple(computed.items())))
+        return cast("Query", query._derived(Aggregate(Universal(self.attributes), query.node,
+                                                      tuple(computed.items()))))
 
     def __repr__(self) -> str:
         return f"U({', '.join(map(repr, self.attributes))})"

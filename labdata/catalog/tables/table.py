@@ -24,13 +24,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from labdata.catalog.engine.context import Context, current_context
-from labdata.catalog.expr.nodes import Restrict, Source
-from labdata.catalog.expr.predicates import negate, to_predicate
+from labdata.catalog.expr.nodes import Limit, Node, Restrict, Source
+from labdata.catalog.ops.drop import drop_table
 from labdata.catalog.ops.insert import insert_rows, update_row
 from labdata.catalog.tables.query import Query
+from labdata.core.errors import IntegrityError
 
 if TYPE_CHECKING:
     from labdata.catalog.declare.definition import TableSchema
@@ -56,16 +57,28 @@ class _TableMeta(type):
         return getattr(cls(), name)
 
     def __and__(cls, restriction: Any) -> Query:
-        return cls() & restriction
+        return cast("Query", cls() & restriction)
 
     def __sub__(cls, restriction: Any) -> Query:
-        return cls() - restriction
+        return cast("Query", cls() - restriction)
 
     def __mul__(cls, other: Any) -> Query:
-        return cls() * other
+        return cast("Query", cls() * other)
+
+    def __matmul__(cls, other: Any) -> Query:
+        return cast("Query", cls() @ other)
+
+    def __xor__(cls, restriction: Any) -> Query:
+        return cast("Query", cls() ^ restriction)
 
     def __rmul__(cls, other: Any) -> Query:
-        return other * cls()
+        return cast("Query", other * cls())
+
+    def __add__(cls, other: Any) -> Query:
+        return cast("Query", cls() + other)
+
+    def __radd__(cls, other: Any) -> Query:
+        return cast("Query", other + cls())
 
     def __contains__(cls, item: Any) -> bool:
         return item in cls()
@@ -96,7 +109,7 @@ class Table(Query, metaclass=_TableMeta):
     def _source(cls, project: str | None) -> Source:
         """The expression node of this table: where it lives and its heading (no connection)."""
         schema = cls.table_schema()
-        declared = cls._registry.get(cls._full_name) if cls._registry is not None else cls
+        declared = cls._registry.get(cls._full_name) if cls._registry is not None and cls._full_name else cls
         return Source(schema.class_name, schema.tier_group, schema.sql_name, project, schema.heading, declared)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -104,17 +117,7 @@ class Table(Query, metaclass=_TableMeta):
                            self.node)
 
     # ---- restriction keeps the table's class (and its methods), as in DataJoint ------------
-    def __and__(self, restriction: Any) -> Table:
-        return self._restricted(Restrict(self.node, to_predicate(restriction, self.heading)))
-
-    def __sub__(self, restriction: Any) -> Table:
-        return self._restricted(Restrict(self.node, negate(to_predicate(restriction, self.heading))))
-
-    def restrict(self, restriction: Any) -> Table:
-        """Return the rows matching ``restriction`` (same as ``self & restriction``)."""
-        return self & restriction
-
-    def _restricted(self, node: Restrict) -> Table:
+    def _restricted(self, node: Node) -> Self:
         """This table limited to the rows of ``node``: ``(File & key).get()`` calls File's methods on them."""
         restricted = copy.copy(self)
         restricted.__dict__.pop("_source_nodes", None)
@@ -130,7 +133,7 @@ class Table(Query, metaclass=_TableMeta):
     @classmethod
     def table_schema(cls) -> TableSchema:
         """The parsed declaration: primary key, attributes, references."""
-        if cls._registry is None:
+        if cls._registry is None or cls._full_name is None:
             raise TypeError(f"{cls.__name__} is not declared in a schema group.")
         return cls._registry.schema(cls._full_name)
 
@@ -209,6 +212,14 @@ class Table(Query, metaclass=_TableMeta):
         """Insert one row (a dict, a tuple in attribute order, or a record); see :meth:`insert`."""
         return self.insert([row], **kwargs)
 
+    def drop(self, *, safemode: bool | None = None) -> list[str]:
+        """Drop this table and every table that depends on it, with their rows (DataJoint's ``drop``).
+
+        Asks first at a terminal in safemode (default: ``dj.config['safemode']``). The classes
+        stay declared: using one again creates its table, empty. Returns the dropped tables.
+        """
+        return drop_table(self, safemode=safemode)
+
     def update1(self, row: dict[str, Any]) -> None:
         """Update secondary attributes of the one row identified by the primary key in ``row``."""
         update_row(self, row)
@@ -216,7 +227,7 @@ class Table(Query, metaclass=_TableMeta):
 
 def _base_table(node: Any) -> Any:
     """The declared class of the table a chain of restrictions starts from."""
-    while isinstance(node, Restrict):
+    while isinstance(node, Restrict | Limit):
         node = node.child
     return node.table_class if isinstance(node, Source) else None
 
@@ -225,7 +236,7 @@ def _restored(table_class: Any, node: Any) -> Query:
     """Unpickle a table's query: the declared class again if there is one, else a plain query."""
     if table_class is None:
         return Query(node)
-    restored = table_class()
+    restored: Query = table_class()
     restored._node = node
     return restored
 
@@ -244,6 +255,26 @@ class Lookup(Table):
 
 
 class Part(Table):
-    """A part of a master table, inserted together with it."""
+    """A part of a master table, inserted together with it (and deleted with it, as in DataJoint)."""
 
     tier: ClassVar[str] = "part"
+
+    def delete(self, force: bool = False, **options: Any) -> dict[str, int]:
+        """Refuse to delete part rows directly unless ``force`` (or ``force_parts``), as DataJoint 0.14.
+
+        Raises
+        ------
+        IntegrityError
+            Without ``force``: delete the master's rows instead (their parts go with them).
+        """
+        if not (force or options.pop("force_parts", False)):
+            raise IntegrityError("Cannot delete from a Part directly. Delete from master instead.",
+                                 hint="Delete the master's rows (their parts go with them), or pass force=True.")
+        return super().delete(force_parts=True, **options)
+
+    def drop(self, force: bool = False, **options: Any) -> list[str]:
+        """Refuse to drop a part table directly unless ``force``, as DataJoint 0.14 (then its master must go too)."""
+        if not force:
+            raise IntegrityError("Cannot drop a Part directly. Drop the master instead.",
+                                 hint="Call drop() on the master table.")
+        return super().drop(**options)

@@ -80,7 +80,7 @@ def digital_edges(bin_path: str | Path, n_saved_channels: int, column: int) -> d
 
     Reads the file through a memory map, a block of samples at a time.
     """
-    data = np.memmap(bin_path, dtype="<i2", mode="r")
+    data: np.ndarray = np.memmap(bin_path, dtype="<i2", mode="r")
     data = data[: data.size - data.size % n_saved_channels].reshape(-1, n_saved_channels)
     collector = EdgeCollector()
     for start in range(0, data.shape[0], BLOCK_SAMPLES):

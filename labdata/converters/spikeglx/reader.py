@@ -84,7 +84,7 @@ class RawRecording:
         if isinstance(rows, slice) and rows.step in (None, 1):
             start, stop, _ = rows.indices(self.shape[0])
             return self._read_rows(start, max(start, stop), np.atleast_1d(selection)).reshape(
-                (max(0, stop - start),) + selection.shape)
+                (max(0, stop - start), *selection.shape))
         wanted = np.arange(self.shape[0])[rows]
         flat = np.atleast_1d(wanted)
         if flat.size == 0:
@@ -138,8 +138,8 @@ class RawRecording:
     def get_window(self, start: float = 0.0, duration: float = 1.0, *, channels: Sequence[int] | None = None,
                    units: str = "uV") -> tuple[np.ndarray, np.ndarray]:
         """(times in s, data) of ``duration`` seconds from ``start`` seconds (in the stream's clock)."""
-        first = max(0, int(round(start * self.sampling_rate)))
-        last = min(self.shape[0], first + int(round(duration * self.sampling_rate)))
+        first = max(0, round(start * self.sampling_rate))
+        last = min(self.shape[0], first + round(duration * self.sampling_rate))
         data = self.get_samples(first, last, channels=channels, units=units)
         return np.arange(first, last) / self.sampling_rate, data
 
@@ -192,7 +192,7 @@ def _rows_of(array: np.ndarray, selection: np.ndarray) -> np.ndarray:
 def _chunk_starts(start: int, stop: int, step: int) -> list[int]:
     if stop <= start:
         return []
-    return [start] + list(range((start // step + 1) * step, stop, step))
+    return [start, *range((start // step + 1) * step, stop, step)]
 
 
 def _checked_raw(data: np.ndarray, units: str) -> np.ndarray:

@@ -108,7 +108,7 @@ def _square_wave(times: np.ndarray) -> np.ndarray:
 def _ap_blocks(rng: np.random.Generator, duration: float, rate: float, block_seconds: float = 1.0):  # noqa: ANN202
     from scipy.signal import lfilter
 
-    n_total, block = int(round(duration * rate)), int(rate * block_seconds)
+    n_total, block = round(duration * rate), int(rate * block_seconds)
     units = _units(rng)
     noise_state, common_state = np.zeros((1, N_CHANNELS)), np.zeros(1)
     for start in range(0, n_total, block):
@@ -145,7 +145,7 @@ def _add_spikes(rng: np.random.Generator, signal: np.ndarray, units, rate: float
 
 
 def _ni_blocks(duration: float, trials: np.ndarray, block_seconds: float = 1.0):  # noqa: ANN202
-    n_total, block = int(round(duration * NI_RATE)), int(NI_RATE * block_seconds)
+    n_total, block = round(duration * NI_RATE), int(NI_RATE * block_seconds)
     for start in range(0, n_total, block):
         times = (start + np.arange(min(block, n_total - start))) / NI_RATE
         trial = np.zeros(times.shape, dtype=np.int16)
