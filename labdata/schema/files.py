@@ -71,9 +71,13 @@ class FileMethods:
                 archived = True
         return archived
 
-    def delete(self, *, dry_run: bool = False, safemode: bool | None = None, force_parts: bool = False,
+    def delete(self, *, dry_run: bool = False, safemode: bool | None = None, force_parts: bool = True,
                force_masters: bool = False) -> dict[str, int]:
         """Delete the selected rows (cascading, as :meth:`Query.delete`) and their stored objects.
+
+        A file leaves the datasets that list it (``Dataset.DataFiles``, a part table): deleting
+        files cascades into those parts without their masters (``force_parts=True`` by default,
+        where DataJoint 0.14 would refuse).
 
         The objects are deleted after the rows' transaction commits, from intents recorded in
         it, so no crash leaves a row without its object or an object no record names
