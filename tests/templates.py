@@ -47,13 +47,12 @@ def _templates_folder() -> Path:
     return folder
 
 
-def _build(project: str, people: bool) -> Path:
-    from labdata.catalog import Context, Lake, use
+def _fill_template(lake: Lake, project: str, people: bool) -> None:
+    """Create every table of ``project`` in ``lake`` (and the people rows), then close it."""
+    from labdata.catalog import Context, use
     from labdata.catalog.ops.ddl import ensure_schemas
     from labdata.schema import registry
 
-    source = _templates_folder() / f"{project}-{'people' if people else 'empty'}" / "lake"
-    lake = Lake("sqlite", source)
     try:
         context = Context(lake, project)
         with use(context):
@@ -62,6 +61,13 @@ def _build(project: str, people: bool) -> Path:
                 insert_people()
     finally:
         lake.close()
+
+
+def _build(project: str, people: bool) -> Path:
+    from labdata.catalog import Lake
+
+    source = _templates_folder() / f"{project}-{'people' if people else 'empty'}" / "lake"
+    _fill_template(Lake("sqlite", source), project, people)
     return source
 
 
@@ -125,22 +131,12 @@ def _pg_execute(dsn: str, sql: str) -> None:
 def _build_pg(dsn: str, project: str, people: bool) -> str:
     import uuid
 
-    from labdata.catalog import Context, Lake, use
-    from labdata.catalog.ops.ddl import ensure_schemas
-    from labdata.schema import registry
+    from labdata.catalog import Lake
 
     folder = _templates_folder()
     schema = f"ld_template_{uuid.uuid4().hex[:10]}"
     atexit.register(_pg_execute, dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    lake = Lake("postgres", folder / schema, dsn=dsn, metadata_schema=schema)
-    try:
-        context = Context(lake, project)
-        with use(context):
-            ensure_schemas(context, registry)
-            if people:
-                insert_people()
-    finally:
-        lake.close()
+    _fill_template(Lake("postgres", folder / schema, dsn=dsn, metadata_schema=schema), project, people)
     assert not any((folder / schema).rglob("*.parquet")), "a template's rows are all inlined in the catalog"
     return schema
 
