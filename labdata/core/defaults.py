@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "storage": {"data": _storage("xxxx-data"), "analysis": _storage("xxxx-analysis")},
     "database": {"host": "database-path.us-west-2.rds.amazonaws.com", "user": None,
                  "password": None, "name": "lab_data", "project": None},
-    "catalog": {"kind": "sqlite", "dsn": None, "data_path": None, "replica": True},
+    "catalog": {"kind": "sqlite", "dsn": None, "data_path": None, "replica": True, "arrays_storage": None},
     "plugins_folder": "~/labdata/plugins",
     "submit_defaults": None,
     "run_defaults": {"delete-cache": False},
@@ -90,7 +90,7 @@ KNOWN_KEYS: dict[str, str] = {
     "database": "dict", "database.host": "str?", "database.user": "str?",
     "database.password": "str?", "database.name": "str", "database.project": "str?",
     "catalog": "dict", "catalog.kind": "str", "catalog.dsn": "str?", "catalog.data_path": "str?",
-    "catalog.replica": "bool",
+    "catalog.replica": "bool", "catalog.arrays_storage": "str?",
     "plugins_folder": "str?", "plugins": "names", "upload_rules": "names",
     "run_defaults": "dict?", "upload_path": "str?", "upload_host": "str?", "upload_storage": "str?",
 }

@@ -18,6 +18,7 @@ from labdata.schema.ephys_methods import (
     ProbeConfigurationMethods,
     ProbeSettingMethods,
 )
+from labdata.schema.spike_arrays import UnitArrays
 
 __all__ = [
     "EphysRecording",
@@ -197,8 +198,8 @@ class SpikeSorting(Manual):
         channel_peak_to_peak = NULL : longblob
         """
 
-    class Unit(Part):
-        """A sorted unit (cluster) and its spikes."""
+    class Unit(UnitArrays, Part):
+        """A sorted unit (cluster) and its spikes (each sorting's arrays in one Zarr group)."""
 
         definition = """
         -> master

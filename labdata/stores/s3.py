@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from labdata.core.errors import ConfigError
+from labdata.core.storage import CLIENT_CONFIG as _CLIENT_CONFIG
 from labdata.stores.base import Store, archived_error
 from labdata.stores.errors import translated
 from labdata.stores.settings import StorageSettings, safe_path
@@ -22,11 +23,6 @@ __all__ = ["S3Store"]
 
 _ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
 _ARCHIVE_TIERS = {"ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS"}  # Intelligent-Tiering
-#: botocore computes and checks no checksum of its own (save the CRC32 that multipart parts declare, see
-#: transfer.PART_CHECKSUM): every transfer is checked against the MD5 we compute while the bytes stream
-_OUR_CHECKSUMS = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
-#: what s3fs's client and the uploads' client are both configured with
-_CLIENT_CONFIG = {"retries": {"max_attempts": 3}, **_OUR_CHECKSUMS}
 
 
 class S3Store(Store):
@@ -57,12 +53,7 @@ class S3Store(Store):
     def fs(self) -> Any:
         """The s3fs filesystem (made on first use)."""
         if self._fs is None:
-            import s3fs
-
-            s = self.settings
-            self._fs = s3fs.S3FileSystem(key=s.access_key, secret=s.secret_key, anon=False,
-                                         endpoint_url=s.endpoint_url, skip_instance_cache=True,
-                                         config_kwargs=_CLIENT_CONFIG)
+            self._fs = self.settings.filesystem()[0]
         return self._fs
 
     @property

@@ -325,18 +325,34 @@ def _uniform_rows(items: list[Any], heading: Heading) -> Predicate | None:
     names = [name for name in items[0] if name in heading]
     if not names or any([n for n in item if n in heading] != names for item in items):
         return None
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    for item in items:
-        values = [_coerced(name, item[name], heading) for name in names]
-        if any(value is None for value in values):
-            return None
-        if _NO_MATCH not in values:
-            for name, value in zip(names, values, strict=True):
-                columns[name].append(value)
+    plain = {name: [item[name] for item in items] for name in names}
+    if all(_already_coerced(name, values, heading) for name, values in plain.items()):
+        columns = plain
+    else:
+        columns = {name: [] for name in names}
+        for item in items:
+            values = [_coerced(name, item[name], heading) for name in names]
+            if any(value is None for value in values):
+                return None
+            if _NO_MATCH not in values:
+                for name, value in zip(names, values, strict=True):
+                    columns[name].append(value)
     try:
         return _key_rows(pa.table(columns), heading)
     except (pa.ArrowException, TypeError, ValueError):
         return None
+
+
+def _already_coerced(name: str, values: list[Any], heading: Heading) -> bool:
+    """Whether every value of a key column is already what coercion would give: Python ints of an
+    integer attribute, strings that fit a string attribute (keys fetched from the lake are)."""
+    attribute = heading[name]
+    kind, length = (attribute.type.kind, attribute.type.length) if attribute.type is not None else ("", None)
+    if kind == "integer":
+        return all(type(v) is int for v in values)
+    if kind == "string":
+        return all(type(v) is str for v in values) and (length is None or max(map(len, values)) <= length)
+    return False
 
 
 def _key_rows(rows: pa.Table, heading: Heading) -> Predicate:

@@ -29,56 +29,21 @@ import functools
 import io
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labdata.core.errors import WrongTypeError
+from labdata.catalog.ops.array_groups import ArrayRef, encode_group, read_slices
+from labdata.core.errors import StorageError, WrongTypeError
+from labdata.core.storage import StorageSettings
 
 __all__ = ["INLINE_LIMIT", "ArrayRef", "ArrayReader", "decode_blob", "encode_blob", "write_long_blobs"]
 
 INLINE_LIMIT = 32 * 1024
 _JSON_TAG = b"JSON\x00"
 _NPY_MAGIC = b"\x93NUMPY"
-_REF_TAG = b"ZREF\x00"
-
-
-@dataclass(frozen=True)
-class ArrayRef:
-    """Where a large array lives: a slice of a flat Zarr array.
-
-    Attributes
-    ----------
-    store : str
-        Path of the Zarr array relative to the lake root.
-    offset, count : int
-        The slice ``[offset, offset + count)`` of the flat array.
-    shape : tuple of int
-        Shape to give the slice.
-    dtype : str
-        Numpy dtype string.
-    """
-
-    store: str
-    offset: int
-    count: int
-    shape: tuple[int, ...]
-    dtype: str
-
-    def encode(self) -> bytes:
-        """Return the bytes stored in a ``longblob`` column for this reference."""
-        fields = {"store": self.store, "offset": self.offset, "count": self.count,
-                  "shape": list(self.shape), "dtype": self.dtype}
-        return _REF_TAG + json.dumps(fields).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> ArrayRef:
-        """Parse the bytes written by :meth:`encode`."""
-        fields = json.loads(data[len(_REF_TAG):])
-        return cls(fields["store"], int(fields["offset"]), int(fields["count"]),
-                   tuple(fields["shape"]), fields["dtype"])
 
 
 def encode_blob(value: Any, attribute: str = "blob") -> bytes:
@@ -176,52 +141,87 @@ def write_long_blobs(values: list[Any], *, root: Path, location: str, attribute:
             large.append((index, value))
         else:
             rows[index] = encode_blob(value, attribute)
-    for dtype in {array.dtype.str for _, array in large}:
-        group = [(i, a) for i, a in large if a.dtype.str == dtype]
-        for index, ref in zip([i for i, _ in group], _write_flat(group, root, location, attribute),
-                              strict=True):
-            rows[index] = ref.encode()
+    if large:
+        store = f"catalog/arrays/{location}/{attribute}-{uuid.uuid4().hex}.zarr"
+        written = encode_group(store, {attribute: [array for _, array in large]})
+        write_objects(None, str(root), store, written.objects)
+        for (index, _), ref in zip(large, written.slices[attribute], strict=True):
+            rows[index] = ref.encode() if ref is not None else None
     return rows
 
 
-def _write_flat(group: list[tuple[int, np.ndarray]], root: Path, location: str,
-                attribute: str) -> list[ArrayRef]:
-    import zarr
-    from numcodecs import Blosc
-
-    flat = np.concatenate([np.ravel(array) for _, array in group])
-    store = f"catalog/arrays/{location}/{attribute}-{uuid.uuid4().hex}.zarr"
-    zarr.open_array(str(Path(root) / store), mode="w", shape=flat.shape, dtype=flat.dtype,
-                    chunks=(max(1, min(flat.size, 4_000_000)),),
-                    compressor=Blosc("zstd", clevel=1, shuffle=Blosc.BITSHUFFLE))[:] = flat
-    refs, offset = [], 0
-    for _, array in group:
-        refs.append(ArrayRef(store, offset, int(array.size), tuple(array.shape), array.dtype.str))
-        offset += array.size
-    return refs
+def write_objects(fs: Any, root: str, path: str, objects: dict[str, bytes]) -> None:
+    """Write the objects of a group under ``root/path``: files of a local folder (``fs`` None) or
+    objects of an fsspec filesystem (sent concurrently)."""
+    if fs is None:
+        for key, data in objects.items():
+            target = Path(root, path, key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    else:
+        fs.pipe({f"{root}/{path}/{key}": data for key, data in objects.items()})
 
 
 class ArrayReader:
-    """Resolves ``longblob`` values to numpy arrays, opening each Zarr store once."""
+    """Resolves ``longblob`` values to numpy arrays, reading the slices of many rows together.
 
-    def __init__(self, root: Path) -> None:
+    Parameters
+    ----------
+    root : Path
+        The lake folder (arrays of references without a storage).
+    open_storage : callable, optional
+        ``open_storage(name)`` → ``(fsspec filesystem, root)`` of a named storage.
+    """
+
+    def __init__(self, root: Path, open_storage: Callable[[str], tuple[Any, str]] | None = None) -> None:
         self.root = Path(root)
+        self._open_storage = open_storage
+        self._storages: dict[str | None, tuple[Any, str]] = {None: (None, str(self.root))}
         self._arrays: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, context: Any) -> ArrayReader:
+        """The reader of a :class:`~labdata.catalog.engine.context.Context`: its lake folder and the
+        storages its preferences configure."""
+        return cls(context.lake.root, lambda name: StorageSettings.from_prefs(context.prefs(), name).target())
 
     def read(self, value: bytes | None) -> Any:
         """Return the array (or object) a ``longblob`` value stands for."""
-        if value is None:
-            return None
-        value = bytes(value)
-        if not value.startswith(_REF_TAG):
-            return decode_blob(value)
-        ref = ArrayRef.decode(value)
-        flat = self._open(ref.store)[ref.offset:ref.offset + ref.count]
-        return flat.reshape(ref.shape).astype(np.dtype(ref.dtype), copy=False)
+        return self.read_all([value])[0]
 
-    def _open(self, store: str) -> Any:
-        if store not in self._arrays:
+    def read_all(self, values: list[Any]) -> list[Any]:
+        """Decode a column of ``longblob`` values; references are read together, each chunk once."""
+        out: list[Any] = [None] * len(values)
+        refs: list[tuple[int, ArrayRef]] = []
+        for index, value in enumerate(values):
+            if value is None:
+                continue
+            data = bytes(value)
+            if not ArrayRef.is_reference(data):
+                out[index] = decode_blob(data)
+            else:
+                refs.append((index, ArrayRef.decode(data)))
+        grouped = [(i, r) for i, r in refs if r.chunk is not None]
+        for (index, _), array in zip(grouped, read_slices([r for _, r in grouped], self._storage), strict=True):
+            out[index] = array
+        for index, ref in refs:
+            if ref.chunk is None:
+                out[index] = self._read_zarr(ref)
+        return out
+
+    def _storage(self, name: str | None) -> tuple[Any, str]:
+        if name not in self._storages:
+            if self._open_storage is None:
+                raise StorageError(f"An array lives in storage {name!r}, which this lake was opened without.",
+                                   hint="Open the lake with preferences that configure that storage.")
+            self._storages[name] = self._open_storage(name)
+        return self._storages[name]
+
+    def _read_zarr(self, ref: ArrayRef) -> np.ndarray:
+        """An array written before groups had chunk sizes in their references."""
+        if ref.store not in self._arrays:
             import zarr
 
-            self._arrays[store] = zarr.open_array(str(self.root / store), mode="r")
-        return self._arrays[store]
+            self._arrays[ref.store] = zarr.open_array(str(self.root / ref.store), mode="r")
+        flat = self._arrays[ref.store][ref.offset:ref.offset + ref.count]
+        return flat.reshape(ref.shape).astype(np.dtype(ref.dtype), copy=False)

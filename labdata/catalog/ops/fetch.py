@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,23 +25,26 @@ __all__ = ["column_values", "decode_frame", "fetch_one", "fetch_rows"]
 
 _NUMERIC = ("integer", "float", "bool")
 
-def _decoder(heading: Heading, name: str, reader: ArrayReader) -> Callable[[Any], Any] | None:
-    """How to decode a fetched column's values: blobs, longblobs and uuids need it, other columns do not."""
+def _decoder(heading: Heading, name: str, reader: ArrayReader) -> Callable[[list[Any]], list[Any]] | None:
+    """How to decode a fetched column's values: blobs, longblobs and uuids need it, other columns do not.
+    Longblobs are decoded together, so that the arrays of many rows are read in few requests."""
     kind = heading[name].kind if name in heading else ""
-    return decode_blob if kind == "blob" else reader.read if kind == "longblob" else _uuid if kind == "uuid" else None
+    if kind == "longblob":
+        return reader.read_all
+    one = decode_blob if kind == "blob" else _uuid if kind == "uuid" else None
+    return None if one is None else (lambda values: [one(v) for v in values])
 
 
 def _uuid(text: Any) -> uuid.UUID | None:
     return uuid.UUID(text) if isinstance(text, str) else None  # NULL: None (NaN in a frame)
 
 
-def decode_frame(frame: pd.DataFrame, heading: Heading, root: Path) -> pd.DataFrame:
+def decode_frame(frame: pd.DataFrame, heading: Heading, reader: ArrayReader) -> pd.DataFrame:
     """Decode the blob columns of a fetched DataFrame in place and return it."""
-    reader = ArrayReader(root)
     for name in frame.columns:
         decode = _decoder(heading, name, reader)
         if decode is not None:
-            frame[name] = _object_column([decode(v) for v in frame[name]])
+            frame[name] = _object_column(decode(list(frame[name])))
     return frame
 
 def _object_column(values: list[Any]) -> np.ndarray:
@@ -107,7 +109,7 @@ def column_values(table: pa.Table, name: str, heading: Heading, reader: ArrayRea
         return _text_values(column)
     values = column.to_pylist()
     decode = _decoder(heading, name, reader)
-    return _object_column([decode(v) for v in values] if decode is not None else values)
+    return _object_column(decode(values) if decode is not None else values)
 
 def _text_values(column: Any) -> np.ndarray:
     """A text column as str objects (None for NULL); each distinct string is made once."""
@@ -135,11 +137,10 @@ def fetch_rows(query: Query, attributes: tuple[str, ...], *, as_dict: bool, form
     if isinstance(query.node, Limit) and order_by == "KEY":  # q & Top(...) comes in the Top's order
         order_by = list(query.node.order_by)
     table = _widened(_ordered_arrow(query, wanted, order_by, limit, offset))
-    root = query.context.lake.root
+    reader = ArrayReader.of(query.context)
     if format == "frame" and not attributes:
-        frame = decode_frame(table.to_pandas(), heading, root)
+        frame = decode_frame(table.to_pandas(), heading, reader)
         return frame.set_index(list(keys)) if keys else frame
-    reader = ArrayReader(root)
     if as_dict:  # with attributes too: dicts of just those (and the key, for 'KEY'), as DataJoint 0.14
         return _dicts(table, heading, reader)
     if attributes == ("KEY",):
@@ -165,8 +166,8 @@ def _dicts(table: pa.Table, heading: Heading, reader: ArrayReader) -> list[dict[
     for name in table.column_names:
         decode = _decoder(heading, name, reader)
         if decode is not None:
-            for row in rows:
-                row[name] = decode(row[name])
+            for row, value in zip(rows, decode([row[name] for row in rows]), strict=True):
+                row[name] = value
     return rows
 
 
