@@ -19,6 +19,7 @@ from labdata.schema.ephys_methods import (
     ProbeSettingMethods,
 )
 from labdata.schema.spike_arrays import UnitArrays
+from labdata.schema.unit_reading import UnitReading
 
 __all__ = [
     "EphysRecording",
@@ -198,7 +199,7 @@ class SpikeSorting(Manual):
         channel_peak_to_peak = NULL : longblob
         """
 
-    class Unit(UnitArrays, Part):
+    class Unit(UnitArrays, UnitReading, Part):
         """A sorted unit (cluster) and its spikes (each sorting's arrays in one Zarr group)."""
 
         definition = """

@@ -64,6 +64,9 @@ def install() -> None:
     labdata.catalog.engine.lake.Lake.transaction = _wrap_context(labdata.catalog.engine.lake.Lake.transaction)
     s3fs.core.S3FileSystem._call_s3 = _around(s3fs.core.S3FileSystem._call_s3)  # reads (cat_file)
     s3fs.core.S3FileSystem.call_s3 = _around(s3fs.core.S3FileSystem.call_s3)  # its own copy of _call_s3
+    import labdata.schema.spike_arrays  # a sorting's array group is written before its rows are committed
+
+    labdata.schema.spike_arrays.write_objects = _around(labdata.schema.spike_arrays.write_objects)
     for module in ("labdata.upload.put", "labdata.stores.local"):
         loaded = sys.modules.get(module) or __import__(module, fromlist=["_"])
         if hasattr(loaded, "copy_file"):
