@@ -191,7 +191,8 @@ def test_synced_times_recover_a_20_ppm_drift_within_one_sample(lake_context) -> 
     StreamSync.insert1(key | dict(stream_name="imec0", event_name="6", clock_dataset="ephys",
                                   clock_stream="nidq", clock_stream_event="0"))
     truth = np.sort(np.random.default_rng(1).uniform(2, 590, 3000))      # spikes, in NI-DAQ seconds
-    SpikeSorting.Unit.insert1(sortings[0] | dict(unit_id=0, spike_times=np.round(offset + truth * fast).astype(np.uint64)))
+    samples = np.round(offset + truth * fast).astype(np.uint64)
+    SpikeSorting.Unit.insert1(sortings[0] | dict(unit_id=0, spike_times=samples))
     unit = (SpikeSorting.Unit & sortings[0]).get_spike_times(synced=True)[0]
     assert np.max(np.abs(unit["spike_times"] - truth)) < 1 / RATE
     naive = (SpikeSorting.Unit & sortings[0]).get_spike_times()[0]["spike_times"]
