@@ -3,7 +3,7 @@
 ``SpikeSorting.Unit.insert(rows)`` (the DataJoint way, any number of sortings per call) groups
 the rows by sorting, sorts each sorting's units by ``unit_id``, encodes the three spike arrays of
 all its units into one Zarr group (:mod:`labdata.catalog.ops.array_groups`: times differenced per
-unit, lz4 + bitshuffle) and writes it in one pass; each row keeps its unit's ``(offset, count)``
+unit, lz4 + byte shuffle) and writes it in one pass; each row keeps its unit's ``(offset, count)``
 in that group. Only then, in one catalog transaction, the rows (and, when the group is in a
 storage, its ``AnalysisFile`` row) are inserted. A crash before the commit leaves an unregistered
 group and no rows; running the insert again writes a new group and registers it.

@@ -10,18 +10,20 @@ Layout (zarr v2, readable by plain zarr)::
 
     <group>/.zgroup
     <group>/.zattrs                  {"labdata_layout": 1, "rows": n, "columns": {...}}
-    <group>/<column>/.zarray         1-D, chunks of CHUNK elements, blosc lz4 + bitshuffle, 8 KiB blocks
+    <group>/<column>/.zarray         1-D, chunks of CHUNK elements, blosc lz4 + byte shuffle
     <group>/<column>/0, 1, ...
 
 Columns listed as *differenced* (spike times) hold, for each row, its first value and then the
 differences of consecutive values; the difference restarts at every row, so one row decodes
 alone (``np.cumsum`` of its slice). Measured on lab-like trains (50 units × 2,000 sorted spikes
 over 1 h at 30 kHz) and on the real bombcell Kilosort output (94,565 spikes): uint64 times
-compress 2.8–3.5× with bitshuffle alone and 3.5–3.8× after the difference; lz4 decodes a
-2,000-spike slice in ~20 µs against ~32 µs for zstd (which compresses ~10 % better) and encodes at
-~5 GB/s against ~1 GB/s, so lz4 was chosen. Blosc's 8 KiB blocks let a slice be decoded without
-the rest of its chunk (``decode_partial``), so chunks can be large (4 M elements): a lab-like
-sorting is one chunk per column, one request per column from S3.
+compress 2.8–3.3× without the difference and 3.1–3.8× with it. Blosc decodes a row's slice
+without the rest of its chunk (``decode_partial``, one 64 KiB block for a 2,000-spike unit):
+lz4 with byte shuffle decodes it in ~10 µs, lz4 with bitshuffle in ~18 µs, zstd in 36–140 µs;
+on the real times byte shuffle compresses as well as bitshuffle (3.73× against 3.76×; 3.06×
+against 3.45× on the synthetic ones) and zstd ~10 % better (4.1×) at 2–10× the read time, so
+lz4 + byte shuffle was chosen. Chunks can thus be large (4 M elements): a lab-like sorting is one
+chunk per column, one request per column from S3.
 
 The checksum registered for a group (:func:`group_checksum`) is the MD5 of, for every object in
 key order, the key's UTF-8 bytes, a NUL byte and the object's bytes.
@@ -46,7 +48,7 @@ __all__ = ["CHUNK", "ArrayRef", "GroupWrite", "encode_group", "group_checksum", 
 
 CHUNK = 1 << 22
 LAYOUT = 1
-_CODEC = Blosc("lz4", clevel=1, shuffle=Blosc.BITSHUFFLE, blocksize=8192)
+_CODEC = Blosc("lz4", clevel=1, shuffle=Blosc.SHUFFLE, blocksize=8192)
 
 
 _REF_TAG = b"ZREF\x00"
