@@ -19,6 +19,7 @@ from labdata.schema.ephys_methods import (
     ProbeSettingMethods,
 )
 from labdata.schema.spike_arrays import UnitArrays
+from labdata.schema.unit_merge import MergedUnitReverting, UnitMerging
 from labdata.schema.unit_reading import UnitReading
 
 __all__ = [
@@ -199,7 +200,7 @@ class SpikeSorting(Manual):
         channel_peak_to_peak = NULL : longblob
         """
 
-    class Unit(UnitArrays, UnitReading, Part):
+    class Unit(UnitArrays, UnitReading, UnitMerging, Part):
         """A sorted unit (cluster) and its spikes (each sorting's arrays in one Zarr group)."""
 
         definition = """
@@ -223,7 +224,7 @@ class SpikeSorting(Manual):
         waveform_noise = NULL : float       # noise of the median (uV)
         """
 
-    class MergedUnit(Part):
+    class MergedUnit(MergedUnitReverting, Part):
         """The original data of units merged into another unit (so merges can be reverted)."""
 
         definition = """

@@ -98,7 +98,7 @@ class UnitReading:
         """
         table: Any = self
         query, names = self._spike_query(include_metrics, extra_keys)
-        raw = query.to_arrow(*names, "spike_times")
+        raw = query.to_arrow(*names, "spike_times").sort_by([(k, "ascending") for k in _UNIT_KEY])
         reader = ArrayReader.of(table.context)
         transforms = self._transforms(raw, return_seconds or synced, synced, warn, interp_method)
         values = raw.column("spike_times").to_pylist()
