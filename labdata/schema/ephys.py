@@ -18,6 +18,7 @@ from labdata.schema.ephys_methods import (
     ProbeConfigurationMethods,
     ProbeSettingMethods,
 )
+from labdata.schema.spikeinterface_interop import ProbeSettingInteropMethods, SpikeSortingInteropMethods
 
 __all__ = [
     "EphysRecording",
@@ -107,7 +108,7 @@ class EphysRecording(EphysRecordingMethods, Imported):
     recording_software : varchar(56)        # e.g. spikeglx
     """
 
-    class ProbeSetting(ProbeSettingMethods, Part):
+    class ProbeSetting(ProbeSettingInteropMethods, ProbeSettingMethods, Part):
         """One probe of a recording, with its configuration and sampling rate."""
 
         BANDS: ClassVar[tuple[str, ...]] = ("ap", "lf")
@@ -161,7 +162,7 @@ class SpikeSortingParams(Manual):
 
 
 @computed
-class SpikeSorting(Manual):
+class SpikeSorting(SpikeSortingInteropMethods, Manual):
     """One sorting of one probe of one recording with one parameter set."""
 
     definition = """
