@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
@@ -33,7 +34,7 @@ import numpy as np
 
 from labdata.core.errors import RecordingFormatError
 
-__all__ = ["ArraySpec", "ZarrZipArray", "ZarrZipWriter"]
+__all__ = ["ArraySpec", "ZarrZipArray", "ZarrZipWriter", "local_path"]
 
 #: member times of every file we write (zip's epoch): the same content gives the same bytes
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -197,6 +198,20 @@ class ZarrZipArray:
             self._file.seek(offset)
             return self._file.read(size)
 
+    @property
+    def source(self) -> str | Any:
+        """What the array was opened from: the local path, or the binary file object."""
+        return self._path if self._path is not None else self._file
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what it was opened from: reopened by path, or from the unpickled file object.
+
+        A local file object is reopened by its path; a file object of a filesystem such as
+        s3fs pickles as its filesystem and path (fsspec reopens it), which includes the
+        filesystem's credentials.
+        """
+        return type(self), (local_path(self.source) or self.source,)
+
     def close(self) -> None:
         if getattr(self, "_archive", None) is not None:
             self._archive.close()  # leaves a file object it was given open
@@ -208,3 +223,14 @@ class ZarrZipArray:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def local_path(source: str | Path | Any) -> str | None:
+    """The path of a local file given as a path or as an ``open(path, "rb")`` object (which cannot be pickled).
+
+    None for other file objects (s3fs's, fsspec's), which pickle as their filesystem and path.
+    """
+    if isinstance(source, str | Path):
+        return str(source)
+    name = getattr(source, "name", None) if isinstance(source, io.BufferedReader) else None
+    return name if isinstance(name, str) and os.path.isfile(name) else None

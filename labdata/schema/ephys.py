@@ -19,6 +19,7 @@ from labdata.schema.ephys_methods import (
     ProbeSettingMethods,
 )
 from labdata.schema.spike_arrays import UnitArrays
+from labdata.schema.spikeinterface_interop import ProbeSettingInteropMethods, SpikeSortingInteropMethods
 from labdata.schema.unit_merge import MergedUnitReverting, UnitMerging
 from labdata.schema.unit_reading import UnitReading
 
@@ -110,7 +111,7 @@ class EphysRecording(EphysRecordingMethods, Imported):
     recording_software : varchar(56)        # e.g. spikeglx
     """
 
-    class ProbeSetting(ProbeSettingMethods, Part):
+    class ProbeSetting(ProbeSettingInteropMethods, ProbeSettingMethods, Part):
         """One probe of a recording, with its configuration and sampling rate."""
 
         BANDS: ClassVar[tuple[str, ...]] = ("ap", "lf")
@@ -164,7 +165,7 @@ class SpikeSortingParams(Manual):
 
 
 @computed
-class SpikeSorting(Manual):
+class SpikeSorting(SpikeSortingInteropMethods, Manual):
     """One sorting of one probe of one recording with one parameter set."""
 
     definition = """

@@ -200,13 +200,20 @@ class ProbeSettingMethods:
         A copy under ``local_paths`` is read from disk; otherwise chunks are read from the
         storage as slices need them (``download=True`` fetches the whole file first).
         """
+        return RawRecording.open(self.recording_source(band, download=download))
+
+    def recording_source(self, band: str = "ap", *, download: bool = False) -> Path | Any:
+        """Where this probe's ``band`` recording is read from: a local path, or a binary file open on the storage.
+
+        The path of a copy under ``local_paths`` (or, with ``download=True``, of the copy
+        fetched into it); otherwise the storage's file object, read by ranges as it is read.
+        """
         target = self._sibling(File) & self.recording_file(band)  # type: ignore[attr-defined]
         found, _ = target.check_if_files_local()
         if found or download:
-            return RawRecording.open(found[0] if found else target.get(progress=False)[0])
+            return found[0] if found else target.get(progress=False)[0]
         key = target.fetch1("KEY")
-        store = open_store(target.context.prefs(), key["storage"])
-        return RawRecording.open(store.open(key["file_path"]))
+        return open_store(target.context.prefs(), key["storage"]).open(key["file_path"])
 
     def get_samples(self, start: int, stop: int | None = None, n_samples: int | None = None,
                     channels: Sequence[int] | None = None, band: str = "ap", units: str = "raw",

@@ -78,6 +78,10 @@ class RawRecording:
     def close(self) -> None:
         self.array.close()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its array (reopened on unpickling) with the rate and gains it uses."""
+        return type(self), (self.array, self.sampling_rate, self.uv_per_bit)
+
     def __getitem__(self, key: Any) -> np.ndarray:
         rows, columns = key if isinstance(key, tuple) else (key, slice(None))
         selection = np.arange(self.shape[1])[columns]
