@@ -40,14 +40,11 @@ Progress goes to stderr, the tables to stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +52,14 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _dj_process
 import _lab_catalog
 import _lab_rows
 import _shapes
 from _table import print_table
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DJ_PYTHON = "/tmp/djvenv/bin/python"
+DEFAULT_DJ_PYTHON = _dj_process.DEFAULT_DJ_PYTHON
 KEY_MS, COMPILE_MS, BIG_MS, FASTER = 5.0, 1.0, 500.0, 10.0
 SMALL_LAB = 0.01  # the small lab of issue 14, item 7
 ROUNDS = 5  # the two sides take turns this many times per shape
@@ -119,68 +117,21 @@ def datajoint_python(args: argparse.Namespace) -> tuple[str | None, str]:
     """The interpreter to run the baseline with, or None and why not."""
     if args.no_dj:
         return None, "skipped (--no-dj)"
-    candidates = [args.dj_python] if args.dj_python else [p for p in (DEFAULT_DJ_PYTHON, sys.executable)
-                                                          if Path(p).exists()]
-    check = ("import datajoint, sys; print(datajoint.__version__); "
-             "sys.exit(int(datajoint.__version__.split('.')[0]) >= 2)")
-    reasons = []
-    for python in candidates:
-        done = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tempfile.gettempdir(),
-                              check=False)
-        if done.returncode == 0:
-            return python, f"datajoint {done.stdout.strip()} ({python})"
-        found = done.stdout.strip() or "not installed"
-        reasons.append(f"{python}: datajoint {found}")
-    return None, "no interpreter with datajoint<2 (" + "; ".join(reasons) + ")"
+    return _dj_process.datajoint_python(args.dj_python)
 
 
-def mariadb_reachable(host: str) -> str | None:
-    """None when MariaDB accepts connections on ``host:3306``, else why not."""
-    try:
-        socket.create_connection((host, 3306), timeout=3).close()
-    except OSError as error:
-        return f"MariaDB is not reachable at {host}:3306 ({error})"
-    return None
-
-
-class DataJoint:
+class DataJoint(_dj_process.JsonProcess):
     """The DataJoint baseline as a subprocess (``_dj_baseline.py --serve``) that times one shape per request."""
 
     def __init__(self, python: str, args: argparse.Namespace, definitions: Path) -> None:
         command = [python, str(HERE / "_dj_baseline.py"), "--serve", "--scale", str(args.dj_scale),
                    "--definitions", str(definitions), "--repeats", str(args.repeats), "--probes", str(args.probes),
                    "--host", args.dj_host, "--schema", args.dj_schema] + (["--rebuild"] if args.rebuild else [])
-        self.tail = b""
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=definitions.parent, text=False)
-        threading.Thread(target=self._forward, daemon=True).start()
-        self.report = self._answer()
-
-    def _forward(self) -> None:
-        for chunk in iter(lambda: self.process.stderr.read1(4096), b""):  # the progress bars
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
-            self.tail = (self.tail + chunk)[-3000:]
-
-    def _answer(self) -> dict[str, Any]:
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.wait()
-            last = [t for t in self.tail.decode(errors="replace").splitlines() if t.strip()]
-            raise RuntimeError(f"the DataJoint baseline failed: {last[-1] if last else self.process.returncode}")
-        return json.loads(line)
+        super().__init__(command, definitions.parent)
 
     def run(self, key: str, round_: int = 0, rounds: int = 1) -> dict[str, Any]:
         """Time one round of a shape on the DataJoint side (see ``_shapes.run``)."""
-        self.process.stdin.write(f"{key} {round_} {rounds}\n".encode())
-        self.process.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        """End the subprocess."""
-        with contextlib.suppress(OSError):
-            self.process.stdin.close()
-        self.process.wait(timeout=60)
+        return self.ask(f"{key} {round_} {rounds}")
 
 
 def compare(python: str, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
@@ -333,7 +284,7 @@ def run(args: argparse.Namespace) -> None:
                 ["shape", "rows", "labdata median ms", "target", "met?"], lab_rows(shapes, lab, args.scale))
 
     python, why = datajoint_python(args)
-    unreachable = None if python is None else mariadb_reachable(args.dj_host)
+    unreachable = None if python is None else _dj_process.mariadb_reachable(args.dj_host)
     if python is None or unreachable:
         print(f"\nDataJoint comparison not run: {unreachable or why}.")
         print(machine())

@@ -38,3 +38,18 @@ def test_catalog_query_benchmark_runs_quick() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Session & 'subject_name = \"X\"', as dicts" in result.stdout
     assert "(Subject & m).aggr(DecisionTask * Session, min(..)).fetch1(..)" in result.stdout
+
+
+def test_sorting_benchmark_runs_quick() -> None:
+    # a tiny lab (4 sortings x 5 units), no DataJoint; part d) starts its counting moto server
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "sorting.py"), "--quick", "--no-dj"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "a) insert: labdata against each baseline" in out and "np.save, a .npy per unit and array" in out
+    assert "(Unit & keys).fetch('spike_times'), keys from fetch('KEY')" in out
+    assert "same spikes (count per call) on every side" in out
+    s3 = out[out.index("d) from S3"):].splitlines()
+    phy = [line for line in s3 if line.startswith("np.load, phy files per sorting") and "keys: dicts" in line]
+    assert len(phy) == 1 and "GET 4" in phy[0] and " 2.00 " in phy[0]  # the server counted 2 GETs per sorting
+    assert any(line.startswith("labdata ") for line in s3)
