@@ -132,6 +132,7 @@ def s3_preferences(folder: Path, endpoint: str) -> Any:
     for storage, prefix in (("data", "raw"), ("analysis", "analysis")):
         prefs.set(f"storage.{storage}", {"protocol": "s3", "endpoint": endpoint, "bucket": BUCKET, "folder": prefix,
                                          "access_key": "test", "secret_key": "test"})
+    prefs.set("catalog.arrays_storage", "analysis")  # each sorting's spike group goes to the bucket
     return prefs
 
 
