@@ -213,10 +213,10 @@ Opener = Callable[[str | None], tuple[Any, str]]
 def read_slices(refs: Sequence[ArrayRef], open_storage: Opener) -> list[np.ndarray]:
     """Read many row slices, reading and decoding from each chunk only the blosc blocks the rows need.
 
-    For each chunk touched, two reads: its header (with the blocks' offsets), then one range that
-    covers the needed blocks of every requested row in it. Local chunks are read with ``pread``;
-    chunks in a storage with concurrent range requests (``cat_ranges``), so a sorting costs two
-    requests per column however many of its units a query asks for.
+    For each chunk touched, at most two reads: its header (with the blocks' offsets), then one range
+    that covers the needed blocks of every requested row in it (see :mod:`.blosc_blocks`). Local
+    chunks are read with ``pread``; chunks in a storage with concurrent range requests, so a
+    lab-like sorting costs one request per column however many of its units a query asks for.
 
     Parameters
     ----------

@@ -6,7 +6,8 @@ decodable alone (blosc's threads may store them out of order). To read a few row
 chunk (a unit's spikes in a sorting's chunk), this module reads the header and table, then one
 byte range covering the needed blocks, and decodes each run of consecutive needed blocks as a
 small blosc buffer of its own (same header, rebased table). Locally that is two ``pread`` per
-chunk; from object storage two concurrent rounds of range requests (``cat_ranges``).
+chunk; from object storage one request per chunk of up to 1 MiB compressed (its first MiB is read
+whole), else two, in concurrent rounds of range requests (``cat_ranges``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ __all__ = ["DecodedRun", "read_blocks"]
 
 _HEADER = 16
 _HEAD_READ = 4096  # the header and the offsets of up to 1,020 blocks, in one read
+#: from object storage the first request reads this much: a chunk this small (a lab-like sorting's column,
+#: ~200 kB) comes whole in one request, a larger one needs a second for its blocks
+_REMOTE_FIRST_READ = 1 << 20
 _MEMCPYED = 0x02   # header flag: the bytes are stored uncompressed after the header
 
 
@@ -48,15 +52,21 @@ def read_blocks(codec: Any, fs: Any, paths: Sequence[str],
     wanted : sequence of list of (int, int)
         Per chunk, ``[lo, hi)`` byte ranges of its decoded contents.
     """
-    heads = _ranges(fs, paths, [0] * len(paths), [_HEAD_READ] * len(paths))
+    first_read = _HEAD_READ if fs is None else _REMOTE_FIRST_READ
+    heads = _ranges(fs, paths, [0] * len(paths), [first_read] * len(paths))
     plans = [_Plan.of(head, ranges) for head, ranges in zip(heads, wanted, strict=True)]
     short = [i for i, plan in enumerate(plans) if plan.table is None]
     if short:  # more blocks than the first read's table covers
         longer = _ranges(fs, [paths[i] for i in short], [0] * len(short), [plans[i].hi for i in short])
         for i, head in zip(short, longer, strict=True):
-            plans[i] = _Plan.of(head, wanted[i])
-    bodies = _ranges(fs, paths, [p.lo for p in plans], [p.hi for p in plans])
-    return [plan.decode(codec, body) for plan, body in zip(plans, bodies, strict=True)]
+            heads[i], plans[i] = head, _Plan.of(head, wanted[i])
+    bodies: list[bytes | None] = [head[p.lo:p.hi] if p.hi <= len(head) else None
+                                  for head, p in zip(heads, plans, strict=True)]
+    missing = [i for i, body in enumerate(bodies) if body is None]
+    for i, body in zip(missing, _ranges(fs, [paths[i] for i in missing], [plans[i].lo for i in missing],
+                                        [plans[i].hi for i in missing]), strict=True):
+        bodies[i] = body
+    return [plan.decode(codec, body or b"") for plan, body in zip(plans, bodies, strict=True)]
 
 
 def _ranges(fs: Any, paths: Sequence[str], starts: list[int], ends: list[int]) -> list[bytes]:
