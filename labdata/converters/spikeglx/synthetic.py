@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +42,15 @@ NI_SYNC_LINE, NI_TRIAL_LINE = 0, 1
 
 @dataclass(frozen=True)
 class SyntheticRecording:
-    """What was written: the files, and the true times of the trial pulses (seconds of the NI clock)."""
+    """What was written: the files, the true times of the trial pulses (seconds of the NI clock), and
+    the ground truth of the simulated units: per unit, the AP samples where its spikes start."""
 
     files: list[Path]
     trial_onsets: np.ndarray
     duration: float
     drift_ppm: float
+    spike_trains: dict[int, np.ndarray] = field(default_factory=dict)
+    unit_channels: dict[int, int] = field(default_factory=dict)
 
 
 def write_recording(folder: str | Path, *, run: str = "demo", duration: float = 2.0, drift_ppm: float = 20.0,
@@ -71,12 +74,15 @@ def write_recording(folder: str | Path, *, run: str = "demo", duration: float = 
     trials = np.sort(rng.uniform(0.2, max(duration - 0.3, 0.3), size=max(int(duration / 2), 1)))
     stem = folder / f"{run}_g0_t0"
     ap_rate = AP_RATE * (1 + drift_ppm * 1e-6)
-    files = _write_stream(stem.with_name(stem.name + ".imec0.ap"), _ap_blocks(rng, duration, ap_rate),
+    onsets: dict[int, list[np.ndarray]] = {}
+    units = _units(rng)
+    files = _write_stream(stem.with_name(stem.name + ".imec0.ap"), _ap_blocks(rng, duration, ap_rate, units, onsets),
                           _imec_meta(run), N_CHANNELS + 1, AP_RATE)
     if with_nidq:
         files += _write_stream(stem.with_name(stem.name + ".nidq"), _ni_blocks(duration, trials),
                                _nidq_meta(run), 1, NI_RATE)
-    return SyntheticRecording(files, trials, duration, drift_ppm)
+    trains = {u: np.sort(np.concatenate(parts)).astype(np.uint64) for u, parts in onsets.items()}
+    return SyntheticRecording(files, trials, duration, drift_ppm, trains, {u: units[u][0] for u in trains})
 
 
 def _write_stream(stem: Path, blocks, meta: dict[str, str], n_saved: int, rate: float) -> list[Path]:  # noqa: ANN001
@@ -105,11 +111,11 @@ def _square_wave(times: np.ndarray) -> np.ndarray:
     return (np.mod(times, 1.0) < 0.5).astype(np.int16)
 
 
-def _ap_blocks(rng: np.random.Generator, duration: float, rate: float, block_seconds: float = 1.0):  # noqa: ANN202
+def _ap_blocks(rng: np.random.Generator, duration: float, rate: float, units, onsets,  # noqa: ANN001, ANN202
+               block_seconds: float = 1.0):
     from scipy.signal import lfilter
 
     n_total, block = round(duration * rate), int(rate * block_seconds)
-    units = _units(rng)
     noise_state, common_state = np.zeros((1, N_CHANNELS)), np.zeros(1)
     for start in range(0, n_total, block):
         n = min(block, n_total - start)
@@ -117,7 +123,8 @@ def _ap_blocks(rng: np.random.Generator, duration: float, rate: float, block_sec
         noise, noise_state = lfilter([1.0], [1.0, -0.5], white, axis=0, zi=noise_state)
         common, common_state = lfilter([1.0], [1.0, -0.9], rng.standard_normal(n) * 0.45, zi=common_state)
         signal = noise + common[:, None]
-        _add_spikes(rng, signal, units, rate)
+        for unit, starts in enumerate(_add_spikes(rng, signal, units, rate)):
+            onsets.setdefault(unit, []).append(starts + start)
         out = np.empty((n, N_CHANNELS + 1), dtype=np.int16)
         out[:, :N_CHANNELS] = np.clip(np.rint(signal), -512, 511)
         out[:, N_CHANNELS] = _square_wave((start + np.arange(n)) / rate) << IMEC_SYNC_BIT
@@ -137,11 +144,15 @@ def _units(rng: np.random.Generator, n_units: int = 150) -> list[tuple[int, floa
     return units
 
 
-def _add_spikes(rng: np.random.Generator, signal: np.ndarray, units, rate: float) -> None:  # noqa: ANN001
-    n = signal.shape[0]
+def _add_spikes(rng: np.random.Generator, signal: np.ndarray, units, rate: float) -> list[np.ndarray]:  # noqa: ANN001
+    """Add each unit's spikes to the block; return each unit's spike onsets (samples of the block)."""
+    n, onsets = signal.shape[0], []
     for channel, firing, template in units:
-        for onset in rng.integers(0, max(n - template.shape[0], 1), size=rng.poisson(firing * n / rate)):
+        starts = rng.integers(0, max(n - template.shape[0], 1), size=rng.poisson(firing * n / rate))
+        for onset in starts:
             signal[onset:onset + template.shape[0], channel:channel + template.shape[1]] += template
+        onsets.append(np.sort(starts))
+    return onsets
 
 
 def _ni_blocks(duration: float, trials: np.ndarray, block_seconds: float = 1.0):  # noqa: ANN202
