@@ -18,6 +18,7 @@ from labdata.schema.ephys_methods import (
     ProbeConfigurationMethods,
     ProbeSettingMethods,
 )
+from labdata.schema.sorting_import import SortingImportMethods
 
 __all__ = [
     "EphysRecording",
@@ -161,8 +162,9 @@ class SpikeSortingParams(Manual):
 
 
 @computed
-class SpikeSorting(Manual):
-    """One sorting of one probe of one recording with one parameter set."""
+class SpikeSorting(SortingImportMethods, Manual):
+    """One sorting of one probe of one recording with one parameter set (``add_kilosort`` imports a Kilosort/phy
+    folder)."""
 
     definition = """
     -> EphysRecording.ProbeSetting
