@@ -7,8 +7,8 @@ leaves no object that nothing names; the same call run again finishes the work.
 The two steps are public for callers that register the files together with other rows
 in one transaction of their own (``SpikeSorting.add_kilosort``): :func:`stage_analysis_files`
 stores the objects (no row yet), :func:`register_staged` inserts their rows (joining the
-caller's transaction), and :func:`discard_staged` deletes the objects again when that
-transaction failed.
+caller's transaction), and :func:`discard_staged` deletes the objects again when the
+staging or that transaction failed.
 """
 
 from __future__ import annotations
@@ -93,13 +93,17 @@ def register_staged(table: Any, staged: StagedFiles) -> None:
     drop_intents(staged.pairs, "upload", table.context)
 
 
-def discard_staged(table: Any, staged: StagedFiles) -> None:
-    """Delete the staged objects (their rows were never committed): upload intents become delete intents."""
+def discard_staged(table: Any, pairs: list[tuple[str, str]]) -> None:
+    """Delete the objects staged at ``pairs`` (``(storage, file_path)``), whose rows were never committed.
+
+    Their upload intents become delete intents in one transaction, then the objects are deleted
+    (an object registered meanwhile is kept), so this is safe after a staging that failed half-way.
+    """
     context = table.context
 
     def forget() -> None:
-        drop_intents(staged.pairs, "upload", context)
-        record_intents(staged.pairs, "delete", context)
+        drop_intents(pairs, "upload", context)
+        record_intents(pairs, "delete", context)
 
     context.lake.run(forget)
     finish_object_deletions(context)

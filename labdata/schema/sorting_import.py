@@ -136,29 +136,32 @@ class SortingImportMethods:
         tables.refuse_registered(paths)
         row = sorting_row(sorting, sorting_key, algorithm_version, sorting_datetime,
                           {source.name: path for source, path in zip(sources, paths, strict=True)})
-        staged = stage_analysis_files(tables.analysis, sources, paths, progress=progress) if sources else None
         try:
+            staged = stage_analysis_files(tables.analysis, sources, paths, progress=progress) if sources else None
             tables.context.lake.run(lambda: tables.register(sorting, row, parameter_set, staged))
         except BaseException:
-            if staged is not None:
-                discard_staged(tables.analysis, staged)
+            if sources:
+                discard_staged(tables.analysis, [(type(tables.analysis).storage, path) for path in paths])
             raise
         return dict(key=sorting_key, n_units=sorting.n_units, n_spikes=sorting.n_spikes,
                     files=staged.keys if staged else [], labels=unit_labels(sorting))
 
     def kilosort_labels(self) -> dict[str, dict[int, str]]:
-        """The labels of the one selected sorting: source (``group``, ``KSLabel``) -> unit id -> label."""
+        """The labels of the one selected sorting: source (``group``, ``KSLabel``) -> unit id -> label.
+
+        Only units of the sorting; {} for a sorting ``add_kilosort`` did not import.
+        """
         tables = _Tables(self)
-        text = self.fetch1("additional_params")  # type: ignore[attr-defined]
-        sources = (json.loads(text) if text else {}).get("labels", {})
-        labels = {}
-        for source, summary in sources.items():
-            if "units" in summary:
-                labels[source] = {int(u): label for label, units in summary["units"].items() for u in units}
-            else:
-                path = (tables.analysis & {"file_path": summary["file"]}).get(progress=False)[0]
-                labels[source] = parse_labels(Path(path).read_text(encoding="utf-8"), summary["file"])
-        return labels
+        key, text = self.fetch1("KEY"), self.fetch1("additional_params")  # type: ignore[attr-defined]
+        try:
+            summary = json.loads(text) if text else {}
+        except ValueError:
+            summary = {}
+        if not isinstance(summary, dict) or summary.get("importer") != "kilosort":
+            return {}
+        units = set((tables.table("SpikeSorting.Unit") & key).fetch("unit_id").tolist())
+        return {source: {u: label for u, label in sorted(tables.labels_of(found).items()) if u in units}
+                for source, found in summary["labels"].items()}
 
 
 class _Tables:
@@ -194,6 +197,13 @@ class _Tables:
         if len(found):
             return int(min(found))
         return int(max(sets.fetch("parameter_set_num"), default=0)) + 1
+
+    def labels_of(self, summary: dict[str, Any]) -> dict[int, str]:
+        """Unit id -> label of one source of ``additional_params``: its ``units``, else its kept file."""
+        if "units" in summary:
+            return {int(u): label for label, units in summary["units"].items() for u in units}
+        path = (self.analysis & {"file_path": summary["file"]}).get(progress=False)[0]
+        return parse_labels(Path(path).read_text(encoding="utf-8"), summary["file"])
 
     def refuse_existing(self, sorting_key: dict[str, Any]) -> None:
         if self.table("SpikeSorting") & sorting_key:

@@ -204,6 +204,8 @@ BROKEN = {
     "no whitening": (remove("whitening_mat_inv.npy", "whitening_mat.npy"), "whitening_mat_inv.npy", "missing"),
     "no rate": (remove("params.py"), "params.py", "gives no sample_rate"),
     "rate not a number": (write("params.py", b"sample_rate = 'fast'\n"), "params.py", "is not a number"),
+    "NaN amplitude": (save("amplitudes.npy", lambda a: np.where(np.arange(len(a))[:, None] == 7, np.nan, a)),
+                      "amplitudes.npy", "not finite"),
     "bad label line": (write("cluster_group.tsv", b"cluster_id\tgroup\n3\n"), "cluster_group.tsv",
                        "line 2 ('3') is not"),
 }

@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["CHUNK_SPIKES", "pc_feature_positions", "template_centres"]
 
-CHUNK_SPIKES = 2**20  # spikes read at once from a memory-mapped pc_features.npy (3 x 32 float32: 384 MiB)
+CHUNK_SPIKES = 2**18  # spikes read at once from a memory-mapped pc_features.npy (64 MiB of first-PC weights)
 FOOTPRINT_FRACTION = 0.2  # a channel is in a template's footprint when its peak-to-peak is this part of the peak's
 
 
@@ -66,15 +66,17 @@ def pc_feature_positions(features: np.ndarray, feature_ind: np.ndarray, spike_te
         T x 2: the position of a spike whose weights are all zero, by template.
     """
     positions = np.empty((len(spike_templates), 2), dtype=np.float32)
+    feature_x, feature_y = (channel_positions[feature_ind][..., axis] for axis in (0, 1))  # T x channels each
     for start in range(0, len(spike_templates), CHUNK_SPIKES):
         stop = min(start + CHUNK_SPIKES, len(spike_templates))
         templates = spike_templates[start:stop]
-        weights = np.maximum(np.asarray(features[start:stop, 0, :], dtype=np.float64), 0.0) ** 2
+        weights = np.maximum(np.asarray(features[start:stop, 0, :], dtype=np.float64), 0.0)
+        weights *= weights
         total = weights.sum(axis=1)
-        located = np.einsum("sk,skd->sd", weights, channel_positions[feature_ind[templates]])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            located /= total[:, None]
         unweighted = total <= 0
-        located[unweighted] = fallback[templates[unweighted]]
-        positions[start:stop] = located
+        total[unweighted] = 1.0
+        for axis, coordinate in enumerate((feature_x, feature_y)):
+            located = np.einsum("sk,sk->s", weights, coordinate[templates]) / total
+            located[unweighted] = fallback[templates[unweighted], axis]
+            positions[start:stop, axis] = located
     return positions

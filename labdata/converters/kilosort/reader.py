@@ -136,10 +136,11 @@ class KilosortSorting:
 
     def units(self) -> Iterator[UnitSpikes]:
         """Each unit's spikes (times, amplitudes, positions), in time order, in ``unit_ids`` order."""
+        times, amplitudes, positions = (values[self.spike_order] for values in
+                                        (self.spike_times, self.amplitudes, self.spike_positions))
         for index, unit_id in enumerate(self.unit_ids):
-            spikes = self.spike_order[self.unit_offsets[index]:self.unit_offsets[index + 1]]
-            yield UnitSpikes(int(unit_id), self.spike_times[spikes], self.amplitudes[spikes],
-                             self.spike_positions[spikes])
+            spikes = slice(self.unit_offsets[index], self.unit_offsets[index + 1])
+            yield UnitSpikes(int(unit_id), times[spikes], amplitudes[spikes], positions[spikes])
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,12 +184,13 @@ def read_kilosort(folder: str | Path, *, sampling_rate: float | None = None, gai
         raise folder_error(folder, "is not a folder.", "Give the folder Kilosort or phy wrote.")
     params = read_params(folder)
     rate = check_rate(_number(params, "sample_rate", folder), sampling_rate, folder)
+    labels = [read_labels(folder / name) or {} for name in ("cluster_group.tsv", "cluster_KSLabel.tsv")]
     spikes = _read_spikes(folder)
     templates = _read_templates(folder, spikes)
     n_channels_dat = _number(params, "n_channels_dat", folder)
     check_probe_channels(templates.channel_map, probe_channels, folder / "channel_map.npy",
                          None if n_channels_dat is None else int(n_channels_dat))
-    return _assemble(folder, rate, params, spikes, templates, gain)
+    return _assemble(folder, rate, params, spikes, templates, gain, labels)
 
 
 def _number(params: dict[str, Any], name: str, folder: Path) -> float | None:
@@ -213,7 +215,10 @@ def _read_spikes(folder: Path) -> _Spikes:
     amplitudes = load_vector(folder / "amplitudes.npy", mmap=True)
     check_lengths(len(times), [(clusters_path, len(clusters)), (templates_path, len(templates)),
                                (folder / "amplitudes.npy", len(amplitudes))])
-    check_ids(clusters, clusters_path, 0, "cluster")
+    check_ids(clusters, clusters_path if found[0] is not None else templates_path, 0, "cluster")
+    if not np.all(np.isfinite(amplitudes)):
+        raise folder_error(folder / "amplitudes.npy", "holds values that are not finite (NaN or infinite).",
+                           "Copy amplitudes.npy again from the sorter's output folder.")
     return _Spikes(np.asarray(times, dtype=np.uint64), np.asarray(clusters, dtype=np.int64),
                    np.asarray(templates, dtype=np.int64), np.asarray(amplitudes, dtype=np.float32))
 
@@ -287,14 +292,14 @@ def _group_by_unit(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _assemble(folder: Path, rate: float, params: dict[str, Any], spikes: _Spikes, templates: _Templates,
-              gain: float | None) -> KilosortSorting:
+              gain: float | None, labels: list[dict[int, str]]) -> KilosortSorting:
     order, unit_ids, offsets, unit_index = _group_by_unit(spikes.clusters)
     n_templates = len(templates.unwhitened)
     centres = template_centres(np.ptp(templates.unwhitened, axis=1), templates.channel_positions)
     positions = _pc_positions(folder, spikes, templates, centres)
     weights = template_weights(unit_index, spikes.templates, len(unit_ids), n_templates)
     waveforms = unit_waveforms(templates.unwhitened, weights,
-                               group_medians(spikes.amplitudes, unit_index, len(unit_ids)),
+                               group_medians(spikes.amplitudes[order], offsets),
                                templates.channel_positions, 1.0 if gain is None else float(gain))
     return KilosortSorting(
         folder=folder, sampling_rate=rate, channel_map=templates.channel_map,
@@ -305,6 +310,4 @@ def _assemble(folder: Path, rate: float, params: dict[str, Any], spikes: _Spikes
         spike_positions=centres[spikes.templates].astype(np.float32) if positions is None else positions,
         position_source="templates" if positions is None else "pc_features", waveforms=waveforms,
         waveform_units="file units" if gain is None else "uV",
-        group_labels=read_labels(folder / "cluster_group.tsv") or {},
-        kilosort_labels=read_labels(folder / "cluster_KSLabel.tsv") or {}, params=params, spike_order=order,
-        unit_offsets=offsets)
+        group_labels=labels[0], kilosort_labels=labels[1], params=params, spike_order=order, unit_offsets=offsets)

@@ -14,12 +14,13 @@ here has no noise term since a template has no noise) and every channel within 5
 
 Examples
 --------
->>> group_medians(np.array([3.0, 1.0, 2.0, 10.0, 20.0]), np.array([0, 0, 0, 1, 1]), 2).tolist()
+>>> group_medians(np.array([3.0, 1.0, 2.0, 10.0, 20.0]), np.array([0, 3, 5])).tolist()
 [2.0, 15.0]
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,22 +52,26 @@ class UnitWaveform:
 
 
 def unwhitened_templates(templates: np.ndarray, whitening_inv: np.ndarray) -> np.ndarray:
-    """``templates @ whitening_mat_inv``: T x samples x C, float32, in the units of the sorted data file."""
-    return np.matmul(np.asarray(templates, dtype=np.float32), whitening_inv.astype(np.float32))
+    """``templates @ whitening_mat_inv``: T x samples x C, float32, in the units of the sorted data file.
+
+    Only the channels where a template is not zero are multiplied: Kilosort 2.x writes each template
+    on 32 channels of a dense array, so this is C/32 times fewer operations than the dense product.
+    """
+    inverse = np.asarray(whitening_inv, dtype=np.float32)
+    unwhitened = np.empty(templates.shape, dtype=np.float32)
+    for index, template in enumerate(np.asarray(templates, dtype=np.float32)):
+        used = np.flatnonzero(np.any(template != 0, axis=0))
+        np.matmul(template[:, used], inverse[used], out=unwhitened[index])
+    return unwhitened
 
 
-def group_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """The median of ``values`` in each group ``0 .. n_groups-1`` (NaN for an empty group), in one sort."""
-    order = np.lexsort((values, groups))
-    ordered = values[order]
-    counts = np.bincount(groups, minlength=n_groups)
-    starts = np.cumsum(counts) - counts
-    medians = np.full(n_groups, np.nan)
-    filled = counts > 0
-    low = starts[filled] + (counts[filled] - 1) // 2
-    high = starts[filled] + counts[filled] // 2
-    medians[filled] = (ordered[low].astype(np.float64) + ordered[high]) / 2
-    return medians
+def group_medians(grouped: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The median of each group of ``grouped`` (values sorted by group; group ``i`` is ``offsets[i]:offsets[i+1]``).
+
+    One partial sort per group: linear in the values, where one sort of them all is not.
+    """
+    return np.array([np.median(grouped[start:stop]) if stop > start else np.nan
+                     for start, stop in itertools.pairwise(offsets)], dtype=np.float64)
 
 
 def template_weights(unit_index: np.ndarray, spike_templates: np.ndarray, n_units: int,
