@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from labdata.catalog import Context, Lake, use
+from labdata.catalog.engine.context import DEFAULT_PROJECT
 from labdata.core.config import Preferences
 from labdata.core.errors import DuplicateError, LabdataError, QueryError, SortingFormatError, ValueTooLongError
 from labdata.schema import (
@@ -34,6 +35,7 @@ from labdata.schema import (
     SpikeSorting,
     SpikeSortingParams,
     Subject,
+    load_project_schema,
 )
 from labdata.schema.file_objects import pending_uploads
 from labdata.stores import md5_of
@@ -85,7 +87,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("sorting_import")
     copy_sqlite_lake(root / "lake", "test_project", people=True)
     lake = Lake("sqlite", root / "lake")
-    with use(Context(lake, "test_project", preferences(root))):
+    prefs = preferences(root)
+    with use(Context(lake, "test_project", prefs)):
         Subject.insert1(dict(subject_name="S1", subject_dob="2023-01-01", subject_sex="M", strain_name="C57BL/6J",
                              user_name="couto"))
         Session.insert1(dict(SESSION, session_datetime="2023-03-06 12:00:00"))
@@ -98,7 +101,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         add_probe(SMALL, "small16", positions[:16], 32000.0, PHY_GAIN)
         results = {name: SpikeSorting().add_kilosort(KILOSORT / name, key, progress=False, **options)
                    for name, (key, options) in FOLDERS.items()}
-        yield SimpleNamespace(root=root, lake=lake, results=results)
+        yield SimpleNamespace(root=root, lake=lake, prefs=prefs, results=results)
     lake.close()
 
 
@@ -327,3 +330,19 @@ def test_raw_data_and_hidden_files_are_not_kept(lab, tmp_path) -> None:
     result = SpikeSorting().add_kilosort(folder, PHY, algorithm_name="kept", progress=False)
     kept = sorted(Path(p["file_path"]).name for p in result["files"])
     assert kept == sorted(p.name for p in (KILOSORT / "neuroconv-gin-phy_example_0").iterdir())
+
+
+def test_the_import_writes_the_project_of_the_table_it_is_called_on(lab, tmp_path) -> None:
+    """Called on ``load_project_schema("test_project")``'s SpikeSorting while another project (with its own
+    storages) is current: the rows, files and labels are test_project's."""
+    other = load_project_schema("test_project", context=Context(lab.lake, DEFAULT_PROJECT, lab.prefs))
+    elsewhere = preferences(tmp_path / "elsewhere")
+    with use(Context(lab.lake, "another_project", elsewhere)):
+        result = other.SpikeSorting().add_kilosort(KILOSORT / "neuroconv-gin-phy_example_0", PHY,
+                                                   algorithm_name="bound", progress=False)
+        assert len(other.SpikeSorting.Unit & result["key"]) == 13
+        assert other.SpikeSorting & result["key"]
+        assert (other.SpikeSorting & result["key"]).kilosort_labels()["group"][9] == "good"
+    assert all((lab.root / "analysis" / f["file_path"]).is_file() for f in result["files"])
+    assert not any((tmp_path / "elsewhere" / "analysis").iterdir())
+    assert all(f["file_path"].startswith("test_project/") for f in result["files"])
