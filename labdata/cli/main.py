@@ -24,13 +24,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import demo, files, lab, sql, subjects, upload
+    from labdata.cli import demo, files, lab, sorting, sql, subjects, upload
 
     main.add_command(demo.demo)
     main.add_command(files.clean)
     main.add_command(files.get)
     main.add_command(files.sessions)
     main.add_command(lab.lab)
+    main.add_command(sorting.sorting_import)
     main.add_command(sql.sql)
     main.add_command(sql.views)
     main.add_command(subjects.subjects)

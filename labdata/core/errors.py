@@ -41,6 +41,7 @@ __all__ = [
     "UnknownRuleError",
     "FileConflictError",
     "RecordingFormatError",
+    "SortingFormatError",
     "SyncError",
     "did_you_mean",
 ]
@@ -201,6 +202,11 @@ class FileConflictError(IntegrityError):
 
 class RecordingFormatError(DataError):
     """A file written by acquisition software is malformed, truncated or disagrees with its metadata."""
+
+
+class SortingFormatError(DataError):
+    """A spike sorter's output folder lacks a file, holds a corrupt one, or its files disagree (with each other
+    or with the probe they are imported for)."""
 
 
 class SyncError(DataError):

@@ -18,6 +18,7 @@ from labdata.schema.ephys_methods import (
     ProbeConfigurationMethods,
     ProbeSettingMethods,
 )
+from labdata.schema.sorting_import import SortingImportMethods
 from labdata.schema.spike_arrays import UnitArrays
 from labdata.schema.spikeinterface_interop import ProbeSettingInteropMethods, SpikeSortingInteropMethods
 from labdata.schema.unit_merge import MergedUnitReverting, UnitMerging
@@ -165,8 +166,9 @@ class SpikeSortingParams(Manual):
 
 
 @computed
-class SpikeSorting(SpikeSortingInteropMethods, Manual):
-    """One sorting of one probe of one recording with one parameter set."""
+class SpikeSorting(SortingImportMethods, SpikeSortingInteropMethods, Manual):
+    """One sorting of one probe of one recording with one parameter set (``add_kilosort`` imports a Kilosort/phy
+    folder, ``add_from_spikeinterface`` a SpikeInterface sorting)."""
 
     definition = """
     -> EphysRecording.ProbeSetting
