@@ -211,7 +211,7 @@ class ArrayReader:
 
     def _storage(self, name: str | None) -> tuple[Any, str]:
         if name not in self._storages:
-            if self._open_storage is None:
+            if self._open_storage is None or name is None:
                 raise StorageError(f"An array lives in storage {name!r}, which this lake was opened without.",
                                    hint="Open the lake with preferences that configure that storage.")
             self._storages[name] = self._open_storage(name)
