@@ -19,6 +19,7 @@ from labdata.schema.ephys_methods import (
     ProbeSettingMethods,
 )
 from labdata.schema.sorting_import import SortingImportMethods
+from labdata.schema.sorting_waveforms import SortingWaveforms
 from labdata.schema.spike_arrays import UnitArrays
 from labdata.schema.spikeinterface_interop import ProbeSettingInteropMethods, SpikeSortingInteropMethods
 from labdata.schema.unit_merge import MergedUnitReverting, UnitMerging
@@ -166,7 +167,7 @@ class SpikeSortingParams(Manual):
 
 
 @computed
-class SpikeSorting(SortingImportMethods, SpikeSortingInteropMethods, Manual):
+class SpikeSorting(SortingImportMethods, SpikeSortingInteropMethods, SortingWaveforms, Manual):
     """One sorting of one probe of one recording with one parameter set (``add_kilosort`` imports a Kilosort/phy
     folder, ``add_from_spikeinterface`` a SpikeInterface sorting)."""
 

@@ -5,7 +5,8 @@ storage is a local folder (``<demo>/storage``), so nothing outside the demo fold
 read or written. After the upload the recording is synchronised: a StreamSync row
 says that bit 6 of the probe's sync word and line 0 of the NI-DAQ carry the same
 1 Hz pulse, and ``fetch_synced`` returns the NI-DAQ's trial pulses and the probe's
-pulses on the NI-DAQ clock.
+pulses on the NI-DAQ clock. The recording's simulated units then become a sorting with
+waveforms, metrics and unit counts (:mod:`labdata.upload.sorting_demo`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from labdata.catalog.engine.context import current_context, use
 from labdata.converters.spikeglx.synthetic import write_recording
 from labdata.core.config import Preferences
 from labdata.core.errors import UploadError
+from labdata.upload.sorting_demo import run_sorting_demo
 
 __all__ = ["EphysDemo", "run_ephys_demo"]
 
@@ -36,6 +38,7 @@ class EphysDemo:
     recording: pd.DataFrame
     probes: pd.DataFrame
     events: pd.DataFrame
+    units: pd.DataFrame
 
 
 def run_ephys_demo(root: Path, duration: float = 4.0) -> EphysDemo:
@@ -49,7 +52,7 @@ def run_ephys_demo(root: Path, duration: float = 4.0) -> EphysDemo:
 
     rig, server = _prefs(root, "rig"), _prefs(root, "server")
     folder = Path(rig.local_paths[0]) / SUBJECT / SESSION / DATASET
-    write_recording(folder / "demo_g0", duration=duration, drift_ppm=20.0)
+    truth = write_recording(folder / "demo_g0", duration=duration, drift_ppm=20.0)
     context = current_context()
     with use(dataclasses.replace(context, preferences=rig)):
         put([folder], rule="ephys", subject_name=SUBJECT, session_name=SESSION, dataset_name=DATASET,
@@ -59,7 +62,11 @@ def run_ephys_demo(root: Path, duration: float = 4.0) -> EphysDemo:
     failed = [o for o in outcomes if o.status != "COMPLETED"]
     if failed:
         raise UploadError(f"The demo's upload job failed: {failed[0].log}", hint="Report this as a bug.")
-    return _show()
+    shown = _show()
+    with use(dataclasses.replace(context, preferences=server)):
+        units = run_sorting_demo(dict(subject_name=SUBJECT, session_name=SESSION, dataset_name=DATASET),
+                                 truth.spike_trains)
+    return dataclasses.replace(shown, units=units)
 
 
 def _prefs(root: Path, name: str) -> Preferences:
@@ -89,7 +96,7 @@ def _show() -> EphysDemo:
     events = pd.DataFrame([_event_row(e) for e in (DatasetEvents.Digital & key).fetch_synced()])
     probes = probes.reset_index()[["probe_num", "probe_id", "configuration_id", "probe_n_channels", "probe_gain",
                                    "sampling_rate"]]
-    return EphysDemo(recording, probes, events)
+    return EphysDemo(recording, probes, events, pd.DataFrame())
 
 
 def _event_row(event: dict[str, Any]) -> dict[str, Any]:

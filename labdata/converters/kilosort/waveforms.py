@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["KEPT_RADIUS_UM", "UnitWaveform", "group_medians", "template_weights", "unit_waveforms",
-           "unwhitened_templates"]
+           "kept_waveforms", "unwhitened_templates"]
 
 KEPT_RADIUS_UM = 50.0
 ACTIVE_FRACTION = 0.2
@@ -44,11 +44,14 @@ class UnitWaveform:
         int16, the kept channels as indices into the sorting's channels (``channel_map`` order).
     ptp : ndarray
         float32, the peak-to-peak of the median on every channel of the sorting.
+    noise : float, optional
+        Noise of the median (µV; from raw snippets only, a template has none).
     """
 
     median: np.ndarray
     channels: np.ndarray
     ptp: np.ndarray
+    noise: float | None = None
 
 
 def unwhitened_templates(templates: np.ndarray, whitening_inv: np.ndarray) -> np.ndarray:
@@ -103,6 +106,22 @@ def unit_waveforms(unwhitened: np.ndarray, weights: np.ndarray, amplitudes: np.n
     flat = unwhitened.reshape(n_templates, n_samples * n_channels)
     scale = (amplitudes * gain).astype(np.float32)[:, None]
     medians = ((weights.astype(np.float32) @ flat) * scale).reshape(-1, n_samples, n_channels)
+    return kept_waveforms(medians, channel_positions)
+
+
+def kept_waveforms(medians: np.ndarray, channel_positions: np.ndarray,
+                   noise: np.ndarray | None = None) -> list[UnitWaveform]:
+    """Each unit's median on its kept channels (active ones and those within 50 µm of one).
+
+    Parameters
+    ----------
+    medians : ndarray
+        U x samples x C medians on every channel.
+    channel_positions : ndarray
+        C x 2, µm.
+    noise : ndarray, optional
+        The noise of each median (U), kept with it.
+    """
     ptp = np.ptp(medians, axis=1)
     active = ptp >= ACTIVE_FRACTION * ptp.max(axis=1, keepdims=True)
     near = np.linalg.norm(channel_positions[:, None, :] - channel_positions[None, :, :], axis=2) <= KEPT_RADIUS_UM
@@ -111,5 +130,6 @@ def unit_waveforms(unwhitened: np.ndarray, weights: np.ndarray, amplitudes: np.n
     for unit in range(len(medians)):
         channels = np.flatnonzero(kept[unit])
         waveforms.append(UnitWaveform(median=np.ascontiguousarray(medians[unit][:, channels]),
-                                      channels=channels.astype(np.int16), ptp=ptp[unit].astype(np.float32)))
+                                      channels=channels.astype(np.int16), ptp=ptp[unit].astype(np.float32),
+                                      noise=None if noise is None else float(noise[unit])))
     return waveforms
