@@ -50,6 +50,7 @@ from labdata.schema.analysis_upload import (
     registered_at,
     stage_analysis_files,
 )
+from labdata.schema.sorting_params import find_parameter_set, next_parameter_set, parameters_json
 
 __all__ = ["LABEL_FILES", "KEPT_OUT_SUFFIXES", "SortingImportMethods", "sorting_params"]
 
@@ -127,7 +128,7 @@ class SortingImportMethods:
         sorting = read_kilosort(folder, sampling_rate=probe.sampling_rate if sampling_rate is None else sampling_rate,
                                 gain=probe.gain, probe_channels=probe.channels)
         _check_rate(sorting, probe)
-        parameter_set = _ParameterSet(algorithm_name, json.dumps(parameters or {}, sort_keys=True),
+        parameter_set = _ParameterSet(algorithm_name, parameters_json(parameters),
                                       parameter_description)
         sorting_key = dict(probe.setting, parameter_set_num=tables.parameter_set_num(parameter_set))
         tables.refuse_existing(sorting_key)
@@ -192,11 +193,8 @@ class _Tables:
     def parameter_set_num(self, wanted: _ParameterSet) -> int:
         """The number of the set with this algorithm and parameters, else the next free one."""
         sets = self.table("SpikeSortingParams")
-        found = (sets & {"algorithm_name": wanted.algorithm_name, "parameters_dict": wanted.parameters_dict}).fetch(
-            "parameter_set_num")
-        if len(found):
-            return int(min(found))
-        return int(max(sets.fetch("parameter_set_num"), default=0)) + 1
+        found = find_parameter_set(sets, wanted.algorithm_name, wanted.parameters_dict)
+        return found if found is not None else next_parameter_set(sets)
 
     def labels_of(self, summary: dict[str, Any]) -> dict[int, str]:
         """Unit id -> label of one source of ``additional_params``: its ``units``, else its kept file."""

@@ -30,25 +30,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from labdata.core.errors import DataError, DuplicateError, QueryError
+from labdata.schema.sorting_params import find_parameter_set, next_parameter_set, parameters_json
 
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting, NumpySorting, SortingAnalyzer
 
     from labdata.converters.spikeinterface import ZarrZipRecording
 
-__all__ = ["ProbeSettingInteropMethods", "SpikeSortingInteropMethods", "parameters_json"]
+__all__ = ["ProbeSettingInteropMethods", "SpikeSortingInteropMethods"]
 
 #: relative difference allowed between a sorting's sampling frequency and the probe's
 RATE_TOLERANCE = 1e-7
-PARAMETERS_LENGTH = 2000  # SpikeSortingParams.parameters_dict is varchar(2000)
 
 
 class ProbeSettingInteropMethods:
@@ -73,12 +71,11 @@ class ProbeSettingInteropMethods:
             when read from a local path.
         """
         from labdata.converters.spikeinterface import ZarrZipRecording, probe_from_channel_map
-        from labdata.schema.ephys import Probe, ProbeConfiguration
 
         setting = _one_row(self, "probe of a recording", "EphysRecording.ProbeSetting & key")
-        configuration = (self._sibling(ProbeConfiguration) & _key_of(setting, "probe_id", "configuration_id")  # type: ignore[attr-defined]
+        configuration = (_table(self, "ProbeConfiguration") & _key_of(setting, "probe_id", "configuration_id")
                          ).fetch1()
-        probe_type = (self._sibling(Probe) & dict(probe_id=setting["probe_id"])).fetch1("probe_type")  # type: ignore[attr-defined]
+        probe_type = (_table(self, "Probe") & dict(probe_id=setting["probe_id"])).fetch1("probe_type")
         rate = float(setting["sampling_rate"]) if band == "ap" else None
         source = self.recording_source(band, download=download)  # type: ignore[attr-defined]
         columns = np.asarray(configuration["channel_idx"], dtype=np.int64).tolist()
@@ -102,11 +99,10 @@ class SpikeSortingInteropMethods:
         spike positions ``depth`` (median y, um); the others NaN.
         """
         from labdata.converters.spikeinterface import sorting_from_units
-        from labdata.schema.ephys import EphysRecording, SpikeSorting
 
-        key = _key_of(_one_row(self, "sorting", "SpikeSorting & key"), *SpikeSorting.primary_key)
-        rate = (self._sibling(EphysRecording.ProbeSetting) & key).fetch1("sampling_rate")  # type: ignore[attr-defined]
-        units = (self._sibling(SpikeSorting.Unit) & key).fetch(  # type: ignore[attr-defined]
+        key = _key_of(_one_row(self, "sorting", "SpikeSorting & key"), *_table(self, "SpikeSorting").primary_key)
+        rate = (_table(self, "EphysRecording.ProbeSetting") & key).fetch1("sampling_rate")
+        units = (_table(self, "SpikeSorting.Unit") & key).fetch(
             "unit_id", "spike_times", "spike_amplitudes", "spike_positions", as_dict=True, order_by="unit_id")
         return sorting_from_units([u["unit_id"] for u in units], [u["spike_times"] for u in units], float(rate),
                                   _unit_properties(units))
@@ -170,9 +166,7 @@ class SpikeSortingInteropMethods:
 
     def _probe_setting(self, key: Mapping[str, Any]) -> dict[str, Any]:
         """The ProbeSetting key (and sampling_rate) of ``key``, which must name every attribute of that key."""
-        from labdata.schema.ephys import EphysRecording
-
-        settings = self._sibling(EphysRecording.ProbeSetting)  # type: ignore[attr-defined]
+        settings = _table(self, "EphysRecording.ProbeSetting")
         missing = [name for name in settings.primary_key if name not in key]
         if missing:
             raise QueryError(f"The key lacks {', '.join(missing)}: it must select one probe of a recording.",
@@ -189,47 +183,32 @@ class SpikeSortingInteropMethods:
     def _register(self, row: dict[str, Any], units: list[dict[str, Any]], parameter_set: dict[str, Any]
                   ) -> dict[str, Any]:
         """Within the caller's transaction: the parameter set (found or added), the sorting and its units."""
-        from labdata.schema.ephys import SpikeSorting, SpikeSortingParams
-
-        number = _parameter_set_number(self._sibling(SpikeSortingParams), parameter_set)  # type: ignore[attr-defined]
-        sorting_key = dict(_key_of(row, *SpikeSorting.primary_key, missing_ok=True), parameter_set_num=number)
-        sortings = self._sibling(SpikeSorting)  # type: ignore[attr-defined]
+        number = _parameter_set_number(_table(self, "SpikeSortingParams"), parameter_set)
+        sortings = _table(self, "SpikeSorting")
+        sorting_key = dict(_key_of(row, *sortings.primary_key, missing_ok=True), parameter_set_num=number)
         if sortings & sorting_key:
             raise DuplicateError(f"This probe already has a sorting with parameter set {number} ({sorting_key}).",
                                  hint="Delete it first ((SpikeSorting & key).delete()) or import with other "
                                       "parameters.")
         sortings.insert1(dict(row, parameter_set_num=number))
-        self._sibling(SpikeSorting.Unit).insert([dict(sorting_key, **unit) for unit in units])  # type: ignore[attr-defined]
+        _table(self, "SpikeSorting.Unit").insert([dict(sorting_key, **unit) for unit in units])
         return sorting_key
+
+
+def _table(table: Any, name: str) -> Any:
+    """The declared table ``name`` in ``table``'s lake and project (ephys mixes these methods in, so they reach
+    its tables through the registry rather than by importing it)."""
+    return table._sibling(table._registry.get(name))
 
 
 def _parameter_set_number(sets: Any, wanted: dict[str, Any]) -> int:
     """The number of the set with ``wanted``'s algorithm and parameters JSON, inserting it (max + 1) when new."""
-    rows = sets.fetch("parameter_set_num", "algorithm_name", "parameters_dict", as_dict=True)
-    for existing in rows:
-        if existing["algorithm_name"] == wanted["algorithm_name"] and \
-                existing["parameters_dict"] == wanted["parameters_dict"]:
-            return int(existing["parameter_set_num"])
-    number = max((int(r["parameter_set_num"]) for r in rows), default=0) + 1
+    found = find_parameter_set(sets, wanted["algorithm_name"], wanted["parameters_dict"])
+    if found is not None:
+        return found
+    number = next_parameter_set(sets)
     sets.insert1(dict(wanted, parameter_set_num=number))
     return number
-
-
-def parameters_json(parameters: Mapping[str, Any]) -> str:
-    """Parameters as the JSON a parameter set is found by: sorted keys, numpy values as plain ones."""
-    text = json.dumps(dict(parameters), sort_keys=True, default=_plain)
-    if len(text) > PARAMETERS_LENGTH:
-        raise DataError(f"The parameters are {len(text)} characters of JSON; a parameter set holds "
-                        f"{PARAMETERS_LENGTH}.", hint="Pass parameters= with only those that identify the set.")
-    return text
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value) if isinstance(value, Path) else repr(value)
 
 
 def _parameter_set_of(sorting: BaseSorting, algorithm_name: str | None, parameters: Mapping[str, Any] | None
