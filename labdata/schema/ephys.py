@@ -18,6 +18,8 @@ from labdata.schema.ephys_methods import (
     ProbeConfigurationMethods,
     ProbeSettingMethods,
 )
+from labdata.schema.unit_count_methods import UnitCountCriteriaMethods, UnitCountMethods
+from labdata.schema.unit_metrics_methods import UnitMetricsMethods
 
 __all__ = [
     "EphysRecording",
@@ -271,8 +273,8 @@ class SpikeSorting(Manual):
 
 
 @computed
-class UnitMetrics(Computed):
-    """Quality metrics of a sorted unit."""
+class UnitMetrics(UnitMetricsMethods, Computed):
+    """Quality metrics of a sorted unit (every unit of a sorting is made at once; see unit_metrics_methods)."""
 
     default_container: ClassVar[str] = "labdata-spks"
     definition = """
@@ -312,7 +314,7 @@ class UnitMetrics(Computed):
 
 
 @computed
-class UnitCountCriteria(Manual):
+class UnitCountCriteria(UnitCountCriteriaMethods, Manual):
     """Criteria classifying units as single units, multi units or noise."""
 
     definition = """
@@ -324,7 +326,7 @@ class UnitCountCriteria(Manual):
 
 
 @computed
-class UnitCount(Computed):
+class UnitCount(UnitCountMethods, Computed):
     """Number of single and multi units of a sorting under a criteria."""
 
     definition = """
