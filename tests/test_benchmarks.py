@@ -38,3 +38,10 @@ def test_catalog_query_benchmark_runs_quick() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Session & 'subject_name = \"X\"', as dicts" in result.stdout
     assert "(Subject & m).aggr(DecisionTask * Session, min(..)).fetch1(..)" in result.stdout
+
+
+def test_unit_metrics_benchmark_runs_quick() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "unit_metrics.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "spike-train metrics (12 columns)" in result.stdout and "UnitMetrics.populate()" in result.stdout

@@ -93,15 +93,30 @@ def uniform_bin_index(values: np.ndarray, low: np.ndarray | float, high: np.ndar
     """
     low = np.asarray(low, dtype=np.float64)
     high = np.asarray(high, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        scaled = (values - low) / (high - low) * n_bins  # numpy.histogram's first guess
+        inside = (values >= low) & (values <= high)
+    index = np.clip(np.where(inside, scaled, 0).astype(np.int64), 0, n_bins - 1)
+    # the guess can be off by one only for a value within rounding of an edge: check those against the edges
+    near = np.flatnonzero(inside & (np.abs(scaled - np.rint(scaled)) < 1e-9 * n_bins))
+    if near.size:
+        index[near] = _on_edges(values[near], _at(low, near), _at(high, near), index[near], n_bins)
+    index[~inside] = -1
+    return index
+
+
+def _at(bound: np.ndarray, where: np.ndarray) -> np.ndarray:
+    return bound if bound.ndim == 0 else bound[where]
+
+
+def _on_edges(values: np.ndarray, low: np.ndarray, high: np.ndarray, index: np.ndarray, n_bins: int) -> np.ndarray:
+    """numpy.histogram's correction of its guess against the edges ``low + k * step`` (the last one ``high``)."""
     step = (high - low) / n_bins
-    index = ((values - low) / (high - low) * n_bins).astype(np.int64)
-    index = np.clip(index, 0, n_bins - 1)
 
     def edge(k: np.ndarray) -> np.ndarray:
-        # numpy.linspace's edges: start + k * step, with the last edge exactly `high`
         return np.where(k >= n_bins, high, k * step + low)
 
+    index = index.copy()
     index[values < edge(index)] -= 1
     index[(values >= edge(index + 1)) & (index != n_bins - 1)] += 1
-    index[(values < low) | (values > high) | ~np.isfinite(values)] = -1
     return index

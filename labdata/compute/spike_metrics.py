@@ -88,8 +88,10 @@ class SortingSpikes:
         offsets = np.concatenate([[0], np.cumsum(counts)])
         samples = np.concatenate([np.asarray(t, dtype=np.int64).ravel() for t in spike_times]) if len(counts) \
             else np.zeros(0, np.int64)
-        unit = np.repeat(np.arange(len(counts)), counts)
-        order = np.lexsort((samples, unit)) if np.any(np.diff(samples)[np.diff(unit) == 0] < 0) else None
+        backwards = np.flatnonzero(np.diff(samples) < 0) + 1  # fine where a unit starts, else a unit is unsorted
+        order = None
+        if not np.isin(backwards, offsets[1:-1]).all():
+            order = np.lexsort((samples, np.repeat(np.arange(len(counts)), counts)))
 
         def per_spike(arrays: list[np.ndarray | None] | None, column: int | None) -> np.ndarray | None:
             if arrays is None or all(a is None for a in arrays):

@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from labdata.compute.unit_criteria import MANUAL_PREFIX, classify_units
 from labdata.core.errors import DataError, DuplicateError, QueryError
 from labdata.schema.unit_metrics_methods import SiblingTables
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["UnitCountCriteriaMethods", "UnitCountMethods"]
 
-MANUAL_NAME = re.compile(rf"{MANUAL_PREFIX}[A-Za-z0-9]+_\w+")
+MANUAL_NAME = re.compile(r"manual_[A-Za-z0-9]+_\w+")
 NOT_MANUAL = "sua_criteria NOT LIKE 'manual\\_%'"
 
 
@@ -83,6 +84,8 @@ class UnitCountMethods(SiblingTables):
 
     def make(self, key: Mapping[str, Any]) -> None:
         """Classify the units of one sorting under one criteria and insert the count and the labels."""
+        from labdata.compute.unit_criteria import classify_units  # pandas, on first use
+
         sorting = self._sorting_key(key)
         criteria = {"unit_criteria_id": key["unit_criteria_id"]}
         sua, mua = (self._table("UnitCountCriteria") & criteria).fetch1("sua_criteria", "mua_criteria")
@@ -95,6 +98,8 @@ class UnitCountMethods(SiblingTables):
 
     def _metrics_frame(self, sorting: dict[str, Any]) -> pd.DataFrame:
         """The UnitMetrics rows of the sorting, one column per attribute (even with no rows)."""
+        import pandas as pd
+
         table = self._table("UnitMetrics")
         rows = (table & sorting).fetch(as_dict=True)
         return pd.DataFrame(rows, columns=list(table.heading.names))

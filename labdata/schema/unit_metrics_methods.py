@@ -24,18 +24,14 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labdata.compute.unit_metrics import (
-    ProbeChannels,
-    SortingSpikes,
-    UnitWaveforms,
-    sorting_channel_shanks,
-    unit_metrics,
-)
 from labdata.core.errors import QueryError
+
+if TYPE_CHECKING:
+    from labdata.compute.unit_metrics import ProbeChannels, UnitWaveforms
 
 __all__ = ["SiblingTables", "UnitMetricsMethods"]
 
@@ -73,6 +69,8 @@ class UnitMetricsMethods(SiblingTables):
 
     def compute(self, key: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The metric rows (``unit_id`` and the 30 columns) of every unit of the sorting ``key``, not inserted."""
+        from labdata.compute.unit_metrics import SortingSpikes, unit_metrics  # scipy, on first use
+
         sorting = self._sorting_key(key)
         units = self._table("SpikeSorting.Unit") & sorting
         unit_ids, times, amplitudes, positions = units.fetch("unit_id", "spike_times", "spike_amplitudes",
@@ -94,6 +92,8 @@ class UnitMetricsMethods(SiblingTables):
     def _waveforms(self, sorting: dict[str, Any], unit_ids: list[int]
                    ) -> tuple[UnitWaveforms | None, ProbeChannels | None]:
         """The stored median waveforms of the sorting's units, and its channels (None without waveforms)."""
+        from labdata.compute.unit_metrics import UnitWaveforms
+
         stored = (self._table("SpikeSorting.Waveforms") & sorting).fetch(
             "unit_id", "waveform_median", "waveform_channels", "waveform_ptp", "waveform_noise", as_dict=True)
         if not stored:
@@ -111,6 +111,8 @@ class UnitMetricsMethods(SiblingTables):
 
     def _channels(self, sorting: dict[str, Any], channel_indices: Any, coords: Any) -> ProbeChannels:
         """The sorting's channels: positions, shanks (through the configuration's channel map) and noise."""
+        from labdata.compute.unit_metrics import ProbeChannels, sorting_channel_shanks
+
         setting = (self._table("EphysRecording.ProbeSetting") & sorting).proj("probe_id", "configuration_id")
         channel_idx, channel_shank, channel_coords = (self._table("ProbeConfiguration") & setting).fetch1(
             "channel_idx", "channel_shank", "channel_coords")

@@ -102,8 +102,9 @@ def ground_truth(_quiet_spikeinterface) -> tuple[Case, si.SortingAnalyzer]:
         trains.append(np.unique(np.concatenate([train, *doublets])))
     sorting = si.NumpySorting.from_unit_dict(dict(zip(truth.unit_ids, trains, strict=True)), 30000.0)
     analyzer = si.create_sorting_analyzer(sorting, recording, sparse=False, format="memory")
-    analyzer.compute({"random_spikes": {"max_spikes_per_unit": 200}, "templates": {}, "noise_levels": {},
-                      "spike_amplitudes": {}, "spike_locations": {"method": "center_of_mass"}})
+    analyzer.compute({"random_spikes": {"max_spikes_per_unit": 200, "seed": 0}, "templates": {},
+                      "noise_levels": {"random_slices_kwargs": {"seed": 0}}, "spike_amplitudes": {},
+                      "spike_locations": {"method": "center_of_mass"}})  # seeded: the same templates every run
     quality = _quality(analyzer, [*SPIKE_TRAIN_METRICS, "drift", "snr"], firing_range={"bin_size_s": 10},
                        drift={"interval_s": 60, "min_spikes_per_interval": 6}, snr={"method": "peak_to_peak"})
     amplitudes = analyzer.get_extension("spike_amplitudes").get_data(outputs="by_unit")[0]
