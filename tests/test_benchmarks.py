@@ -53,3 +53,10 @@ def test_sorting_benchmark_runs_quick() -> None:
     phy = [line for line in s3 if line.startswith("np.load, phy files per sorting") and "keys: dicts" in line]
     assert len(phy) == 1 and "GET 4" in phy[0] and " 2.00 " in phy[0]  # the server counted 2 GETs per sorting
     assert any(line.startswith("labdata ") for line in s3)
+
+
+def test_unit_metrics_benchmark_runs_quick() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "unit_metrics.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "spike-train metrics (12 columns)" in result.stdout and "UnitMetrics.populate()" in result.stdout

@@ -1,8 +1,10 @@
 """Every Python example of the seeds' user guide (reference §9, numbered as there), on fixture rows.
 
 Examples whose method belongs to a later issue (get_spike_times, fetch_synced,
-plot_synced, add_nidq_events, File.get, UnitCount.make) run their query part,
-and say so. Every test asserts the rows, keys, values and dtypes it gets.
+plot_synced, add_nidq_events, File.get) run their query part, and say so. The unit
+metrics and unit counts are computed by ``UnitMetrics.populate()`` and
+``UnitCount.populate()`` from the fixture's spikes and waveforms, as a sorting job
+leaves them. Every test asserts the rows, keys, values and dtypes it gets.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import pandas as pd
 import pytest
 
 from labdata.catalog import Context, Lake, use
-from labdata.catalog.populate.making import default_key_source
 from labdata.schema import (
     Dataset,
     DatasetEvents,
@@ -97,33 +98,54 @@ def _fill_ephys(datasets: list[dict]) -> None:
                                                  sampling_rate=30000.0) for d in ephys], allow_direct_insert=True)
     SpikeSortingParams.insert([dict(parameter_set_num=n, algorithm_name=a, parameters_dict="{}")
                                for n, a in ((1, "spks_kilosort2.5"), (5, "si_kilosort4"))])
-    SpikeSorting.insert([d | dict(probe_num=0, parameter_set_num=5 if d["subject_name"] == "SUBJECT" else 1)
-                         for d in ephys])
+    SpikeSorting.insert([d | dict(probe_num=0, parameter_set_num=5 if d["subject_name"] == "SUBJECT" else 1,
+                                  n_pre_samples=45) for d in ephys])
     selected = dict(subject_name="SUBJECT", session_name=SUBJECT_SESSIONS[10], dataset_name="DATANAME",
                     probe_num=0, parameter_set_num=5)
     _fill_units(selected)
 
 
+TEMPLATE = np.round(64 * (-0.75 * np.exp(-((np.arange(90) - 45) / 4) ** 2)
+                          + 0.25 * np.exp(-((np.arange(90) - 57) / 6) ** 2))) / 64
+"""The median waveform's shape: trough -0.75 at the spike, peak 0.25 0.4 ms later (ptp 1, in 1/64 steps)."""
+
+
+def _spike_train(n_spikes: int, n_violations: int) -> np.ndarray:
+    """``n_spikes`` spike samples before 595 s, ``n_violations`` of them 1 ms after another, others >= 3 ms apart."""
+    gaps = RNG.uniform(0.003, 2.3, n_spikes - n_violations)
+    seconds = np.cumsum(gaps) * min(1.0, 595 / gaps.sum())
+    samples = np.round(seconds * 30000).astype(np.int64)
+    doubled = RNG.choice(samples[:-1], n_violations, replace=False) + 30
+    return np.sort(np.concatenate([samples, doubled])).astype(np.uint64)
+
+
 def _fill_units(sorting: dict) -> None:
-    units, metrics = [], []
+    """20 units; units 5-19 have u - 4 refractory violations; all but units 0, 5, 10, 15 have a stored waveform,
+    of peak-to-peak 40 + 5u µV on a channel of shank u % 4. UnitMetrics are computed from these arrays."""
+    units, waveforms = [], []
     for unit in range(20):
-        times = np.sort(RNG.integers(0, 600 * 30000, 500 + unit)).astype(np.uint64)
+        times = _spike_train(500 + unit, max(0, unit - 4))
+        peak = 96 * (unit % 4) + 40 + 2 * (unit // 4)
         units.append(sorting | dict(unit_id=unit, spike_times=times,
                                     spike_amplitudes=RNG.normal(100, 10, times.size).astype(np.float32),
-                                    spike_positions=RNG.normal(0, 1, (times.size, 2)).astype(np.float32)))
-        metrics.append(sorting | dict(unit_id=unit, num_spikes=int(times.size), shank=unit % 4,
-                                      position=None if unit % 5 == 0 else np.array([16.0 * unit, 20.0 * unit]),
-                                      spike_amplitude=40.0 + 5 * unit, firing_rate=0.5 + unit,
-                                      isi_contamination=0.02 * unit, amplitude_cutoff=0.01 * unit,
-                                      presence_ratio=0.9, spike_duration=0.3, n_electrodes_spanned=4))
+                                    spike_positions=np.column_stack([
+                                        RNG.normal(32, 2, times.size), RNG.normal(20.0 * (peak // 2), 2, times.size)
+                                    ]).astype(np.float32)))
+        channels = np.arange(peak - 4, peak + 5)
+        scale = (40.0 + 5 * unit) / 2.0 ** np.abs(channels - peak)
+        median = (TEMPLATE[:, None] * scale[None, :]).astype(np.float32)
+        if unit % 5:
+            ptp = np.zeros(384, np.float32)
+            ptp[channels] = median.max(axis=0) - median.min(axis=0)
+            waveforms.append(sorting | dict(unit_id=unit, waveform_median=median, waveform_ptp=ptp,
+                                            waveform_channels=channels.astype(np.int16), waveform_noise=1.0))
     SpikeSorting.Unit.insert(units)
-    UnitMetrics.insert(metrics, allow_direct_insert=True)
+    SpikeSorting.Waveforms.insert(waveforms)
+    SpikeSorting.Segment.insert1(sorting | dict(segment_num=1, offset_samples=0, segment=np.zeros((8, 384), np.int16),
+                                                channel_mad=np.full(384, 3.0)))
+    UnitMetrics.populate()  # as the end of a sorting job does (reference §1.11, "Populate triggers")
     UnitCountCriteria.insert1(dict(unit_criteria_id=2, sua_criteria="isi_contamination < 0.1"))
-    passes = [1 if m["isi_contamination"] < 0.1 else 0 for m in metrics]
-    UnitCount.insert1(sorting | dict(unit_criteria_id=2, all=20, sua=sum(passes), mua=20 - sum(passes)),
-                      allow_direct_insert=True)
-    UnitCount.Unit.insert([sorting | dict(unit_criteria_id=2, unit_id=u, passes=p) for u, p in enumerate(passes)],
-                          allow_direct_insert=True)
+    UnitCount.populate()
 
 
 def _fill_events_files_and_tasks(datasets: list[dict]) -> None:
@@ -285,7 +307,7 @@ def test_20_units_with_their_spike_trains(seeds, selected_session) -> None:
 def test_21_units_on_a_shank(seeds, selected_session) -> None:
     units = (SpikeSorting.Unit & (UnitMetrics & "shank = 2" & selected_session & "parameter_set_num = 5")
              ).fetch(as_dict=True)
-    assert [u["unit_id"] for u in units] == [2, 6, 10, 14, 18]
+    assert [u["unit_id"] for u in units] == [2, 6, 14, 18], "shank 2: units 2 mod 4 (unit 10 has no waveform)"
 
 
 def test_22_spike_times_in_seconds_by_sampling_rate(seeds, selected_session) -> None:
@@ -327,35 +349,51 @@ def test_28_find_a_data_file_by_pattern(seeds, selected_session) -> None:
 
 
 # ---- unit counts (30-33) ------------------------------------------------------------------------------
+SEED_SUA = ("isi_contamination < 0.1 & amplitude_cutoff < 0.1 & spike_duration > 0.1 & spike_amplitude > 50 & "
+            "presence_ratio > 0.6")
+SEED_MUA = "spike_duration > 0.01 & n_electrodes_spanned < 20"
+
+
 def test_30_insert_unit_count_criteria(seeds) -> None:
     for _ in range(2):
-        UnitCountCriteria().insert1(dict(
-            unit_criteria_id=1,
-            sua_criteria="isi_contamination < 0.1 & amplitude_cutoff < 0.1 & spike_duration > 0.1 & "
-                         "spike_amplitude > 50 & presence_ratio > 0.6",
-            mua_criteria="spike_duration > 0.01 & n_electrodes_spanned < 20"), skip_duplicates=True)
+        UnitCountCriteria().insert1(dict(unit_criteria_id=1, sua_criteria=SEED_SUA, mua_criteria=SEED_MUA),
+                                    skip_duplicates=True)
     assert len(UnitCountCriteria & {"unit_criteria_id": 1}) == 1
 
 
-def test_31_what_unit_count_populate_would_make(seeds, selected_session) -> None:
-    # UnitCount.make arrives with the unit-metrics issue; populate's key source for the session:
-    source = default_key_source(UnitCount()) & selected_session
-    assert {k["unit_criteria_id"] for k in source.fetch("KEY")} >= {2}
-    assert len((source - UnitCount.proj()) & {"unit_criteria_id": 2}) == 0, "criteria 2 is counted already"
+def test_31_unit_count_populate(seeds, selected_session) -> None:
+    UnitCountCriteria().insert1(dict(unit_criteria_id=1, sua_criteria=SEED_SUA, mua_criteria=SEED_MUA),
+                                skip_duplicates=True)  # example 30's criteria
+    UnitCount.populate(selected_session)
+    assert not UnitCount.progress(selected_session)[0], "every criteria of the session is counted"
+    count = (UnitCount & selected_session & {"unit_criteria_id": 1}).fetch1()
+    # units 0-4 have no refractory violation, units 3 and 4 are above 50 µV; units 0, 5, 10, 15 have no
+    # waveform, so no spike_duration: they fail the MUA criteria too and are noise
+    assert (count["all"], count["sua"], count["mua"]) == (20, 2, 14)
+    passes = dict(zip(*(UnitCount.Unit & selected_session & {"unit_criteria_id": 1}).fetch("unit_id", "passes"),
+                      strict=True))
+    assert [u for u, p in passes.items() if p == 1] == [3, 4] and [u for u, p in passes.items() if p == -1] == [
+        0, 5, 10, 15]
 
 
 def test_32_single_units_with_metrics(seeds, selected_session) -> None:
     suaunits = (SpikeSorting.Unit & (UnitMetrics * UnitCount.Unit & "passes = 1" & selected_session
                                      & "parameter_set_num = 5"))
     assert [u["unit_id"] for u in suaunits.fetch(as_dict=True)] == [0, 1, 2, 3, 4]
+    metrics = (UnitMetrics & selected_session & "unit_id < 6").fetch("n_isi_violations", "isi_contamination")
+    assert metrics[0].tolist() == [0, 0, 0, 0, 0, 1] and metrics[1].tolist()[:5] == [0.0] * 5
+    assert metrics[1][5] is None or np.isnan(metrics[1][5]), "one violation in 500 spikes over 610 s: NULL"
 
 
 def test_33_units_across_days(seeds) -> None:
     query = (EphysRecording() & {"subject_name": "SUBJECT"}).proj()
     unit_counts = pd.DataFrame((Session * EphysRecording * UnitCount & query).fetch())
-    assert unit_counts[["sua", "all"]].values.tolist() == [[5, 20]]
+    expected = {2: ([5, 20], "isi_contamination < 0.1"), 1: ([2, 20], SEED_SUA)}  # 1 once example 31 has run
+    assert 2 in set(unit_counts.unit_criteria_id)
     for u in np.unique(unit_counts.unit_criteria_id):
-        assert (UnitCountCriteria & dict(unit_criteria_id=u)).fetch1("sua_criteria") == "isi_contamination < 0.1"
+        counts = unit_counts[unit_counts.unit_criteria_id == u][["sua", "all"]].values.tolist()
+        assert counts == [expected[u][0]]
+        assert (UnitCountCriteria & dict(unit_criteria_id=u)).fetch1("sua_criteria") == expected[u][1]
 
 
 # ---- decision task (34-37) ----------------------------------------------------------------------------

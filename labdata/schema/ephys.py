@@ -22,7 +22,9 @@ from labdata.schema.sorting_import import SortingImportMethods
 from labdata.schema.sorting_waveforms import SortingWaveforms
 from labdata.schema.spike_arrays import UnitArrays
 from labdata.schema.spikeinterface_interop import ProbeSettingInteropMethods, SpikeSortingInteropMethods
+from labdata.schema.unit_count_methods import UnitCountCriteriaMethods, UnitCountMethods
 from labdata.schema.unit_merge import MergedUnitReverting, UnitMerging
+from labdata.schema.unit_metrics_methods import UnitMetricsMethods
 from labdata.schema.unit_reading import UnitReading
 
 __all__ = [
@@ -278,8 +280,8 @@ class SpikeSorting(SortingImportMethods, SpikeSortingInteropMethods, SortingWave
 
 
 @computed
-class UnitMetrics(Computed):
-    """Quality metrics of a sorted unit."""
+class UnitMetrics(UnitMetricsMethods, Computed):
+    """Quality metrics of a sorted unit (every unit of a sorting is made at once; see unit_metrics_methods)."""
 
     default_container: ClassVar[str] = "labdata-spks"
     definition = """
@@ -319,7 +321,7 @@ class UnitMetrics(Computed):
 
 
 @computed
-class UnitCountCriteria(Manual):
+class UnitCountCriteria(UnitCountCriteriaMethods, Manual):
     """Criteria classifying units as single units, multi units or noise."""
 
     definition = """
@@ -331,7 +333,7 @@ class UnitCountCriteria(Manual):
 
 
 @computed
-class UnitCount(Computed):
+class UnitCount(UnitCountMethods, Computed):
     """Number of single and multi units of a sorting under a criteria."""
 
     definition = """

@@ -40,6 +40,16 @@ def test_datajoint_edge_semantics(demo) -> None:
     assert len(Session & {"subject_name": 178}) == 0, "a number never equals a text key"
 
 
+def test_like_escapes_with_a_backslash_as_mysql(demo) -> None:
+    Dataset.insert([dict(subject_name="JC178", session_name="20240304_103000", dataset_name=name)
+                    for name in ("task_x", "taskAx")])
+    assert (Dataset & "dataset_name LIKE 'task\\_%'").fetch("dataset_name").tolist() == ["task_x"]
+    assert "taskAx" in (Dataset & "dataset_name NOT LIKE 'task\\_%'").fetch("dataset_name")
+    assert "task_x" not in (Dataset & "dataset_name NOT LIKE 'task\\_%'").fetch("dataset_name")
+    assert (Dataset & "dataset_name LIKE 'task!_%' ESCAPE '!'").fetch("dataset_name").tolist() == ["task_x"]
+    assert len(Dataset & "dataset_name LIKE 'task_%'") >= 2, "an unescaped _ matches any character"
+
+
 def test_operators_on_classes_and_instances_agree(demo) -> None:
     key = {"subject_name": "JC178"}
     assert (Session & key).fetch("KEY") == (Session() & key).fetch("KEY")

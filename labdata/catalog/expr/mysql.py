@@ -10,7 +10,8 @@ between MySQL and DuckDB, so that a condition returns the rows MySQL would:
   bytes, true for every non-NULL blob but ``NULL``'s own bytes;
 * a text attribute compared with a number (``event_name = 6``) compares as text,
   where DuckDB would try to cast every value of the column to a number;
-* ``LIKE`` ignores case, as under MySQL's default collation.
+* ``LIKE`` ignores case, as under MySQL's default collation, and a backslash escapes ``%`` and ``_``
+  (``'manual\\_%'``), MySQL's default ``ESCAPE``.
 """
 
 from __future__ import annotations
@@ -143,8 +144,17 @@ def _fix_comparisons(parsed: exp.Expr, heading: Heading) -> None:
 def _case_insensitive_like(parsed: exp.Expr) -> exp.Expr:
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Like):  # NOT LIKE parses as a LIKE with negate set
-            swapped = exp.ILike(this=node.this, expression=node.expression)
+            swapped: exp.Expr = exp.ILike(this=node.this, expression=node.expression)
+            if _backslash_escapes(node):  # MySQL's default escape character; DuckDB has none
+                swapped = exp.Escape(this=swapped, expression=exp.Literal.string("\\"))
             return exp.Not(this=swapped) if node.args.get("negate") else swapped
         return node
 
     return parsed.transform(swap)
+
+
+def _backslash_escapes(like: exp.Like) -> bool:
+    """Whether a LIKE pattern uses MySQL's default escape (``'manual\\_%'``) and names no ESCAPE of its own."""
+    pattern = like.expression
+    return (isinstance(pattern, exp.Literal) and pattern.is_string and "\\" in pattern.this
+            and not isinstance(like.parent, exp.Escape))

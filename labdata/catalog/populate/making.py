@@ -10,6 +10,7 @@ recorded there with their traceback.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import signal
@@ -84,10 +85,17 @@ def default_key_source(table: Table) -> Query:
 
 
 def key_source(table: Table, restrictions: tuple[Any, ...] = ()) -> Query:
-    """The table's ``key_source`` (a query or a method; default: :func:`default_key_source`), restricted."""
-    source = getattr(type(table), "key_source", None)
-    source = source(table) if callable(source) else source if isinstance(source, Query) \
-        else default_key_source(table)
+    """The table's ``key_source``, restricted.
+
+    ``key_source`` may be a property (DataJoint's spelling) or a method without arguments,
+    evaluated on ``table`` itself (so that it reads ``table``'s lake and project), or a query;
+    default: :func:`default_key_source`.
+    """
+    declared = inspect.getattr_static(type(table), "key_source", None)
+    source: Any = table.key_source if declared is not None else None
+    source = source() if callable(source) and not isinstance(source, Query) else source
+    if not isinstance(source, Query):
+        source = default_key_source(table)
     for restriction in restrictions:
         source = source & restriction
     return source
