@@ -39,9 +39,10 @@ def demo(path: str | None) -> None:
     print_frame(ephys.recording, title="EphysRecording")
     print_frame(ephys.probes, title="EphysRecording.ProbeSetting * ProbeConfiguration")
     print_frame(ephys.events, title="(DatasetEvents.Digital & key).fetch_synced(): events on the NI-DAQ clock")
-    click.echo(f"The recording's {len(ephys.units)} simulated units passing the criteria below became a sorting "
-               "(SpikeSorting.add_from_spikeinterface), with waveforms from the lake's recording, UnitMetrics and "
-               f"UnitCount. Criteria: {DEMO_CRITERIA}")
-    print_frame(ephys.units, title="(SpikeSorting.Unit & passing).get_spike_times(include_metrics=True): one call")
+    click.echo("The recording's simulated units became a sorting (SpikeSorting.add_from_spikeinterface), with "
+               "waveforms cut from the lake's recording, UnitMetrics and UnitCount; "
+               f"{len(ephys.units)} pass the criteria '{DEMO_CRITERIA}'.")
+    print_frame(ephys.units.head(12), title="Units passing, with spike trains and metrics from one call: "
+                "(SpikeSorting.Unit & passing).get_spike_times(include_metrics=True)")
     click.echo(f"Explore it: labdata subjects --path {result.path} -p demo, or with the demo's preferences: "
                f"LABDATA_PREFERENCES={result.path / 'rig_preferences.json'} labdata sql \"FROM session\"")

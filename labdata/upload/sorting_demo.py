@@ -17,7 +17,7 @@ import pandas as pd
 __all__ = ["DEMO_CRITERIA", "run_sorting_demo"]
 
 #: what the demo counts as a single unit (a UnitCountCriteria string, pandas syntax as in the seeds)
-DEMO_CRITERIA = "firing_rate > 4 & presence_ratio > 0.5 & spike_amplitude > 40"
+DEMO_CRITERIA = "firing_rate > 8 & spike_amplitude > 100 & n_electrodes_spanned < 20"
 
 
 def run_sorting_demo(dataset: dict[str, str], spike_trains: dict[int, np.ndarray]) -> pd.DataFrame:

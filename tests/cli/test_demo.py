@@ -67,6 +67,26 @@ def test_demo_fills_a_fresh_lake_and_prints_a_query(demo_run: tuple[Path, Result
         assert len(onsets) == 3 and abs(onsets[1] - onsets[0] - 1.0) < 1 / 30000
 
 
+def test_demo_sorts_its_recording_and_counts_units(demo_run: tuple[Path, Result]) -> None:
+    path, result = demo_run
+    assert result.exit_code == 0, result.output
+    assert "get_spike_times(include_metrics=True)" in result.output
+    from labdata.schema import SpikeSorting, UnitCount, UnitMetrics
+
+    with use(Context(Lake("sqlite", path), "demo")):
+        key = SpikeSorting.fetch1("KEY")
+        n_units = len(SpikeSorting.Unit & key)
+        assert n_units > 100 and len(SpikeSorting.Waveforms & key) == n_units == len(UnitMetrics & key)
+        count = (UnitCount & key).fetch1()
+        passing = (SpikeSorting.Unit & (UnitCount.Unit & key & "passes = 1")).get_spike_times()
+        assert count["all"] == n_units and count["sua"] == len(passing) > 0
+        assert f"{len(passing)} pass the criteria" in result.output
+        first = passing[0]
+        assert f"│ {first['unit_id']} " in result.output and f" {len(first['spike_times'])} " in result.output
+        rates = UnitMetrics & key & {"unit_id": first["unit_id"]}
+        assert rates.fetch1("num_spikes") == len(first["spike_times"])
+
+
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
     result = CliRunner().invoke(main, ["demo", "--path", str(tmp_path)])
