@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from numcodecs import Blosc
 
-from labdata.catalog.ops.blosc_blocks import DecodedRun, read_blocks
+from labdata.catalog.ops.blosc_blocks import read_blocks
 from labdata.core.errors import WrongTypeError
 
 __all__ = ["CHUNK", "ArrayRef", "GroupWrite", "encode_group", "group_checksum", "read_slices"]
@@ -224,18 +224,28 @@ def read_slices(refs: Sequence[ArrayRef], open_storage: Opener) -> list[np.ndarr
     open_storage : callable
         ``open_storage(storage)`` → ``(fsspec filesystem or None, root)``; None for a local folder.
     """
-    wanted: dict[tuple[str | None, str], list[tuple[int, int]]] = {}
-    for ref in refs:
-        size = np.dtype(ref.stored or ref.dtype).itemsize
-        for key, start, take in _pieces(ref):
-            wanted.setdefault((ref.storage, key), []).append((start * size, (start + take) * size))
-    runs: dict[tuple[str | None, str], list[DecodedRun]] = {}
-    for storage in {key[0] for key in wanted}:
+    needs: dict[tuple[str | None, str], list[tuple[int, int, int, int]]] = {}  # chunk -> (row, piece, start, take)
+    pieces = [_pieces(ref) for ref in refs]
+    for row, (ref, parts) in enumerate(zip(refs, pieces, strict=True)):
+        for number, (key, start, take) in enumerate(parts):
+            needs.setdefault((ref.storage, key), []).append((row, number, start, take))
+    decoded: list[list[Any]] = [[None] * len(parts) for parts in pieces]
+    for storage in {key[0] for key in needs}:
         fs, root = open_storage(storage)
-        keys = [key for key in wanted if key[0] == storage]
-        decoded = read_blocks(_CODEC, fs, [f"{root}/{key[1]}" for key in keys], [wanted[key] for key in keys])
-        runs.update(zip(keys, decoded, strict=True))
-    return [_decode(ref, runs) for ref in refs]
+        keys = [key for key in needs if key[0] == storage]
+        sizes = [[_itemsize(refs[row]) for row, *_ in needs[key]] for key in keys]
+        wanted = [[(start * size, (start + take) * size) for (_, _, start, take), size in zip(needs[key], its,
+                                                                                               strict=True)]
+                  for key, its in zip(keys, sizes, strict=True)]
+        chunks = read_blocks(_CODEC, fs, [f"{root}/{key[1]}" for key in keys], wanted)
+        for key, chunk in zip(keys, chunks, strict=True):  # one local chunk in memory at a time
+            for row, number, start, take in needs[key]:
+                decoded[row][number] = chunk.items(start, take, np.dtype(refs[row].stored or refs[row].dtype))
+    return [_assemble(ref, parts) for ref, parts in zip(refs, decoded, strict=True)]
+
+
+def _itemsize(ref: ArrayRef) -> int:
+    return np.dtype(ref.stored or ref.dtype).itemsize
 
 
 def _pieces(ref: ArrayRef) -> list[tuple[str, int, int]]:
@@ -251,13 +261,9 @@ def _pieces(ref: ArrayRef) -> list[tuple[str, int, int]]:
     return pieces
 
 
-def _decode(ref: ArrayRef, runs: Mapping[tuple[str | None, str], list[DecodedRun]]) -> np.ndarray:
+def _assemble(ref: ArrayRef, parts: list[np.ndarray]) -> np.ndarray:
+    """A row's array from its decoded pieces (differences summed, row dtype and shape restored)."""
     stored = np.dtype(ref.stored or ref.dtype)
-    parts = []
-    for key, start, take in _pieces(ref):
-        byte = start * stored.itemsize
-        run = next(r for r in runs[(ref.storage, key)] if r.start <= byte < r.start + len(r.data))
-        parts.append(np.frombuffer(run.data, dtype=stored, count=take, offset=byte - run.start))
     flat = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, stored)
     if ref.delta:
         flat = np.cumsum(flat, dtype=stored)
