@@ -165,6 +165,21 @@ class SortingImportMethods:
                 for source, found in summary["labels"].items()}
 
 
+    def count_kilosort_labels(self, source: str = "group", replace: bool = False) -> dict[str, Any]:
+        """Put the one selected sorting's Kilosort/phy labels into UnitCount, under the manual criteria
+        ``manual_kilosort_<source>`` (``good`` → single unit, ``noise`` → noise, else multi unit).
+
+        Needs the sorting's UnitMetrics (``UnitMetrics.populate(key)``); returns the count's summary.
+        """
+        labels = self.kilosort_labels()
+        if source not in labels:
+            raise QueryError(f"The sorting has no {source!r} labels (it has {sorted(labels) or 'none'}).",
+                             hint="Pick source='group' (cluster_group.tsv) or 'KSLabel' (cluster_KSLabel.tsv).")
+        counts = _Tables(self).table("UnitCount")
+        key = self.fetch1("KEY")  # type: ignore[attr-defined]
+        return dict(counts.add_labels(key, f"manual_kilosort_{source.lower()}", labels[source], replace=replace))
+
+
 class _Tables:
     """The tables an import reads and writes, in the lake and project of the table it was called on."""
 

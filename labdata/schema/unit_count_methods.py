@@ -150,6 +150,38 @@ class UnitCountMethods(SiblingTables):
 
         return list(self.context.lake.run(work))  # type: ignore[attr-defined]
 
+    def add_labels(self, key: Mapping[str, Any], criteria_name: str, labels: Mapping[int, str],
+                   replace: bool = False) -> dict[str, Any]:
+        """Count one sorting's units by curated labels (phy's ``good``/``mua``/``noise``) under a manual criteria.
+
+        ``good`` units pass (1), ``noise`` units are noise (-1), every other unit of the sorting
+        (``mua``, unlabelled) is a multi unit (0). The sorting's units need UnitMetrics rows.
+        Returns the count's summary row.
+        """
+        criteria_id = self._table("UnitCountCriteria").add_manual(criteria_name)
+        sorting = (self._table("SpikeSorting") & dict(key)).fetch1("KEY")
+        units = (self._table("UnitMetrics") & sorting).fetch("unit_id").tolist()
+        if not units:
+            raise QueryError(f"The sorting {sorting} has no UnitMetrics rows to label.",
+                             hint="Run UnitMetrics.populate(key) first.")
+        code = {"good": 1, "noise": -1}
+        passes = np.array([code.get(str(labels.get(u, "")).lower(), 0) for u in units])
+        target = dict(sorting, unit_criteria_id=criteria_id)
+
+        def work() -> dict[str, Any]:
+            existing = self & target  # type: ignore[operator]
+            if existing and not replace:
+                raise DuplicateError(f"UnitCount {target} exists already.", hint="Pass replace=True to relabel.")
+            (self._table("UnitCount.Unit") & target).delete_quick()
+            existing.delete_quick()
+            row = dict(target, **_summary(passes, len(units)))
+            self.insert1(row, allow_direct_insert=True)  # type: ignore[attr-defined]
+            self._table("UnitCount.Unit").insert([dict(target, unit_id=u, passes=int(p)) for u, p in
+                                                  zip(units, passes, strict=True)], allow_direct_insert=True)
+            return row
+
+        return dict(self.context.lake.run(work))  # type: ignore[attr-defined]
+
     def _check_criteria(self, criteria_id: int) -> None:
         if not self._table("UnitCountCriteria") & {"unit_criteria_id": criteria_id}:
             raise QueryError(f"No UnitCountCriteria {criteria_id}.",

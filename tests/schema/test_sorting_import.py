@@ -346,3 +346,23 @@ def test_the_import_writes_the_project_of_the_table_it_is_called_on(lab, tmp_pat
     assert all((lab.root / "analysis" / f["file_path"]).is_file() for f in result["files"])
     assert not any((tmp_path / "elsewhere" / "analysis").iterdir())
     assert all(f["file_path"].startswith("test_project/") for f in result["files"])
+
+
+def test_curated_labels_become_a_manual_unit_count(lab) -> None:
+    from labdata.schema import UnitCount, UnitCountCriteria, UnitMetrics
+
+    key = sorting_key(lab, "neuroconv-gin-phy_example_0")
+    with pytest.raises(QueryError, match="UnitMetrics"):
+        (SpikeSorting & key).count_kilosort_labels("group")
+    UnitMetrics.populate(key)
+    summary = (SpikeSorting & key).count_kilosort_labels("group")
+    criteria = (UnitCountCriteria & {"sua_criteria": "manual_kilosort_group"}).fetch1("unit_criteria_id")
+    passes = dict(zip(*(UnitCount.Unit & key & {"unit_criteria_id": criteria}).fetch("unit_id", "passes"),
+                      strict=True))
+    labels = dict(np.loadtxt(KILOSORT / "neuroconv-gin-phy_example_0" / "cluster_group.tsv", dtype=str,
+                             skiprows=1))
+    assert passes == {u: 1 if labels[str(u)] == "good" else 0 for u in passes}
+    assert (summary["sua"], summary["all"]) == (3, len(passes))
+    with pytest.raises(DuplicateError):
+        (SpikeSorting & key).count_kilosort_labels("group")
+    assert (SpikeSorting & key).count_kilosort_labels("group", replace=True)["sua"] == 3
