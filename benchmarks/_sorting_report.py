@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import _table
 from _table import print_table
 
 __all__ = ["fetches", "header", "inserts", "machine", "s3", "sizes"]
@@ -185,11 +185,4 @@ def s3(results: list[Any]) -> None:
 
 def machine() -> str:
     """CPUs, load and the labdata commit (the ratios are measured under the same load)."""
-    one, five, _ = os.getloadavg()
-    git = ["git", "-C", str(HERE)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "../labdata"], capture_output=True, text=True,
-                           check=False)
-    commit = head.stdout.strip() + (" + uncommitted changes to labdata/" if dirty.stdout.strip() else "")
-    return (f"machine: {os.cpu_count()} CPUs, load average {one:.1f} (1 min) / {five:.1f} (5 min) at the end; "
-            f"labdata at {commit or 'unknown commit'}")
+    return _table.machine()

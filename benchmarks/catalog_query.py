@@ -42,13 +42,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+import _table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -237,14 +238,7 @@ def machine() -> str:
     """CPUs and load, which move every timing (the ratios are measured under the same load)."""
     import duckdb
 
-    one, five, _ = os.getloadavg()
-    git = ["git", "-C", str(HERE)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "../labdata"], capture_output=True, text=True,
-                           check=False)
-    commit = head.stdout.strip() + (" + uncommitted changes to labdata/" if dirty.stdout.strip() else "")
-    return (f"machine: {os.cpu_count()} CPUs, load average {one:.1f} (1 min) / {five:.1f} (5 min) at the end; "
-            f"DuckDB {duckdb.__version__}; labdata at {commit or 'unknown commit'}")
+    return _table.machine(f"DuckDB {duckdb.__version__}; ")
 
 
 def catalog_line(name: str, catalog: _lab_catalog.Catalog) -> str:
