@@ -49,14 +49,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-import _table
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _dj_process
 import _lab_catalog
 import _lab_rows
 import _shapes
+import _table
 from _table import print_table
 
 HERE = Path(__file__).resolve().parent
