@@ -1,6 +1,6 @@
 """Every Python example of the seeds' user guide (reference §9, numbered as there), on fixture rows.
 
-Examples whose method belongs to a later issue (get_spike_times, fetch_synced,
+Examples whose method belongs to a later issue (fetch_synced,
 plot_synced, add_nidq_events, File.get) run their query part, and say so. The unit
 metrics and unit counts are computed by ``UnitMetrics.populate()`` and
 ``UnitCount.populate()`` from the fixture's spikes and waveforms, as a sorting job
@@ -333,13 +333,37 @@ def test_25_insert_a_stream_sync(seeds, selected_session) -> None:
     assert (row["event_name"], row["clock_stream_event"]) == ("6", "7")
 
 
-def test_26_27_units_and_events_for_syncing(seeds, selected_session) -> None:
-    # get_spike_times and fetch_synced arrive with later issues; their query parts:
-    units = (SpikeSorting.Unit & (UnitMetrics & selected_session & "parameter_set_num = 5")).fetch("KEY")
-    assert len(units) == 20
+def _insert_stream_sync(selected_session: dict) -> None:
+    dset_key = (Dataset & (EphysRecording & selected_session)).proj().fetch1()
+    StreamSync().insert1(dict(dset_key, stream_name="imec0", event_name=6, clock_dataset=dset_key["dataset_name"],
+                              clock_stream="nidq", clock_stream_event=7), skip_duplicates=True)
+
+
+def test_26_27_synced_spike_times_and_events(seeds, selected_session) -> None:
+    _insert_stream_sync(selected_session)
+    units = (SpikeSorting.Unit & (UnitMetrics & selected_session & "parameter_set_num = 5")).get_spike_times(
+        synced=True)
+    assert len(units) == 20 and units[3]["spike_times"].dtype == np.float64
+    samples = (SpikeSorting.Unit & selected_session & {"unit_id": 3}).fetch1("spike_times")
+    assert np.allclose(units[3]["spike_times"], samples / 30000.0), "imec pulses every 30000 samples, nidq every 1 s"
     events = pd.DataFrame((DatasetEvents.Digital & selected_session).fetch())
     onsets = events[events.event_name == "1"].event_values.iloc[0] == 1
     assert onsets.sum() == 5
+
+
+def test_29_event_triggered_rasters(seeds, selected_session) -> None:
+    _insert_stream_sync(selected_session)
+    units = (SpikeSorting.Unit & (UnitMetrics & selected_session & "parameter_set_num = 5")).get_spike_times(
+        synced=True)
+    events = pd.DataFrame((DatasetEvents.Digital & selected_session).fetch_synced())
+    trial = events[(events.stream_name == "nidq") & (events.event_name == "1")].iloc[0]
+    onsets = np.asarray(trial.event_timestamps)[np.asarray(trial.event_values) == 1]
+    raster = [[u["spike_times"][(u["spike_times"] >= t - 0.5) & (u["spike_times"] < t + 1.0)] - t for t in onsets]
+              for u in units]  # the user's raster: spikes around each trial onset
+    assert len(raster) == 20 and len(raster[0]) == len(onsets) == 5
+    total = sum(((u["spike_times"] >= t - 0.5) & (u["spike_times"] < t + 1.0)).sum() for u in units for t in onsets)
+    assert sum(len(r) for unit in raster for r in unit) == total and all(
+        (r >= -0.5).all() and (r < 1.0).all() for unit in raster for r in unit)
 
 
 def test_28_find_a_data_file_by_pattern(seeds, selected_session) -> None:
@@ -380,6 +404,10 @@ def test_32_single_units_with_metrics(seeds, selected_session) -> None:
     suaunits = (SpikeSorting.Unit & (UnitMetrics * UnitCount.Unit & "passes = 1" & selected_session
                                      & "parameter_set_num = 5"))
     assert [u["unit_id"] for u in suaunits.fetch(as_dict=True)] == [0, 1, 2, 3, 4]
+    with_metrics = suaunits.get_spike_times(include_metrics=True)
+    assert [u["unit_id"] for u in with_metrics] == [0, 1, 2, 3, 4]
+    assert {"isi_contamination", "firing_rate", "spike_times"} <= set(with_metrics[0])
+    assert with_metrics[0]["num_spikes"] == len(with_metrics[0]["spike_times"])
     metrics = (UnitMetrics & selected_session & "unit_id < 6").fetch("n_isi_violations", "isi_contamination")
     assert metrics[0].tolist() == [0, 0, 0, 0, 0, 1] and metrics[1].tolist()[:5] == [0.0] * 5
     assert metrics[1][5] is None or np.isnan(metrics[1][5]), "one violation in 500 spikes over 610 s: NULL"
