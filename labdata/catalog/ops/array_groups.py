@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from numcodecs import Blosc
 
-from labdata.catalog.ops.blosc_blocks import read_blocks
+from labdata.catalog.ops.blosc_blocks import ChunkBuffer, read_blocks
 from labdata.core.errors import WrongTypeError
 
 __all__ = ["CHUNK", "ArrayRef", "GroupWrite", "encode_group", "group_checksum", "read_slices"]
@@ -239,9 +239,23 @@ def read_slices(refs: Sequence[ArrayRef], open_storage: Opener) -> list[np.ndarr
                   for key, its in zip(keys, sizes, strict=True)]
         chunks = read_blocks(_CODEC, fs, [f"{root}/{key[1]}" for key in keys], wanted)
         for key, chunk in zip(keys, chunks, strict=True):  # one local chunk in memory at a time
-            for row, number, start, take in needs[key]:
-                decoded[row][number] = chunk.items(start, take, np.dtype(refs[row].stored or refs[row].dtype))
+            _decode_chunk(chunk, needs[key], refs, decoded)
     return [_assemble(ref, parts) for ref, parts in zip(refs, decoded, strict=True)]
+
+
+def _decode_chunk(chunk: ChunkBuffer, needs: list[tuple[int, int, int, int]], refs: Sequence[ArrayRef],
+                  decoded: list[list[Any]]) -> None:
+    """Decode a chunk's pieces: in one call when they fill most of their span (a sorting's units read
+    together), else each alone (a few units spread over a large chunk)."""
+    dtype = np.dtype(refs[needs[0][0]].stored or refs[needs[0][0]].dtype)
+    low, high = min(n[2] for n in needs), max(n[2] + n[3] for n in needs)
+    if len(needs) > 1 and high - low <= 2 * sum(n[3] for n in needs):
+        span = chunk.items(low, high - low, dtype)
+        for row, number, start, take in needs:
+            decoded[row][number] = span[start - low:start - low + take]
+        return
+    for row, number, start, take in needs:
+        decoded[row][number] = chunk.items(start, take, dtype)
 
 
 def _itemsize(ref: ArrayRef) -> int:
