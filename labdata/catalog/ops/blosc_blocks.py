@@ -14,6 +14,7 @@ whole), else two, in concurrent rounds of range requests (``cat_ranges``).
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 from collections.abc import Iterator, Sequence
@@ -74,16 +75,32 @@ def read_blocks(codec: Any, fs: Any, paths: Sequence[str],
     """
     if fs is None:
         for path, ranges in zip(paths, wanted, strict=True):
-            yield from _read_together(codec, None, [path], [ranges], _HEAD_READ)
+            yield _read_local(codec, path, ranges)
     else:
         yield from _read_together(codec, fs, paths, wanted, _REMOTE_FIRST_READ)
 
 
+def _read_local(codec: Any, path: str, wanted: Sequence[tuple[int, int]]) -> ChunkBuffer:
+    """One local chunk: its header and table, then (if not already read) the range of its needed blocks."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        head = os.pread(descriptor, _HEAD_READ, 0)
+        plan = _Plan.of(head, wanted)
+        if not plan.complete:
+            head = os.pread(descriptor, plan.hi, 0)
+            plan = _Plan.of(head, wanted)
+        body = os.pread(descriptor, plan.hi - plan.lo, plan.lo) if plan.hi > len(head) else None
+    finally:
+        os.close(descriptor)
+    return plan.buffer(codec, head, body)
+
+
 def _read_together(codec: Any, fs: Any, paths: Sequence[str], wanted: Sequence[Sequence[tuple[int, int]]],
                    first_read: int) -> list[ChunkBuffer]:
+    """Remote chunks: every first read in one round of requests, then the blocks still missing in another."""
     heads = _ranges(fs, paths, [0] * len(paths), [first_read] * len(paths))
     plans = [_Plan.of(head, ranges) for head, ranges in zip(heads, wanted, strict=True)]
-    short = [i for i, plan in enumerate(plans) if plan.table is None]
+    short = [i for i, plan in enumerate(plans) if not plan.complete]
     if short:  # more blocks than the first read's table covers
         longer = _ranges(fs, [paths[i] for i in short], [0] * len(short), [plans[i].hi for i in short])
         for i, head in zip(short, longer, strict=True):
@@ -95,44 +112,32 @@ def _read_together(codec: Any, fs: Any, paths: Sequence[str], wanted: Sequence[S
 
 
 def _ranges(fs: Any, paths: Sequence[str], starts: list[int], ends: list[int]) -> list[bytes]:
-    """Bytes ``[start, end)`` of each file (fewer at its end): ``pread`` locally, else concurrent requests."""
-    if fs is None:
-        out = []
-        for path, start, end in zip(paths, starts, ends, strict=True):
-            descriptor = os.open(path, os.O_RDONLY)
-            try:
-                out.append(os.pread(descriptor, end - start, start))
-            finally:
-                os.close(descriptor)
-        return out
+    """Bytes ``[start, end)`` of each object (fewer at its end), in concurrent requests."""
     return list(fs.cat_ranges(list(paths), starts, ends, on_error="raise"))
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """The blocks of one chunk to decode, and the compressed byte range ``[lo, hi)`` that holds them."""
+    """The compressed byte range ``[lo, hi)`` of one chunk that holds the blocks to decode."""
 
     header: bytes
-    table: np.ndarray | None      # block offsets (None: the first read was too short; hi = table end)
-    extents: dict[int, tuple[int, int]]
+    complete: bool  # False: the first read was too short for the block table; hi is the table's end
     lo: int
     hi: int
 
     @classmethod
     def of(cls, head: bytes, wanted: Sequence[tuple[int, int]]) -> _Plan:
-        nbytes, blocksize, cbytes = struct.unpack("<iii", head[4:_HEADER])
+        nbytes, blocksize, cbytes = struct.unpack_from("<iii", head, 4)
         if head[2] & _MEMCPYED:
-            lo, hi = min(w[0] for w in wanted), max(w[1] for w in wanted)
-            return cls(head[:_HEADER], np.empty(0, np.int32), {}, _HEADER + lo, _HEADER + hi)
+            return cls(head[:_HEADER], True, _HEADER + min(w[0] for w in wanted), _HEADER + max(w[1] for w in wanted))
         count = -(-nbytes // blocksize)
         if len(head) < _HEADER + 4 * count:
-            return cls(head[:_HEADER], None, {}, 0, _HEADER + 4 * count)
-        table = np.frombuffer(head, "<i4", count=count, offset=_HEADER)
-        ends = np.append(np.sort(table), cbytes)  # a block ends where the next stored one starts
-        needed = _needed_blocks(wanted, blocksize, count, nbytes)
-        extents = {b: (int(table[b]), int(ends[np.searchsorted(ends, table[b], side="right")])) for b in needed}
-        return cls(head[:_HEADER], table, extents, min(e[0] for e in extents.values()),
-                   max(e[1] for e in extents.values()))
+            return cls(head[:_HEADER], False, 0, _HEADER + 4 * count)
+        table = struct.unpack_from(f"<{count}i", head, _HEADER)
+        ends = [*sorted(table), cbytes]  # a block ends where the next stored one starts (any order)
+        needed = _needed_blocks(wanted, blocksize)
+        return cls(head[:_HEADER], True, min(table[b] for b in needed),
+                   max(ends[bisect.bisect_right(ends, table[b])] for b in needed))
 
     def buffer(self, codec: Any, head: bytes, body: bytes | None) -> ChunkBuffer:
         """The chunk as far as it was read: ``body`` holds bytes ``[lo, hi)`` (None: they are in ``head``)."""
@@ -146,11 +151,8 @@ class _Plan:
         return ChunkBuffer(codec, full, memcpyed)
 
 
-def _needed_blocks(wanted: Sequence[tuple[int, int]], blocksize: int, count: int, nbytes: int) -> set[int]:
+def _needed_blocks(wanted: Sequence[tuple[int, int]], blocksize: int) -> set[int]:
     needed: set[int] = set()
     for lo, hi in wanted:
-        first, last = lo // blocksize, (hi - 1) // blocksize
-        if first == last == count - 1 and first > 0 and nbytes % blocksize:
-            first -= 1  # a short last block stays last only with a full one before it (blosc stored it unsplit)
-        needed.update(range(first, last + 1))
+        needed.update(range(lo // blocksize, (hi - 1) // blocksize + 1))
     return needed
