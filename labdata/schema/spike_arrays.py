@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = ["ARRAY_COLUMNS", "UnitArrays", "arrays_storage"]
 
 ARRAY_COLUMNS = ("spike_times", "spike_amplitudes", "spike_positions")
 _DIFFERENCED = ("spike_times",)
+_WRITERS = 4  # groups encoded and written at once
 _SORTING_KEY = ("subject_name", "session_name", "dataset_name", "probe_num", "parameter_set_num")
 
 
@@ -63,7 +65,9 @@ class UnitArrays:
         target = (None, str(context.lake.root)) if storage is None else \
             StorageSettings.from_prefs(context.prefs(), storage).target()
         listed = [dict(row) for row in listed]
-        files = [_write_group(context, storage, target, members) for members in _by_sorting(listed)]
+        groups = _by_sorting(listed)
+        with ThreadPoolExecutor(min(_WRITERS, len(groups))) as pool:  # blosc, md5 and file writes release the GIL
+            files = list(pool.map(lambda members: _write_group(context, storage, target, members), groups))
         with context.lake.transaction():
             if storage is not None:
                 table._sibling(AnalysisFile).insert(files, skip_duplicates=True)

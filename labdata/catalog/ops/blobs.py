@@ -154,10 +154,10 @@ def write_objects(fs: Any, root: str, path: str, objects: dict[str, bytes]) -> N
     """Write the objects of a group under ``root/path``: files of a local folder (``fs`` None) or
     objects of an fsspec filesystem (sent concurrently)."""
     if fs is None:
+        for folder in sorted({Path(root, path, key).parent for key in objects}):
+            folder.mkdir(parents=True, exist_ok=True)
         for key, data in objects.items():
-            target = Path(root, path, key)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            Path(root, path, key).write_bytes(data)
     else:
         fs.pipe({f"{root}/{path}/{key}": data for key, data in objects.items()})
 
