@@ -98,9 +98,15 @@ class ArrayRef:
     @classmethod
     def decode(cls, data: bytes) -> ArrayRef:
         """Parse the bytes written by :meth:`encode`."""
-        f = json.loads(data[len(_REF_TAG):])
-        return cls(f["store"], int(f["offset"]), int(f["count"]), tuple(f["shape"]), f["dtype"],
-                   f.get("storage"), f.get("chunk"), bool(f.get("delta", False)), f.get("stored"))
+        return cls.decode_many([data])[0]
+
+    @classmethod
+    def decode_many(cls, datas: list[bytes]) -> list[ArrayRef]:
+        """Parse many references at once (one JSON parse for all of them)."""
+        skip = len(_REF_TAG)
+        fields = json.loads(b"[" + b",".join(d[skip:] for d in datas) + b"]")
+        return [cls(f["store"], int(f["offset"]), int(f["count"]), tuple(f["shape"]), f["dtype"], f.get("storage"),
+                    f.get("chunk"), bool(f.get("delta", False)), f.get("stored")) for f in fields]
 
     @staticmethod
     def is_reference(data: bytes) -> bool:

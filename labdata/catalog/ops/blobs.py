@@ -192,7 +192,7 @@ class ArrayReader:
     def read_all(self, values: list[Any]) -> list[Any]:
         """Decode a column of ``longblob`` values; references are read together, each chunk once."""
         out: list[Any] = [None] * len(values)
-        refs: list[tuple[int, ArrayRef]] = []
+        references: list[tuple[int, bytes]] = []
         for index, value in enumerate(values):
             if value is None:
                 continue
@@ -200,7 +200,8 @@ class ArrayReader:
             if not ArrayRef.is_reference(data):
                 out[index] = decode_blob(data)
             else:
-                refs.append((index, ArrayRef.decode(data)))
+                references.append((index, data))
+        refs = list(zip([i for i, _ in references], ArrayRef.decode_many([d for _, d in references]), strict=True))
         grouped = [(i, r) for i, r in refs if r.chunk is not None]
         for (index, _), array in zip(grouped, read_slices([r for _, r in grouped], self._storage), strict=True):
             out[index] = array
