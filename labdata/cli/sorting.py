@@ -34,12 +34,16 @@ __all__ = ["sorting_import"]
 @click.option("--sampling-rate", type=float, default=None,
               help="Hz, for a folder without params.py (default: the probe's rate in the lake).")
 @click.option("--no-files", is_flag=True, help="Do not keep the folder's files (IntermediateFiles).")
+@click.option("--waveforms-from-recording", is_flag=True,
+              help="Cut the median waveforms from the raw recording in the lake (default: from the templates).")
+@click.option("--metrics", is_flag=True, help="Then populate UnitMetrics and UnitCount for the sorting.")
 @lake_options
 @click.option("--no-progress", is_flag=True, help="Do not show the upload progress bar.")
 @reports_errors
 def sorting_import(folder: str, subject: str, session: str, dataset: str, probe_num: int, algorithm_name: str,
                    parameters: str | None, algorithm_version: str | None, sampling_rate: float | None,
-                   no_files: bool, project: str | None, lake_path: str | None, no_progress: bool) -> None:
+                   no_files: bool, waveforms_from_recording: bool, metrics: bool, project: str | None,
+                   lake_path: str | None, no_progress: bool) -> None:
     """Import the Kilosort/phy output FOLDER as a SpikeSorting of a probe (units, spikes, waveforms, labels).
 
     \b
@@ -48,15 +52,25 @@ def sorting_import(folder: str, subject: str, session: str, dataset: str, probe_
             --algorithm kilosort4
     """
     from labdata.catalog import use
-    from labdata.schema import SpikeSorting
+    from labdata.schema import SpikeSorting, UnitCount, UnitMetrics
 
     key = dict(subject_name=subject, session_name=session, dataset_name=dataset, probe_num=probe_num)
+    counts: list[dict[str, Any]] = []
     with use(open_context(lake_path, project)):
         result = SpikeSorting().add_kilosort(folder, key, algorithm_name=algorithm_name,
                                              parameters=_parameters(parameters), algorithm_version=algorithm_version,
                                              sampling_rate=sampling_rate, keep_files=not no_files,
-                                             progress=not no_progress)
+                                             progress=not no_progress,
+                                             waveforms="recording" if waveforms_from_recording else "templates")
+        if metrics:
+            UnitMetrics.populate(result["key"])
+            UnitCount.populate(result["key"])
+            counts = (UnitCount & result["key"]).fetch("unit_criteria_id", "sua", "all", as_dict=True)
     click.echo(summary(result))
+    if metrics:
+        click.echo(f"UnitMetrics: {result['n_units']} units; UnitCount: " + (", ".join(
+            f"criteria {c['unit_criteria_id']}: {c['sua']} of {c['all']} single units" for c in counts) or
+            "no criteria (add UnitCountCriteria rows)"))
 
 
 def _parameters(text: str | None) -> dict[str, Any] | None:

@@ -84,7 +84,7 @@ class SortingImportMethods:
                      parameters: dict[str, Any] | None = None, parameter_description: str | None = None,
                      algorithm_version: str | None = None, sampling_rate: float | None = None,
                      sorting_datetime: dt.datetime | None = None, keep_files: bool = True,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, waveforms: str = "templates") -> dict[str, Any]:
         """Register the Kilosort/phy folder ``folder`` as a sorting of the probe ``key`` names.
 
         Parameters
@@ -105,6 +105,9 @@ class SortingImportMethods:
             Store the folder's files (but .bin/.dat/.hdf5) as SpikeSorting.IntermediateFiles.
         progress : bool
             Show the upload progress bar.
+        waveforms : {'templates', 'recording'}
+            Median waveforms from the unwhitened templates (in the import's transaction), or then
+            recomputed from the raw recording in the lake (:meth:`extract_waveforms`).
 
         Returns
         -------
@@ -123,6 +126,8 @@ class SortingImportMethods:
         FileConflictError
             AnalysisFile already holds files at the paths this sorting's files would take.
         """
+        if waveforms not in ("templates", "recording"):
+            raise QueryError(f"waveforms={waveforms!r}.", hint="Use waveforms='templates' or 'recording'.")
         tables = _Tables(self)
         probe = tables.probe(key)
         sorting = read_kilosort(folder, sampling_rate=probe.sampling_rate if sampling_rate is None else sampling_rate,
@@ -144,6 +149,8 @@ class SortingImportMethods:
             if sources:
                 discard_staged(tables.analysis, [(type(tables.analysis).storage, path) for path in paths])
             raise
+        if waveforms == "recording":
+            (tables.table("SpikeSorting") & sorting_key).extract_waveforms()
         return dict(key=sorting_key, n_units=sorting.n_units, n_spikes=sorting.n_spikes,
                     files=staged.keys if staged else [], labels=unit_labels(sorting))
 

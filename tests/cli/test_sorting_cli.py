@@ -110,3 +110,21 @@ def test_sorting_import_refuses_a_broken_folder_and_bad_parameters(lab, tmp_path
     with use(Context(Lake("sqlite", root / "lake"), "lab_data", prefs)):
         assert not SpikeSorting() and not AnalysisFile()
     assert not any((root / "analysis").rglob("*.npy"))
+
+
+def test_sorting_import_with_metrics_counts_units(lab) -> None:
+    root, prefs = lab
+    from labdata.schema import UnitCount, UnitCountCriteria, UnitMetrics
+
+    with use(Context(Lake("sqlite", root / "lake"), "lab_data", prefs)) as context:
+        UnitCountCriteria.insert1(dict(unit_criteria_id=1, sua_criteria="num_spikes > 50"))
+        context.lake.close()
+    result = labdata(root, "sorting-import", str(FOLDER), *ARGS, "--algorithm", "kilosort2.5", "--metrics")
+    assert result.returncode == 0, result.stderr
+    with use(Context(Lake("sqlite", root / "lake"), "lab_data", prefs)) as context:
+        spikes = np.load(FOLDER / "spike_clusters.npy").ravel()
+        expected = int((np.bincount(spikes)[np.unique(spikes)] > 50).sum())
+        count = UnitCount.fetch1()
+        assert len(UnitMetrics()) == len(np.unique(spikes)) == count["all"] and count["sua"] == expected
+        assert f"criteria 1: {expected} of {count['all']} single units" in result.stdout
+        context.lake.close()
