@@ -233,8 +233,8 @@ def read_slices(refs: Sequence[ArrayRef], open_storage: Opener) -> list[np.ndarr
     needs: dict[tuple[str | None, str], list[tuple[int, int, int, int]]] = {}  # chunk -> (row, piece, start, take)
     pieces = [_pieces(ref) for ref in refs]
     for row, (ref, parts) in enumerate(zip(refs, pieces, strict=True)):
-        for number, (key, start, take) in enumerate(parts):
-            needs.setdefault((ref.storage, key), []).append((row, number, start, take))
+        for number, (chunk_key, start, take) in enumerate(parts):
+            needs.setdefault((ref.storage, chunk_key), []).append((row, number, start, take))
     decoded: list[list[Any]] = [[None] * len(parts) for parts in pieces]
     for storage in {key[0] for key in needs}:
         fs, root = open_storage(storage)
