@@ -355,11 +355,30 @@ def _already_coerced(name: str, values: list[Any], heading: Heading) -> bool:
     return False
 
 
+_ARROW_INTEGERS = {"TINYINT": pa.int8(), "SMALLINT": pa.int16(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
+                   "UTINYINT": pa.uint8(), "USMALLINT": pa.uint16(), "UINTEGER": pa.uint32(), "UBIGINT": pa.uint64()}
+
+
 def _key_rows(rows: pa.Table, heading: Heading) -> Predicate:
     shared = [name for name in rows.column_names if name in heading]
     if not rows.num_rows:
         return FALSE
-    return KeyRows(rows.select(shared)) if shared else TRUE
+    return KeyRows(_as_declared(rows.select(shared), heading)) if shared else TRUE
+
+
+def _as_declared(rows: pa.Table, heading: Heading) -> pa.Table:
+    """Integer key columns in their declared width (Python ints arrive as int64), so that the join
+    compares like with like (the 1,000-dict restriction of a unit table: 13 -> 8 ms in DuckDB)."""
+    for index, name in enumerate(rows.column_names):
+        attribute_type = heading[name].type
+        target = _ARROW_INTEGERS.get(attribute_type.sql) if attribute_type is not None else None
+        if target is not None and pa.types.is_integer(rows.schema.field(index).type) and \
+                rows.schema.field(index).type != target:
+            try:
+                rows = rows.set_column(index, name, rows.column(index).cast(target))
+            except pa.ArrowInvalid:  # a value out of the declared range matches no row; keep the wide type
+                continue
+    return rows
 
 
 def _is_frame(value: Any) -> bool:
