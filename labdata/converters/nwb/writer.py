@@ -1,0 +1,213 @@
+"""Write a :class:`SessionExport` as an NWB file (HDF5 or NWB-Zarr), atomically, refusing what DANDI would reject."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+from pynwb.ecephys import ElectricalSeries
+from pynwb.file import Subject
+from pynwb.misc import Units
+
+from labdata.converters.nwb.chunks import SampleChunkIterator
+from labdata.converters.nwb.description import ProbeExport, SessionExport, UnitsExport, missing_for_dandi
+from labdata.core.errors import FileConflictError, MissingAttributeError
+
+__all__ = ["BACKENDS", "build_nwbfile", "trusted_zarr_reading", "write_nwb"]
+
+BACKENDS = ("hdf5", "zarr")
+
+
+def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5", progress: bool = False,
+              buffer_rows: int = 30_000) -> Path:
+    """Write ``export`` to ``path``: under a temporary name beside it, renamed into place once complete.
+
+    Parameters
+    ----------
+    export : SessionExport
+        The session to write.
+    path : str or Path
+        The destination; it must not exist (a ``.nwb`` file for HDF5, a directory for Zarr).
+    backend : {"hdf5", "zarr"}
+        HDF5 (DANDI's default) or NWB-Zarr in a local directory.
+    progress : bool
+        Show a progress bar per raw stream.
+    buffer_rows : int
+        Raw samples read per request (all channels).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    MissingAttributeError
+        The session lacks what DANDI requires (see :func:`missing_for_dandi`); nothing is written.
+    FileConflictError
+        ``path`` exists.
+    """
+    destination = Path(path)
+    _check_writable(export, destination, backend)
+    nwbfile = build_nwbfile(export, progress=progress, buffer_rows=buffer_rows)
+    partial = destination.with_name(f".partial-{uuid.uuid4().hex[:8]}-{destination.name}")
+    try:
+        _write_with(backend, nwbfile, partial)
+        os.replace(partial, destination)
+    finally:
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+    return destination
+
+
+def _check_writable(export: SessionExport, destination: Path, backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown NWB backend {backend!r}; expected one of {BACKENDS}")
+    missing = missing_for_dandi(export)
+    if missing:
+        raise MissingAttributeError(
+            f"session {export.session.session_id!r} of subject {export.subject.subject_id!r} cannot make a "
+            f"DANDI-valid NWB file; missing: {'; '.join(missing)}",
+            hint="fill the Subject row (sex, date_of_birth, species) and the Session row (start time, experimenters) "
+                 "with Subject.update1 / Session.update1, then export again")
+    if destination.exists():
+        raise FileConflictError(f"{destination} already exists",
+                                hint="choose another folder, or delete the file to export it again")
+    if not destination.parent.is_dir():
+        raise FileConflictError(f"folder {destination.parent} does not exist", hint="create it first")
+
+
+def _write_with(backend: str, nwbfile: NWBFile, target: Path) -> None:
+    if backend == "hdf5":
+        with NWBHDF5IO(str(target), mode="w") as io:
+            io.write(nwbfile)
+        return
+    from hdmf_zarr.nwb import NWBZarrIO
+
+    with NWBZarrIO(str(target), mode="w") as io:
+        io.write(nwbfile)
+
+
+@contextlib.contextmanager
+def trusted_zarr_reading() -> Iterator[None]:
+    """Allow numcodecs' pickle decoding inside the block, for NWB-Zarr stores labdata wrote itself.
+
+    hdmf-zarr stores object references (the electrodes' ``group`` column) with numcodecs' Pickle codec, which
+    numcodecs 0.15.2 refuses to decode unless allowed; the flag is restored on exit.
+    """
+    from numcodecs import pickles
+
+    before = pickles.ALLOW_UNSAFE_PICKLE_DECODE
+    pickles.ALLOW_UNSAFE_PICKLE_DECODE = True
+    try:
+        yield
+    finally:
+        pickles.ALLOW_UNSAFE_PICKLE_DECODE = before
+
+
+def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows: int = 30_000) -> NWBFile:
+    """The in-memory :class:`pynwb.NWBFile` of ``export``; raw streams stay iterators until written."""
+    session, subject = export.session, export.subject
+    nwbfile = NWBFile(
+        session_description=session.description, identifier=str(uuid.uuid4()),
+        session_start_time=session.start_time, session_id=session.session_id,
+        experimenter=list(session.experimenters), lab=session.lab, institution=session.institution,
+        subject=Subject(subject_id=subject.subject_id, species=subject.species, sex=subject.sex,
+                        date_of_birth=subject.date_of_birth, age=subject.age, strain=subject.strain,
+                        description=subject.description))
+    groups: dict[str, Any] = {}
+    for probe in export.probes:
+        first_row = len(nwbfile.electrodes) if nwbfile.electrodes is not None else 0
+        groups.update(_add_probe(nwbfile, probe, _unknown_location(subject.species)))
+        for raw in probe.raw:
+            region = nwbfile.create_electrode_table_region(
+                list(range(first_row, first_row + len(probe.electrodes))), f"electrodes of {probe.name}")
+            nwbfile.add_acquisition(ElectricalSeries(
+                name=f"ElectricalSeries{_camel(probe.name)}{_camel(raw.name)}",
+                description=f"raw {raw.name} voltage of probe {probe.name}",
+                data=SampleChunkIterator(raw.samples, buffer_rows=buffer_rows, progress=progress),
+                electrodes=region, rate=float(raw.sampling_rate), starting_time=float(raw.starting_time),
+                conversion=float(raw.gain_uv) * 1e-6))
+    _add_units(nwbfile, export.units, groups)
+    for name, events in export.events.items():
+        nwbfile.add_acquisition(TimeSeries(
+            name=name, description=events.description, data=np.asarray(events.values),
+            timestamps=np.asarray(events.timestamps, dtype=np.float64), unit="n.a."))
+    return nwbfile
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_") if part)
+
+
+def _unknown_location(species: str | None) -> str:
+    """The location of an electrode whose brain region is not known: for a mouse the Allen CCF's whole-brain term
+    "root" (nwbinspector's DANDI configuration rejects anything outside the CCF for mice), else "unknown"."""
+    return "root" if species == "Mus musculus" else "unknown"
+
+
+def _add_probe(nwbfile: NWBFile, probe: ProbeExport, unknown: str) -> dict[str, Any]:
+    """Device, one electrode group per shank and the probe's electrode rows; returns the groups by name."""
+    if nwbfile.electrodes is None or "rel_x" not in nwbfile.electrodes.colnames:
+        nwbfile.add_electrode_column("rel_x", "x position on the probe (µm)")
+        nwbfile.add_electrode_column("rel_y", "y position on the probe (µm)")
+        nwbfile.add_electrode_column("shank", "shank of the probe the electrode sits on")
+    model_name = probe.model or f"{probe.manufacturer} probe"
+    model = nwbfile.device_models.get(model_name) or nwbfile.create_device_model(
+        name=model_name, manufacturer=probe.manufacturer, description=f"{model_name} by {probe.manufacturer}")
+    device = nwbfile.create_device(name=probe.name, description=probe.description, model=model,
+                                   serial_number=probe.serial_number)
+    groups = {}
+    for shank in sorted({electrode.shank for electrode in probe.electrodes}):
+        name = probe.group_name(shank)
+        locations = {e.location for e in probe.electrodes if e.shank == shank and e.location}
+        groups[name] = nwbfile.create_electrode_group(
+            name=name, description=f"shank {shank} of probe {probe.name}",
+            location=", ".join(sorted(locations)) or unknown, device=device)
+    for electrode in probe.electrodes:
+        nwbfile.add_electrode(group=groups[probe.group_name(electrode.shank)], location=electrode.location or unknown,
+                              rel_x=float(electrode.x), rel_y=float(electrode.y), shank=int(electrode.shank))
+    return groups
+
+
+def _add_units(nwbfile: NWBFile, all_units: Any, groups: dict[str, Any]) -> None:
+    """The Units table: spike times, electrode group, waveforms and the extra per-unit columns."""
+    columns: dict[str, str] = {}
+    resolutions = [units.resolution for units in all_units if units.resolution]
+    if all_units:
+        nwbfile.units = Units(name="units", description="units sorted from the probes' recordings",
+                              resolution=min(resolutions) if resolutions else None)
+    for units in all_units:
+        for name, column in units.extra_columns.items():
+            columns.setdefault(name, column.description)
+    for name, description in columns.items():
+        nwbfile.add_unit_column(name=name, description=description)
+    for units in all_units:
+        _add_probe_units(nwbfile, units, groups, columns)
+
+
+def _add_probe_units(nwbfile: NWBFile, units: UnitsExport, groups: dict[str, Any], columns: dict[str, str]) -> None:
+    probe_groups = {name: group for name, group in groups.items()
+                    if name == units.probe or name.startswith(f"{units.probe}_shank")}
+    for index, unit_id in enumerate(units.unit_ids):
+        shank = units.shanks[index] if units.shanks is not None else None
+        group_name = units.probe if units.probe in probe_groups else f"{units.probe}_shank{shank}"
+        row: dict[str, Any] = {"id": int(unit_id), "electrode_group": probe_groups[group_name],
+                               "spike_times": np.asarray(units.spike_times[index], dtype=np.float64)}
+        if units.waveform_mean is not None:
+            row["waveform_mean"] = np.asarray(units.waveform_mean[index], dtype=np.float32)
+        if units.waveform_median is not None:
+            row["waveform_median"] = np.asarray(units.waveform_median[index], dtype=np.float32)
+        for name in columns:
+            column = units.extra_columns.get(name)
+            row[name] = float(column.values[index]) if column is not None else float("nan")
+        nwbfile.add_unit(**row)
