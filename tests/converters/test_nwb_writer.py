@@ -56,6 +56,9 @@ def _session(samples: CountingSamples) -> SessionExport:
                         model="Neuropixels 2.0", serial_number="1234",
                         electrodes=electrodes,
                         raw=[RawRecording(samples=samples, sampling_rate=30_000.0, gain_uv=2.34375, name="ap")])
+    lfp = RawRecording(samples=samples.data[::12, :4].copy(), sampling_rate=2_500.0, gain_uv=4.6875, name="lf")
+    second = ProbeExport(name="probe1", description="Neuropixels 1.0", manufacturer="IMEC", model="Neuropixels 1.0",
+                         electrodes=[Electrode(x=0.0, y=20.0 * index) for index in range(4)], raw=[lfp])
     spike_times = [np.sort(rng.uniform(0, N_SAMPLES / 30_000, 50 + unit)) for unit in range(N_UNITS)]
     metrics = {name: ExtraColumn(values=rng.normal(size=N_UNITS), description=f"unit metric {name}")
                for name in METRICS}
@@ -73,7 +76,8 @@ def _session(samples: CountingSamples) -> SessionExport:
                             start_time=datetime.datetime(2023, 5, 12, 18, 10, 5, tzinfo=TZ),
                             description="visual stimulation with a Neuropixels probe", experimenters=["Couto, Joao"],
                             lab="Churchland", institution="UCLA"),
-        probes=[probe], units=[units], events=events)
+        probes=[probe, second], events=events,
+        units=[units, UnitsExport(probe="probe1", unit_ids=[100], spike_times=[np.array([0.1, 0.2])])])
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +92,7 @@ def written(tmp_path_factory: pytest.TempPathFactory, raw: np.ndarray) -> dict[s
     for backend, name in (("hdf5", "session.nwb"), ("zarr", "session.nwb.zarr")):
         samples = CountingSamples(raw)
         export = _session(samples)
-        path = write_nwb(export, folder / name, backend=backend, buffer_rows=BUFFER_ROWS)
+        path = write_nwb(export, folder / name, backend=backend, buffer_rows=BUFFER_ROWS, progress=backend == "zarr")
         out[backend] = (path, export, samples)
     return out
 
@@ -105,16 +109,23 @@ def _check_read_back(nwbfile: Any, export: SessionExport, raw: np.ndarray) -> No
     assert series.conversion == pytest.approx(2.34375e-6) and series.rate == 30_000.0
     units = nwbfile.units
     expected = export.units[0]
-    assert list(units.id[:]) == list(expected.unit_ids)
+    assert list(units.id[:]) == [*expected.unit_ids, 100]
+    assert units["electrode_group"][N_UNITS].name == "probe1", "a single-shank probe has one group"
+    assert np.isnan(units["metric_05"][N_UNITS]), "a probe without a metric gets NaN"
+    lf = nwbfile.acquisition["ElectricalSeriesProbe1Lf"]
+    np.testing.assert_array_equal(lf.data[:], raw[::12, :4])
+    assert list(lf.electrodes.data[:]) == [8, 9, 10, 11], "the second probe's rows of the electrodes table"
     for index in range(N_UNITS):
         assert np.array_equal(units["spike_times"][index], expected.spike_times[index])
         assert units["electrode_group"][index].name == f"probe0_shank{expected.shanks[index]}"
     for name in METRICS:
-        np.testing.assert_array_equal(np.asarray(units[name][:]), expected.extra_columns[name].values)
+        np.testing.assert_array_equal(np.asarray(units[name][:N_UNITS]), expected.extra_columns[name].values)
     assert units["metric_00"].description == "unit metric metric_00"
-    np.testing.assert_array_equal(np.asarray(units["waveform_mean"][:]), expected.waveform_mean)
+    waveforms = np.asarray(units["waveform_mean"][:])
+    np.testing.assert_array_equal(waveforms[:N_UNITS], expected.waveform_mean)
+    assert np.isnan(waveforms[N_UNITS]).all(), "a unit without a waveform has NaN"
     electrodes = nwbfile.electrodes.to_dataframe()
-    assert electrodes["rel_y"].tolist() == [20.0 * (index // 2) for index in range(N_CHANNELS)]
+    assert electrodes["rel_y"].tolist()[:N_CHANNELS] == [20.0 * (index // 2) for index in range(N_CHANNELS)]
     assert electrodes["location"].tolist()[3:5] == ["VISp", "root"], "Allen CCF's whole brain where unknown"
     events = nwbfile.acquisition["nidq_line0"]
     np.testing.assert_array_equal(events.timestamps[:], export.events["nidq_line0"].timestamps)
@@ -203,7 +214,7 @@ def test_a_failed_write_leaves_nothing_under_the_final_name(tmp_path: Path, raw:
 
     for backend in ("hdf5", "zarr"):
         with pytest.raises(OSError, match="disk vanished"):
-            write_nwb(_session(Failing(raw)), tmp_path / f"x.{backend}", backend=backend, buffer_rows=BUFFER_ROWS)
+            write_nwb(_session(Failing(raw)), tmp_path / f"x.{backend}.nwb", backend=backend, buffer_rows=BUFFER_ROWS)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -191,11 +191,31 @@ def _add_units(nwbfile: NWBFile, all_units: Any, groups: dict[str, Any]) -> None
             columns.setdefault(name, column.description)
     for name, description in columns.items():
         nwbfile.add_unit_column(name=name, description=description)
-    for units in all_units:
-        _add_probe_units(nwbfile, units, groups, columns)
+    waveforms = {kind: _padded_waveforms(all_units, kind) for kind in ("waveform_mean", "waveform_median")}
+    for position, units in enumerate(all_units):
+        unit_waveforms = {kind: arrays[position] for kind, arrays in waveforms.items() if arrays is not None}
+        _add_probe_units(nwbfile, units, groups, columns, unit_waveforms)
 
 
-def _add_probe_units(nwbfile: NWBFile, units: UnitsExport, groups: dict[str, Any], columns: dict[str, str]) -> None:
+def _padded_waveforms(all_units: Any, kind: str) -> list[np.ndarray] | None:
+    """Each export's ``kind`` waveforms (units x samples x channels) padded with NaN to one shape, NWB's waveform
+    columns being rectangular; all NaN for an export without them; None when no export has any."""
+    given = [getattr(units, kind) for units in all_units]
+    shapes = [np.shape(array)[1:] for array in given if array is not None]
+    if not shapes:
+        return None
+    shape = tuple(max(sizes) for sizes in zip(*shapes, strict=True))
+    padded = []
+    for units, array in zip(all_units, given, strict=True):
+        block = np.full((len(units.unit_ids), *shape), np.nan, dtype=np.float32)
+        if array is not None:
+            block[tuple(slice(0, size) for size in np.shape(array))] = array
+        padded.append(block)
+    return padded
+
+
+def _add_probe_units(nwbfile: NWBFile, units: UnitsExport, groups: dict[str, Any], columns: dict[str, str],
+                     waveforms: dict[str, np.ndarray]) -> None:
     probe_groups = {name: group for name, group in groups.items()
                     if name == units.probe or name.startswith(f"{units.probe}_shank")}
     for index, unit_id in enumerate(units.unit_ids):
@@ -203,10 +223,7 @@ def _add_probe_units(nwbfile: NWBFile, units: UnitsExport, groups: dict[str, Any
         group_name = units.probe if units.probe in probe_groups else f"{units.probe}_shank{shank}"
         row: dict[str, Any] = {"id": int(unit_id), "electrode_group": probe_groups[group_name],
                                "spike_times": np.asarray(units.spike_times[index], dtype=np.float64)}
-        if units.waveform_mean is not None:
-            row["waveform_mean"] = np.asarray(units.waveform_mean[index], dtype=np.float32)
-        if units.waveform_median is not None:
-            row["waveform_median"] = np.asarray(units.waveform_median[index], dtype=np.float32)
+        row.update({kind: arrays[index] for kind, arrays in waveforms.items()})
         for name in columns:
             column = units.extra_columns.get(name)
             row[name] = float(column.values[index]) if column is not None else float("nan")
