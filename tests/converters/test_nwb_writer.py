@@ -127,8 +127,10 @@ def _check_read_back(nwbfile: Any, export: SessionExport, raw: np.ndarray) -> No
     electrodes = nwbfile.electrodes.to_dataframe()
     assert electrodes["rel_y"].tolist()[:N_CHANNELS] == [20.0 * (index // 2) for index in range(N_CHANNELS)]
     assert electrodes["location"].tolist()[3:5] == ["VISp", "root"], "Allen CCF's whole brain where unknown"
-    events = nwbfile.acquisition["nidq_line0"]
-    np.testing.assert_array_equal(events.timestamps[:], export.events["nidq_line0"].timestamps)
+    events, given = nwbfile.intervals["nidq_line0"], export.events["nidq_line0"]
+    rises = given.timestamps[np.asarray(given.values) != 0]
+    np.testing.assert_array_equal(events.start_time[:], rises)
+    assert (events.stop_time[:] >= events.start_time[:]).all()
     assert nwbfile.subject.sex == "F" and nwbfile.subject.species == "Mus musculus"
 
 

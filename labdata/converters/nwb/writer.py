@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+from pynwb import NWBHDF5IO, NWBFile
 from pynwb.ecephys import ElectricalSeries
+from pynwb.epoch import TimeIntervals
 from pynwb.file import Subject
 from pynwb.misc import Units
 
@@ -139,10 +140,26 @@ def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows:
                 conversion=float(raw.gain_uv) * 1e-6))
     _add_units(nwbfile, export.units, groups)
     for name, events in export.events.items():
-        nwbfile.add_acquisition(TimeSeries(
-            name=name, description=events.description, data=np.asarray(events.values),
-            timestamps=np.asarray(events.timestamps, dtype=np.float64), unit="n.a."))
+        nwbfile.add_time_intervals(_intervals(name, events))
     return nwbfile
+
+
+def _intervals(name: str, events: Any) -> TimeIntervals:
+    """A digital line as intervals: each rise (value 1) to the next fall (value 0; the rise itself when none).
+
+    Pulses are often regular (a 1 Hz sync square wave), which the inspector refuses as a TimeSeries with
+    timestamps; intervals are what a line's on and off times are.
+    """
+    times = np.asarray(events.timestamps, dtype=np.float64)
+    values = np.asarray(events.values) if events.values is not None else np.ones(len(times))
+    rises = np.flatnonzero(values != 0)
+    falls = np.flatnonzero(values == 0)
+    table = TimeIntervals(name=name, description=events.description)
+    for rise in rises:
+        after = falls[falls > rise]
+        stop = times[after[0]] if len(after) else times[rise]
+        table.add_interval(start_time=float(times[rise]), stop_time=float(stop))
+    return table
 
 
 def _camel(name: str) -> str:
@@ -192,6 +209,9 @@ def _add_units(nwbfile: NWBFile, all_units: Any, groups: dict[str, Any]) -> None
     for name, description in columns.items():
         nwbfile.add_unit_column(name=name, description=description)
     waveforms = {kind: _padded_waveforms(all_units, kind) for kind in ("waveform_mean", "waveform_median")}
+    if waveforms["waveform_median"] is not None:  # not one of pynwb's predefined Units columns
+        nwbfile.add_unit_column(name="waveform_median", description="the median waveform of each unit on every "
+                                "channel of its probe (uV; samples x channels)")
     for position, units in enumerate(all_units):
         unit_waveforms = {kind: arrays[position] for kind, arrays in waveforms.items() if arrays is not None}
         _add_probe_units(nwbfile, units, groups, columns, unit_waveforms)
