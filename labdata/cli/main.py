@@ -24,9 +24,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import demo, files, lab, sorting, sql, subjects, upload
+    from labdata.cli import demo, export, files, lab, sorting, sql, subjects, upload
 
     main.add_command(demo.demo)
+    main.add_command(export.export)
     main.add_command(files.clean)
     main.add_command(files.get)
     main.add_command(files.sessions)

@@ -141,7 +141,7 @@ class _Columns:
 
     def __init__(self, recording: Any, columns: np.ndarray) -> None:
         self._recording, self._columns = recording, columns
-        self.shape = (len(recording), len(columns))
+        self.shape: tuple[int, ...] = (len(recording), len(columns))
         self.dtype = np.dtype(np.int16)
 
     def __getitem__(self, key: Any) -> np.ndarray:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -118,3 +119,41 @@ def test_sql_command_reports_an_unknown_project_and_bad_sql(demo_run, tmp_path: 
     assert result.exit_code == 1 and "no project 'nope'" in result.output and "demo" in result.output
     result = CliRunner().invoke(main, ["sql", "--path", str(tmp_path / "lake"), "-p", "demo", "SELEC oops"])
     assert result.exit_code == 1 and "The SQL failed" in result.output and "hint:" in result.output
+
+
+def test_the_demo_session_exports_to_nwb_that_the_dandi_inspector_accepts(demo_run: tuple[Path, Result],
+                                                                        tmp_path: Path) -> None:
+    from pynwb import NWBHDF5IO
+
+    from labdata.core.config import Preferences
+    from labdata.schema import EphysRecording, ProbeConfiguration, SpikeSorting, UnitMetrics
+
+    path, result = demo_run
+    assert result.exit_code == 0, result.output
+    prefs = path / "server_preferences.json"  # reaches the storage that holds the demo's recording
+    args = ["export", "nwb", "-a", "JC178", "-s", "20240304_103000", "-o", str(tmp_path / "dandiset"),
+            "--path", str(path), "-p", "demo", "--no-progress"]
+    exported = CliRunner().invoke(main, args, env={"LABDATA_PREFERENCES": str(prefs)})
+    assert exported.exit_code == 0, exported.output
+    assert "0 CRITICAL, 0 BEST_PRACTICE_VIOLATION" in exported.output
+    file = tmp_path / "dandiset" / "sub-JC178" / "sub-JC178_ses-20240304-103000_ecephys.nwb"
+    with use(Context(Lake("sqlite", path), "demo", Preferences.load(prefs))), NWBHDF5IO(str(file), "r") as io:
+        nwb = io.read()
+        setting = EphysRecording.ProbeSetting & {"subject_name": "JC178"}
+        channels = (ProbeConfiguration & setting.proj("probe_id", "configuration_id")).fetch1("channel_idx")
+        raw = setting.fetch1("KEY")
+        samples = (EphysRecording.ProbeSetting & raw).get_samples(0, 40_000, channels=channels)
+        assert np.array_equal(nwb.acquisition["ElectricalSeriesEphysG0Imec0Ap"].data[:40_000], samples)
+        units = {u["unit_id"]: u for u in SpikeSorting.Unit().get_spike_times(synced=True)}
+        table = nwb.units.to_dataframe()
+        assert sorted(table.index) == sorted(units)
+        first = int(table.index[0])
+        assert np.array_equal(table.loc[first, "spike_times"], units[first]["spike_times"])
+        rates = dict(zip(*UnitMetrics.fetch("unit_id", "firing_rate"), strict=True))
+        assert np.allclose(table["firing_rate"].to_numpy(), [rates[u] for u in table.index], equal_nan=True)
+        assert nwb.subject.species == "Mus musculus" and nwb.session_start_time.tzinfo is not None
+    again = CliRunner().invoke(main, args, env={"LABDATA_PREFERENCES": str(prefs)})
+    assert again.exit_code == 1 and "exists" in again.output and "hint:" in again.output
+    unknown = CliRunner().invoke(main, [*args[:4], "-s", "19990101_000000", *args[6:]],
+                                 env={"LABDATA_PREFERENCES": str(prefs)})
+    assert unknown.exit_code == 1 and "No session matches" in unknown.output

@@ -18,9 +18,10 @@ from labdata.converters.nwb.description import (
     dandi_file_name,
     missing_for_dandi,
 )
-from labdata.converters.nwb.writer import build_nwbfile, trusted_zarr_reading, write_nwb
+from labdata.converters.nwb.writer import build_nwbfile, inspection_summary, trusted_zarr_reading, write_nwb
 
 __all__ = [
+    "inspection_summary",
     "DigitalEvents",
     "Electrode",
     "ExtraColumn",

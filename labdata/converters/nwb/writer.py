@@ -21,7 +21,7 @@ from labdata.converters.nwb.chunks import SampleChunkIterator
 from labdata.converters.nwb.description import ProbeExport, SessionExport, UnitsExport, missing_for_dandi
 from labdata.core.errors import FileConflictError, MissingAttributeError
 
-__all__ = ["BACKENDS", "build_nwbfile", "trusted_zarr_reading", "write_nwb"]
+__all__ = ["BACKENDS", "build_nwbfile", "inspection_summary", "trusted_zarr_reading", "write_nwb"]
 
 BACKENDS = ("hdf5", "zarr")
 
@@ -248,3 +248,14 @@ def _add_probe_units(nwbfile: NWBFile, units: UnitsExport, groups: dict[str, Any
             column = units.extra_columns.get(name)
             row[name] = float(column.values[index]) if column is not None else float("nan")
         nwbfile.add_unit(**row)
+
+
+def inspection_summary(path: str | Path) -> str:
+    """The DANDI inspector's messages on an HDF5 file, counted by importance (e.g. ``0 CRITICAL, ...``)."""
+    from nwbinspector import Importance, inspect_nwbfile, load_config
+
+    counts = {importance.name: 0 for importance in Importance}
+    for message in inspect_nwbfile(nwbfile_path=str(path), config=load_config("dandi")):
+        counts[message.importance.name] += 1
+    shown = ("CRITICAL", "BEST_PRACTICE_VIOLATION", "BEST_PRACTICE_SUGGESTION")
+    return "nwbinspector (DANDI): " + ", ".join(f"{counts.get(name, 0)} {name}" for name in shown)
