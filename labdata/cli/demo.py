@@ -44,5 +44,7 @@ def demo(path: str | None) -> None:
                f"{len(ephys.units)} pass the criteria '{DEMO_CRITERIA}'.")
     print_frame(ephys.units.head(12), title="Units passing, with spike trains and metrics from one call: "
                 "(SpikeSorting.Unit & passing).get_spike_times(include_metrics=True)")
+    if ephys.nwb is not None:
+        click.echo(f"Exported for DANDI (labdata export nwb): {ephys.nwb[0]}\n  {ephys.nwb[1]}")
     click.echo(f"Explore it: labdata subjects --path {result.path} -p demo, or with the demo's preferences: "
                f"LABDATA_PREFERENCES={result.path / 'rig_preferences.json'} labdata sql \"FROM session\"")

@@ -39,6 +39,7 @@ class EphysDemo:
     probes: pd.DataFrame
     events: pd.DataFrame
     units: pd.DataFrame
+    nwb: tuple[Path, str] | None = None
 
 
 def run_ephys_demo(root: Path, duration: float = 4.0) -> EphysDemo:
@@ -66,7 +67,18 @@ def run_ephys_demo(root: Path, duration: float = 4.0) -> EphysDemo:
     with use(dataclasses.replace(context, preferences=server)):
         units = run_sorting_demo(dict(subject_name=SUBJECT, session_name=SESSION, dataset_name=DATASET),
                                  truth.spike_trains)
-    return dataclasses.replace(shown, units=units)
+        nwb = _export(root)
+    return dataclasses.replace(shown, units=units, nwb=nwb)
+
+
+def _export(root: Path) -> tuple[Path, str]:
+    """The demo session as a DANDI-organised NWB file under ``<demo>/nwb``, and the inspector's summary."""
+    from labdata.converters.nwb import inspection_summary
+    from labdata.schema.general import Session
+    from labdata.schema.nwb_export import export_nwb
+
+    path = export_nwb(Session & dict(subject_name=SUBJECT, session_name=SESSION), root / "nwb", progress=False)[0]
+    return path, inspection_summary(path)
 
 
 def _prefs(root: Path, name: str) -> Preferences:

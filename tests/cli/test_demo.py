@@ -72,6 +72,8 @@ def test_demo_sorts_its_recording_and_counts_units(demo_run: tuple[Path, Result]
     path, result = demo_run
     assert result.exit_code == 0, result.output
     assert "get_spike_times(include_metrics=True)" in result.output
+    assert "sub-JC178_ses-20240304-103000_ecephys.nwb" in result.output
+    assert "nwbinspector (DANDI): 0 CRITICAL, 0 BEST_PRACTICE_VIOLATION" in result.output
     from labdata.schema import SpikeSorting, UnitCount, UnitMetrics
 
     with use(Context(Lake("sqlite", path), "demo")):
