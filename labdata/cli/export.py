@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from labdata.cli.errors import reports_errors
@@ -19,8 +21,11 @@ def export() -> None:
 @click.option("-a", "--subject", required=True, help="Subject name.")
 @click.option("-s", "--session", default=None, help="Session name (default: every session of the subject).")
 @click.option("-d", "--dataset", default=None, help="Only sessions holding this dataset.")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
               help="Folder of the DANDI-organised files (sub-<subject>/...).")
+@click.option("--to-storage", is_flag=True,
+              help="Instead of a folder: store each file in the analysis storage as an AnalysisFile "
+                   "(<subject>/<session>/nwb/...).")
 @click.option("--zarr", is_flag=True, help="Write NWB-Zarr instead of HDF5.")
 @click.option("--no-raw", is_flag=True, help="Leave out the raw AP/LF samples.")
 @click.option("--no-units", is_flag=True, help="Leave out the sorted units.")
@@ -28,7 +33,8 @@ def export() -> None:
 @lake_options
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
 @reports_errors
-def nwb(subject: str, session: str | None, dataset: str | None, output: str, zarr: bool, no_raw: bool,
+def nwb(subject: str, session: str | None, dataset: str | None, output: str | None, to_storage: bool, zarr: bool,
+        no_raw: bool,
         no_units: bool, probe_clock: bool, project: str | None, lake_path: str | None, no_progress: bool) -> None:
     """Write one NWB file per selected session, and print the DANDI inspector's summary of each.
 
@@ -38,13 +44,21 @@ def nwb(subject: str, session: str | None, dataset: str | None, output: str, zar
     """
     from labdata.catalog import use
     from labdata.converters.nwb import inspection_summary
+    from labdata.core.errors import QueryError
     from labdata.schema import Dataset, Session
-    from labdata.schema.nwb_export import export_nwb
+    from labdata.schema.nwb_export import export_nwb, export_nwb_to_storage
 
+    if (output is None) == (not to_storage):
+        raise QueryError("Give either -o FOLDER or --to-storage.", hint="e.g. -o ./dandiset")
     key = {"subject_name": subject} | ({"session_name": session} if session else {})
     with use(open_context(lake_path, project)):
         query = Session & key if dataset is None else Session & (Dataset & key & {"dataset_name": dataset}).proj()
-        files = export_nwb(query, output, backend="zarr" if zarr else "hdf5", raw=not no_raw, units=not no_units,
-                           synced=not probe_clock, progress=not no_progress)
+        options: dict[str, Any] = dict(backend="zarr" if zarr else "hdf5", raw=not no_raw, units=not no_units,
+                                       synced=not probe_clock, progress=not no_progress)
+        if to_storage:
+            for stored in export_nwb_to_storage(query, **options):
+                click.echo(f"stored {stored['file_path']} in storage {stored['storage']} (AnalysisFile)")
+            return
+        files = export_nwb(query, str(output), **options)
     for path in files:
         click.echo(f"{path}: {inspection_summary(path)}")

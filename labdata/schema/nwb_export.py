@@ -14,6 +14,7 @@ every numeric UnitMetrics column; and the digital events. The file is written by
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,44 @@ def export_nwb(query: Any, folder: str | Path, *, backend: str = "hdf5", raw: bo
         path.parent.mkdir(parents=True, exist_ok=True)
         written.append(write_nwb(export, path, backend=backend, progress=progress))
     return written
+
+
+def export_nwb_to_storage(query: Any, *, backend: str = "hdf5", raw: bool = True, units: bool = True,
+                          synced: bool = True, progress: bool = True, replace: bool = False) -> list[dict[str, str]]:
+    """Export like :func:`export_nwb`, then store each file as an AnalysisFile of its session.
+
+    The files are written in a temporary folder, then uploaded to the analysis storage at
+    ``[<project>/]<subject>/<session>/nwb/<dandi file name>`` and registered (an upload intent is
+    committed first, so a crash leaves no row without its object and no object without a record);
+    an existing registered export is refused unless ``replace``. HDF5 only (a Zarr folder is not one file).
+
+    Returns
+    -------
+    list of dict
+        ``{"file_path", "storage"}`` of each stored file.
+    """
+    if backend != "hdf5":
+        raise QueryError("Only HDF5 exports go to a storage (an NWB-Zarr export is a folder).",
+                         hint="Export NWB-Zarr to a local folder, or use backend='hdf5'.")
+    context = query.context if hasattr(query, "context") else current_context()
+    analysis = _table(context, "AnalysisFile")
+    stored: list[dict[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="labdata-nwb-") as folder:
+        for path in export_nwb(query, folder, raw=raw, units=units, synced=synced, progress=progress):
+            subject, session = _names_of(path)
+            dataset = {"subject_name": subject, "session_name": session, "dataset_name": "nwb"}
+            stored += analysis.upload_files([path], dataset, force=replace, progress=progress)
+    return stored
+
+
+def _names_of(path: Path) -> tuple[str, str]:
+    """The lake's subject and session names of an exported file (its DANDI name sanitises them; the file's
+    own subject and session ids hold them as they are)."""
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        nwbfile = io.read()
+        return str(nwbfile.subject.subject_id), str(nwbfile.session_id)
 
 
 def session_export(context: Context, session: dict[str, Any], *, raw: bool = True, units: bool = True,

@@ -159,3 +159,26 @@ def test_the_demo_session_exports_to_nwb_that_the_dandi_inspector_accepts(demo_r
     unknown = CliRunner().invoke(main, [*args[:4], "-s", "19990101_000000", *args[6:]],
                                  env={"LABDATA_PREFERENCES": str(prefs)})
     assert unknown.exit_code == 1 and "No session matches" in unknown.output
+
+
+def test_an_export_to_the_analysis_storage_is_registered(demo_run: tuple[Path, Result], tmp_path: Path) -> None:
+    from labdata.core.config import Preferences
+    from labdata.schema import AnalysisFile
+
+    lake = demo_lake(demo_run, tmp_path)
+    prefs = Preferences.load(demo_run[0] / "server_preferences.json").as_dict()
+    (tmp_path / "analysis").mkdir()
+    prefs["storage"]["analysis"] = {"protocol": "local", "folder": str(tmp_path / "analysis")}
+    preferences = Preferences(prefs, path=tmp_path / "prefs.json", labdata_path=tmp_path / "labdata", environ={})
+    preferences.save()
+    args = ["export", "nwb", "-a", "JC178", "-s", "20240304_103000", "--to-storage", "--no-raw", "--path", str(lake),
+            "-p", "demo", "--no-progress"]
+    result = CliRunner().invoke(main, args, env={"LABDATA_PREFERENCES": str(tmp_path / "prefs.json")})
+    assert result.exit_code == 0, result.output
+    stored = "demo/JC178/20240304_103000/nwb/sub-JC178_ses-20240304-103000_ecephys.nwb"
+    assert f"stored {stored} in storage analysis" in result.output
+    with use(Context(Lake("sqlite", lake), "demo", preferences)):
+        row = (AnalysisFile & {"file_path": stored}).fetch1()
+        assert row["file_size"] == (tmp_path / "analysis" / stored).stat().st_size > 0
+    again = CliRunner().invoke(main, args, env={"LABDATA_PREFERENCES": str(tmp_path / "prefs.json")})
+    assert again.exit_code == 1 and "registered already" in again.output
