@@ -195,7 +195,7 @@ class _Tables:
         self.analysis = self.table("AnalysisFile")
 
     def table(self, name: str) -> Any:
-        return self.origin._sibling(type(self.origin)._registry.get(name))
+        return self.origin._sibling_named(name)
 
     def probe(self, key: dict[str, Any]) -> _Probe:
         setting = {name: key[name] for name in SETTING_KEYS if name in key}

@@ -20,9 +20,6 @@ __all__ = ["SortingWaveforms"]
 _DEFAULT_PRE, _SNIPPET = 30, 90
 
 
-def _table(table: Any, name: str) -> Any:
-    return table._sibling(table._registry.get(name))
-
 
 class SortingWaveforms:
     """Mixed into ``SpikeSorting``."""
@@ -51,9 +48,9 @@ class SortingWaveforms:
 
 def _extract(table: Any, sorting: dict[str, Any], max_spikes: int, seed: int) -> int:
     key = {k: sorting[k] for k in table.primary_key}
-    setting = _table(table, "EphysRecording.ProbeSetting") & key
-    configuration = (_table(table, "ProbeConfiguration") & setting.proj("probe_id", "configuration_id")).fetch1()
-    units = (_table(table, "SpikeSorting.Unit") & key).get_spike_times(return_seconds=False)
+    setting = table._sibling_named("EphysRecording.ProbeSetting") & key
+    configuration = (table._sibling_named("ProbeConfiguration") & setting.proj("probe_id", "configuration_id")).fetch1()
+    units = (table._sibling_named("SpikeSorting.Unit") & key).get_spike_times(return_seconds=False)
     if not units:
         raise QueryError(f"The sorting {key} has no units.", hint="Insert its SpikeSorting.Unit rows first.")
     reader = setting.open()
@@ -66,4 +63,4 @@ def _extract(table: Any, sorting: dict[str, Any], max_spikes: int, seed: int) ->
     rows = [dict(key, unit_id=u["unit_id"], waveform_median=w.median, waveform_channels=w.channels,
                  waveform_ptp=w.ptp, waveform_noise=None if w.noise is None or np.isnan(w.noise) else w.noise)
             for u, w in zip(units, waveforms, strict=True)]
-    return int(_table(table, "SpikeSorting.Waveforms").insert(rows, replace=True))
+    return int(table._sibling_named("SpikeSorting.Waveforms").insert(rows, replace=True))

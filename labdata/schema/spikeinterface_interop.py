@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +51,8 @@ RATE_TOLERANCE = 1e-7
 
 class ProbeSettingInteropMethods:
     """Mixed into EphysRecording.ProbeSetting: the probe's recording as a SpikeInterface recording."""
+
+    _sibling_named: Callable[[str], Any]  # the Table method (these are mixed into tables)
 
     def to_spikeinterface(self, band: str = "ap", *, download: bool = False) -> ZarrZipRecording:
         """A SpikeInterface recording of this probe's ``band`` data, read lazily from the lake.
@@ -73,9 +75,9 @@ class ProbeSettingInteropMethods:
         from labdata.converters.spikeinterface import ZarrZipRecording, probe_from_channel_map
 
         setting = _one_row(self, "probe of a recording", "EphysRecording.ProbeSetting & key")
-        configuration = (_table(self, "ProbeConfiguration") & _key_of(setting, "probe_id", "configuration_id")
+        configuration = (self._sibling_named("ProbeConfiguration") & _key_of(setting, "probe_id", "configuration_id")
                          ).fetch1()
-        probe_type = (_table(self, "Probe") & dict(probe_id=setting["probe_id"])).fetch1("probe_type")
+        probe_type = (self._sibling_named("Probe") & dict(probe_id=setting["probe_id"])).fetch1("probe_type")
         rate = float(setting["sampling_rate"]) if band == "ap" else None
         source = self.recording_source(band, download=download)  # type: ignore[attr-defined]
         columns = np.asarray(configuration["channel_idx"], dtype=np.int64).tolist()
@@ -92,6 +94,8 @@ class ProbeSettingInteropMethods:
 class SpikeSortingInteropMethods:
     """Mixed into SpikeSorting: a sorting as a SpikeInterface sorting, and a SpikeInterface sorting into the lake."""
 
+    _sibling_named: Callable[[str], Any]  # the Table method (these are mixed into tables)
+
     def to_spikeinterface(self) -> NumpySorting:
         """This sorting's units as a SpikeInterface sorting (unit ids = unit_id, spike trains in samples).
 
@@ -100,9 +104,9 @@ class SpikeSortingInteropMethods:
         """
         from labdata.converters.spikeinterface import sorting_from_units
 
-        key = _key_of(_one_row(self, "sorting", "SpikeSorting & key"), *_table(self, "SpikeSorting").primary_key)
-        rate = (_table(self, "EphysRecording.ProbeSetting") & key).fetch1("sampling_rate")
-        units = (_table(self, "SpikeSorting.Unit") & key).fetch(
+        key = _key_of(_one_row(self, "sorting", "SpikeSorting & key"), *self._sibling_named("SpikeSorting").primary_key)
+        rate = (self._sibling_named("EphysRecording.ProbeSetting") & key).fetch1("sampling_rate")
+        units = (self._sibling_named("SpikeSorting.Unit") & key).fetch(
             "unit_id", "spike_times", "spike_amplitudes", "spike_positions", as_dict=True, order_by="unit_id")
         return sorting_from_units([u["unit_id"] for u in units], [u["spike_times"] for u in units], float(rate),
                                   _unit_properties(units))
@@ -166,7 +170,7 @@ class SpikeSortingInteropMethods:
 
     def _probe_setting(self, key: Mapping[str, Any]) -> dict[str, Any]:
         """The ProbeSetting key (and sampling_rate) of ``key``, which must name every attribute of that key."""
-        settings = _table(self, "EphysRecording.ProbeSetting")
+        settings = self._sibling_named("EphysRecording.ProbeSetting")
         missing = [name for name in settings.primary_key if name not in key]
         if missing:
             raise QueryError(f"The key lacks {', '.join(missing)}: it must select one probe of a recording.",
@@ -183,22 +187,17 @@ class SpikeSortingInteropMethods:
     def _register(self, row: dict[str, Any], units: list[dict[str, Any]], parameter_set: dict[str, Any]
                   ) -> dict[str, Any]:
         """Within the caller's transaction: the parameter set (found or added), the sorting and its units."""
-        number = _parameter_set_number(_table(self, "SpikeSortingParams"), parameter_set)
-        sortings = _table(self, "SpikeSorting")
+        number = _parameter_set_number(self._sibling_named("SpikeSortingParams"), parameter_set)
+        sortings = self._sibling_named("SpikeSorting")
         sorting_key = dict(_key_of(row, *sortings.primary_key, missing_ok=True), parameter_set_num=number)
         if sortings & sorting_key:
             raise DuplicateError(f"This probe already has a sorting with parameter set {number} ({sorting_key}).",
                                  hint="Delete it first ((SpikeSorting & key).delete()) or import with other "
                                       "parameters.")
         sortings.insert1(dict(row, parameter_set_num=number))
-        _table(self, "SpikeSorting.Unit").insert([dict(sorting_key, **unit) for unit in units])
+        self._sibling_named("SpikeSorting.Unit").insert([dict(sorting_key, **unit) for unit in units])
         return sorting_key
 
-
-def _table(table: Any, name: str) -> Any:
-    """The declared table ``name`` in ``table``'s lake and project (ephys mixes these methods in, so they reach
-    its tables through the registry rather than by importing it)."""
-    return table._sibling(table._registry.get(name))
 
 
 def _parameter_set_number(sets: Any, wanted: dict[str, Any]) -> int:

@@ -27,9 +27,6 @@ _WAVEFORM = ("waveform_median", "waveform_channels", "waveform_ptp", "waveform_n
 _REMADE = ("SpikeSorting.Waveforms", "UnitMetrics", "UnitCount.Unit", "SpikeSorting.MergedUnit")
 
 
-def _table(table: Any, name: str) -> Any:
-    return table._sibling(table._registry.get(name))
-
 
 class UnitMerging:
     """Mixed into ``SpikeSorting.Unit``: merge units; read units with their waveforms."""
@@ -45,7 +42,7 @@ class UnitMerging:
             raise QueryError(f"merge needs two or more units of one sorting, the target among them (units {ids}, "
                              f"target {target}).", hint="Restrict SpikeSorting.Unit to the units to merge.")
         _refuse_referenced(table)
-        stored = (_table(table, "SpikeSorting.Waveforms") & table).fetch(as_dict=True)
+        stored = (table._sibling_named("SpikeSorting.Waveforms") & table).fetch(as_dict=True)
         waveforms = {int(w["unit_id"]): w for w in stored}
         merged = dict(sorting, unit_id=target, **_merged_arrays(units))
         now = dt.datetime.now().replace(microsecond=0)
@@ -53,12 +50,12 @@ class UnitMerging:
                          **{k: u[k] for k in _ARRAYS}, **_waveform_of(waveforms.get(int(u["unit_id"]))))
                     for u in units]
         with table.context.lake.transaction():
-            _table(table, "SpikeSorting.MergedUnit").insert(archived)
+            table._sibling_named("SpikeSorting.MergedUnit").insert(archived)
             _remove_units(table, [dict(sorting, unit_id=i) for i in ids])
-            _table(table, "SpikeSorting.Unit").insert1(merged)
+            table._sibling_named("SpikeSorting.Unit").insert1(merged)
             waveform = _merged_waveform([waveforms.get(i) for i in ids], [u["spike_times"].size for u in units])
             if waveform is not None:
-                _table(table, "SpikeSorting.Waveforms").insert1(dict(sorting, unit_id=target, **waveform))
+                table._sibling_named("SpikeSorting.Waveforms").insert1(dict(sorting, unit_id=target, **waveform))
         if recompute_metrics:
             remake_metrics(table, sorting)
         return dict(sorting, unit_id=target)
@@ -77,10 +74,10 @@ class UnitMerging:
             each channel's peak-to-peak (seeded by the unit's key, so it is the same every time).
         """
         table: Any = self
-        with_waveforms = table & _table(table, "SpikeSorting.Waveforms").proj()
+        with_waveforms = table & table._sibling_named("SpikeSorting.Waveforms").proj()
         units = with_waveforms.get_spike_times(return_seconds=return_seconds, interp_method=interp_method,
                                                extra_keys=extra_keys, synced=synced)
-        shapes = {_key(w): w for w in (_table(table, "SpikeSorting.Waveforms") & table).fetch(as_dict=True)}
+        shapes = {_key(w): w for w in (table._sibling_named("SpikeSorting.Waveforms") & table).fetch(as_dict=True)}
         out = []
         for unit in units:
             waveform = {k: shapes[_key(unit)][k] for k in _WAVEFORM}
@@ -100,17 +97,18 @@ class MergedUnitReverting:
         restored = []
         for merge in sorted(merges, key=str):
             sorting = dict(zip(_SORTING_KEY, merge[:-1], strict=True))
-            rows = (_table(table, "SpikeSorting.MergedUnit") & sorting & {"merged_unit_id": merge[-1]}).fetch(
+            rows = (table._sibling_named("SpikeSorting.MergedUnit") & sorting & {"merged_unit_id": merge[-1]}).fetch(
                 as_dict=True)
             with table.context.lake.transaction():
                 _remove_units(table, [dict(sorting, unit_id=merge[-1])])
                 units = [dict(sorting, unit_id=r["source_unit_id"], **{k: r[k] for k in _ARRAYS}) for r in rows]
-                _table(table, "SpikeSorting.Unit").insert(units)
+                table._sibling_named("SpikeSorting.Unit").insert(units)
                 shapes = [dict(sorting, unit_id=r["source_unit_id"], **{k: r[k] for k in _WAVEFORM})
                           for r in rows if r["waveform_median"] is not None]
                 if shapes:
-                    _table(table, "SpikeSorting.Waveforms").insert(shapes)
-                (_table(table, "SpikeSorting.MergedUnit") & sorting & {"merged_unit_id": merge[-1]}).delete_quick()
+                    table._sibling_named("SpikeSorting.Waveforms").insert(shapes)
+                archived = table._sibling_named("SpikeSorting.MergedUnit")
+                (archived & sorting & {"merged_unit_id": merge[-1]}).delete_quick()
             restored += [dict(sorting, unit_id=r["source_unit_id"]) for r in rows]
             if recompute_metrics:
                 remake_metrics(table, sorting)
@@ -119,7 +117,7 @@ class MergedUnitReverting:
 
 def remake_metrics(table: Any, sorting: dict[str, Any]) -> None:
     """Make the sorting's UnitMetrics and UnitCount again (those already there are replaced)."""
-    metrics, counts = _table(table, "UnitMetrics"), _table(table, "UnitCount")
+    metrics, counts = table._sibling_named("UnitMetrics"), table._sibling_named("UnitCount")
     with table.context.lake.transaction():
         (counts.Unit & sorting).delete_quick()
         (counts & sorting).delete_quick()
@@ -143,14 +141,14 @@ def _refuse_referenced(table: Any) -> None:
     for name in registry.descendants(table._full_name):
         if name in _REMADE or name == table._full_name:
             continue
-        if len(_table(table, name) & table):
+        if len(table._sibling_named(name) & table):
             raise IntegrityError(f"{name} references the units to merge.",
                                  hint=f"Delete those {name} rows first, or merge other units.")
 
 
 def _remove_units(table: Any, keys: list[dict[str, Any]]) -> None:
     for name in ("UnitCount.Unit", "UnitMetrics", "SpikeSorting.Waveforms", "SpikeSorting.Unit"):
-        (_table(table, name) & keys).delete_quick()
+        (table._sibling_named(name) & keys).delete_quick()
 
 
 def _merged_arrays(units: list[dict[str, Any]]) -> dict[str, Any]:

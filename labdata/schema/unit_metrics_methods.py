@@ -40,7 +40,7 @@ class SiblingTables:
     """Reach another declared table by name, in the lake and project of this one (no import of its module)."""
 
     def _table(self, name: str) -> Any:
-        return self._sibling(self._registry.get(name))  # type: ignore[attr-defined]
+        return self._sibling_named(name)  # type: ignore[attr-defined]
 
     def _sorting_key(self, key: Mapping[str, Any]) -> dict[str, Any]:
         """The SpikeSorting primary key within ``key``."""

@@ -68,7 +68,7 @@ class UnitReading:
     def get_sampling_rates(self) -> dict[tuple[Any, ...], float]:
         """Sampling rate of each probe of the selection: ``{(subject, session, dataset, probe_num): Hz}``."""
         table: Any = self
-        settings = _table(table, "EphysRecording.ProbeSetting") & table.proj()
+        settings = table._sibling_named("EphysRecording.ProbeSetting") & table.proj()
         rows = settings.fetch(*_PROBE_KEY, "sampling_rate", as_dict=True)
         return {tuple(r[k] for k in _PROBE_KEY): float(r["sampling_rate"]) for r in rows}
 
@@ -115,7 +115,7 @@ class UnitReading:
 
     def _spike_query(self, include_metrics: bool, extra_keys: Sequence[str]) -> tuple[Any, tuple[str, ...]]:
         table: Any = self
-        query = table * _table(table, "UnitMetrics") if include_metrics else table
+        query = table * table._sibling_named("UnitMetrics") if include_metrics else table
         metrics = tuple(n for n in query.heading.names if n not in table.heading.names) if include_metrics else ()
         names = tuple(dict.fromkeys((*_UNIT_KEY, *extra_keys, *metrics)))
         missing = [n for n in names if n not in query.heading.names]
@@ -152,11 +152,6 @@ class UnitReading:
                               LabdataWarning, stacklevel=3)
             return None
 
-
-def _table(table: Any, name: str) -> Any:
-    """The declared table ``name`` in ``table``'s lake and project (``ephys`` mixes these methods in,
-    so they reach its other tables through the registry rather than by importing it)."""
-    return table._sibling(table._registry.get(name))
 
 
 def _divide_by(rate: float) -> Callable[[np.ndarray], np.ndarray]:

@@ -170,6 +170,16 @@ class Table(Query, metaclass=_TableMeta):
         """
         return table(self.context)
 
+    def _sibling_named(self, name: str) -> Table:
+        """Return the declared table ``name`` (e.g. ``"SpikeSorting.Unit"``) in this table's lake and project.
+
+        For methods mixed into the tables of a module that cannot import that module (it imports them):
+        they reach its tables through this table's registry instead.
+        """
+        if self._registry is None:
+            raise TypeError(f"{type(self).__name__} is not declared in a schema group.")
+        return self._sibling(self._registry.get(name))
+
     def full_table_name(self) -> str:
         """Return ``schema.table`` in the catalog for the current context."""
         return f"{self.context.schema_for(self._group)}.{self._sql_name}"
