@@ -38,6 +38,7 @@ from labdata.converters.nwb import (
 from labdata.core.errors import QueryError
 from labdata.schema import ephys, general  # noqa: F401 - declares the tables this module reaches by name
 from labdata.schema._registry import registry
+from labdata.schema.nwb_session_extras import analog_streams, electrode_locations, surgery_text, trials_of
 
 __all__ = ["export_nwb", "session_export"]
 
@@ -131,6 +132,7 @@ def session_export(context: Context, session: dict[str, Any], *, raw: bool = Tru
     species = (_table(context, "Strain") * _table(context, "Species") & {"strain_name": row["strain_name"]}).fetch1()
     settings = (_table(context, "EphysRecording.ProbeSetting") & key).fetch("KEY")
     probes = [_probe(context, setting, raw) for setting in settings]
+    boards = analog_streams(context, key, synced) if raw else []
     return SessionExport(
         subject=SubjectInfo(subject_id=row["subject_name"], species=species["species_scientific_name"],
                             sex=row["subject_sex"], date_of_birth=_aware(row["subject_dob"]),
@@ -141,7 +143,8 @@ def session_export(context: Context, session: dict[str, Any], *, raw: bool = Tru
                             experimenters=[row["experimenter"]] if row.get("experimenter") else []),
         probes=probes,
         units=[u for s in settings if units for u in [_units(context, s, synced)] if u is not None],
-        events=_events(context, key, synced))
+        events=_events(context, key, synced), analog=boards, trials=trials_of(context, key),
+        surgery=surgery_text(context, row["subject_name"], row["session_datetime"]))
 
 
 def _table(context: Context, name: str) -> Any:
@@ -168,7 +171,9 @@ def _probe(context: Context, setting: dict[str, Any], raw: bool) -> ProbeExport:
                      ).fetch1()
     coords = np.asarray(configuration["channel_coords"], dtype=float).reshape(-1, 2)
     shanks = np.asarray(configuration["channel_shank"], dtype=int).reshape(-1)
-    electrodes = [Electrode(x=float(x), y=float(y), shank=int(s)) for (x, y), s in zip(coords, shanks, strict=True)]
+    regions = electrode_locations(context, setting["subject_name"], configuration, len(coords))
+    electrodes = [Electrode(x=float(x), y=float(y), shank=int(s), location=region)
+                  for (x, y), s, region in zip(coords, shanks, regions, strict=True)]
     streams = _raw_streams(context, setting, configuration) if raw else []
     return ProbeExport(name=_probe_name(setting), description=f"Neuropixels probe type {configuration['probe_type']}",
                        manufacturer="IMEC", electrodes=electrodes, raw=streams,

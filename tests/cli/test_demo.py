@@ -182,3 +182,63 @@ def test_an_export_to_the_analysis_storage_is_registered(demo_run: tuple[Path, R
         assert row["file_size"] == (tmp_path / "analysis" / stored).stat().st_size > 0
     again = CliRunner().invoke(main, args, env={"LABDATA_PREFERENCES": str(tmp_path / "prefs.json")})
     assert again.exit_code == 1 and "registered already" in again.output
+
+
+def test_an_export_holds_procedures_brain_regions_and_trials(demo_run: tuple[Path, Result], tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pynwb import NWBHDF5IO
+
+    from labdata.converters.nwb import inspection_summary
+    from labdata.core.config import Preferences
+    from labdata.schema import (
+        Atlas,
+        DecisionTask,
+        EphysRecording,
+        LabMember,
+        ProbeBrainRegion,
+        ProbeInsertion,
+        Procedure,
+    )
+    from labdata.schema.nwb_export import export_nwb
+
+    lake = demo_lake(demo_run, tmp_path)
+    session = {"subject_name": "JC178", "session_name": "20240304_103000"}
+    with use(Context(Lake("sqlite", lake), "demo", Preferences.load(demo_run[0] / "server_preferences.json"))):
+        setting = (EphysRecording.ProbeSetting & session).fetch1()
+        surgery = {**session, "procedure_type": "surgery", "procedure_datetime": dt.datetime(2024, 2, 1, 9, 30)}
+        del surgery["session_name"]
+        if not LabMember & {"user_name": "jcouto"}:
+            LabMember.insert1({"user_name": "jcouto", "date_joined": dt.date(2020, 1, 1)})
+        Procedure.insert1({**surgery, "user_name": "jcouto", "procedure_metadata": {"anesthesia": "isoflurane"}})
+        Procedure.insert1({**surgery, "procedure_datetime": dt.datetime(2030, 1, 1), "procedure_type": "euthanasia",
+                           "user_name": "jcouto"})  # after the session: not in its file
+        probe = {"probe_id": (EphysRecording.ProbeSetting & session).proj("probe_id").fetch1("probe_id"),
+                 "configuration_id": setting["configuration_id"]}
+        ProbeInsertion.insert1({**surgery, "probe_id": probe["probe_id"], "insertion_ap": -2000, "insertion_ml": 1500,
+                                "insertion_depth": 3500, "insertion_el": 90, "insertion_az": 0})
+        Atlas.insert1({"atlas_id": "ccf2017"})
+        Atlas.Region.insert1({"atlas_id": "ccf2017", "region_acronym": "CA1", "region_name": "Field CA1",
+                              "region_id": 382, "region_atlas_id": 382, "region_level": 8,
+                              "structure_id_path": "/997/8/567/688/695/1089/1080/375/382/"})
+        ProbeBrainRegion.insert1({**surgery, **probe, "atlas_id": "ccf2017", "region_acronym": "CA1",
+                                  "electrodes": np.arange(10, 20)})
+        trials = dict(session, dataset_name=setting["dataset_name"], trialset_description="visual", n_trials=3,
+                      n_performed=3, n_with_choice=2, n_correct=1, trial_num=np.array([1, 2, 3]),
+                      initiation_times=np.array([1.0, 5.0, 9.0]), response_values=np.array([1, -1, 0]),
+                      correct_values=np.array([1.0, 0.0, np.nan]), reaction_times=np.array([0.4, 0.6, np.nan]))
+        DecisionTask.insert1(dict(session, dataset_name=setting["dataset_name"], n_total_trials=3),
+                             allow_direct_insert=True)
+        DecisionTask.TrialSet.insert1(trials, allow_direct_insert=True)
+        file = export_nwb(Session & session, tmp_path / "out", raw=False, progress=False)[0]
+    assert "0 CRITICAL, 0 BEST_PRACTICE_VIOLATION" in inspection_summary(file)
+    with NWBHDF5IO(str(file), "r") as io:
+        nwb = io.read()
+        assert "2024-02-01 09:30 surgery by jcouto" in nwb.surgery and "isoflurane" in nwb.surgery
+        assert "AP -2000 um" in nwb.surgery and "euthanasia" not in nwb.surgery
+        locations = nwb.electrodes["location"][:]
+        assert list(locations[10:20]) == ["CA1"] * 10 and set(locations[:10]) == {"root"}
+        table = nwb.trials.to_dataframe()
+        assert table["start_time"].tolist() == [1.0, 5.0, 9.0]
+        assert table["stop_time"].tolist() == [5.0, 9.0, 13.0]  # until the next trial; the last as long as most
+        assert table["response_values"].tolist() == [1, -1, 0] and set(table["trialset"]) == {"visual"}

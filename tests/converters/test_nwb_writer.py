@@ -14,6 +14,7 @@ from nwbinspector import Importance, inspect_nwbfile, inspect_nwbfile_object, lo
 from pynwb import NWBHDF5IO
 
 from labdata.converters.nwb import (
+    AnalogStream,
     DigitalEvents,
     Electrode,
     ExtraColumn,
@@ -22,17 +23,38 @@ from labdata.converters.nwb import (
     SessionExport,
     SessionInfo,
     SubjectInfo,
+    TrialsExport,
     UnitsExport,
     dandi_file_name,
     missing_for_dandi,
     trusted_zarr_reading,
     write_nwb,
 )
+from labdata.converters.spikeglx.binary import InterleavedBinary
+from labdata.converters.spikeglx.meta import read_meta
 from labdata.core.errors import FileConflictError, LabdataError, MissingAttributeError
+from shared_data import SHARED_DATA
 
 N_SAMPLES, N_CHANNELS, N_UNITS, BUFFER_ROWS = 20_000, 8, 6, 3_000
 METRICS = [f"metric_{index:02d}" for index in range(30)]
 TZ = datetime.timezone(datetime.timedelta(hours=-5))
+NIDQ = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0" / "Noise4Sam_g0_t0.nidq"
+NIDQ_META, NIDQ_BIN = NIDQ.with_name(NIDQ.name + ".meta"), NIDQ.with_name(NIDQ.name + ".bin")
+
+
+def _nidq_analog() -> AnalogStream:
+    """The eight analog inputs of a real NI-DAQ recording, read from its .bin by offset."""
+    meta = read_meta(NIDQ_META)
+    assert len(set(meta.analog_uv_per_bit)) == 1
+    return AnalogStream(name="nidq", samples=InterleavedBinary(NIDQ_BIN, meta.n_saved_channels,
+                                                               meta.analog_channels),
+                        sampling_rate=meta.sampling_rate, volts_per_bit=float(meta.analog_uv_per_bit[0]) * 1e-6,
+                        channel_names=[f"XA{c}" for c in meta.analog_channels], description="NI-DAQ analog inputs")
+
+
+def _nidq_columns() -> np.ndarray:
+    meta = read_meta(NIDQ_META)
+    return np.fromfile(NIDQ_BIN, "<i2").reshape(-1, meta.n_saved_channels)[:, meta.analog_channels]
 
 
 class CountingSamples:
@@ -76,7 +98,9 @@ def _session(samples: CountingSamples) -> SessionExport:
                             start_time=datetime.datetime(2023, 5, 12, 18, 10, 5, tzinfo=TZ),
                             description="visual stimulation with a Neuropixels probe", experimenters=["Couto, Joao"],
                             lab="Churchland", institution="UCLA"),
-        probes=[probe, second], events=events,
+        probes=[probe, second], events=events, analog=[_nidq_analog()], surgery="2023-01-20 surgery by jcouto",
+        trials=TrialsExport(start_time=np.array([0.1, 0.3]), stop_time=np.array([0.3, 0.5]),
+                            columns={"response": ExtraColumn(np.array([1.0, -1.0]), "left 1, right -1")}),
         units=[units, UnitsExport(probe="probe1", unit_ids=[100], spike_times=[np.array([0.1, 0.2])])])
 
 
@@ -132,6 +156,11 @@ def _check_read_back(nwbfile: Any, export: SessionExport, raw: np.ndarray) -> No
     np.testing.assert_array_equal(events.start_time[:], rises)
     assert (events.stop_time[:] >= events.start_time[:]).all()
     assert nwbfile.subject.sex == "F" and nwbfile.subject.species == "Mus musculus"
+    analog = nwbfile.acquisition["TimeSeriesNidq"]
+    np.testing.assert_array_equal(analog.data[:], _nidq_columns())
+    assert analog.unit == "volts" and analog.conversion == pytest.approx(export.analog[0].volts_per_bit)
+    assert nwbfile.surgery == "2023-01-20 surgery by jcouto"
+    assert nwbfile.trials["response"][:].tolist() == [1.0, -1.0] and nwbfile.trials["stop_time"][1] == 0.5
 
 
 def test_hdf5_export_passes_the_dandi_inspector(written: dict[str, Any]) -> None:

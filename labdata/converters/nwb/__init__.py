@@ -6,6 +6,7 @@ requires that a session lacks; :func:`dandi_file_name` gives the DANDI-organised
 
 from labdata.converters.nwb.chunks import SampleChunkIterator
 from labdata.converters.nwb.description import (
+    AnalogStream,
     DigitalEvents,
     Electrode,
     ExtraColumn,
@@ -14,6 +15,7 @@ from labdata.converters.nwb.description import (
     SessionExport,
     SessionInfo,
     SubjectInfo,
+    TrialsExport,
     UnitsExport,
     dandi_file_name,
     missing_for_dandi,
@@ -21,6 +23,7 @@ from labdata.converters.nwb.description import (
 from labdata.converters.nwb.writer import build_nwbfile, inspection_summary, trusted_zarr_reading, write_nwb
 
 __all__ = [
+    "AnalogStream",
     "inspection_summary",
     "DigitalEvents",
     "Electrode",
@@ -31,6 +34,7 @@ __all__ = [
     "SessionExport",
     "SessionInfo",
     "SubjectInfo",
+    "TrialsExport",
     "UnitsExport",
     "build_nwbfile",
     "dandi_file_name",

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = [
+    "AnalogStream",
     "DigitalEvents",
     "Electrode",
     "ExtraColumn",
@@ -24,6 +25,7 @@ __all__ = [
     "SessionExport",
     "SessionInfo",
     "SubjectInfo",
+    "TrialsExport",
     "UnitsExport",
     "dandi_file_name",
     "missing_for_dandi",
@@ -141,14 +143,45 @@ class DigitalEvents:
 
 
 @dataclass(frozen=True)
+class AnalogStream:
+    """Analog inputs of an acquisition board (e.g. NI-DAQ) sharing one gain, read chunk by chunk.
+
+    ``samples`` is samples x channels (integers); ``volts_per_bit`` turns them into volts.
+    """
+
+    name: str
+    samples: SampleArray
+    sampling_rate: float
+    volts_per_bit: float
+    channel_names: Sequence[str]
+    description: str
+    starting_time: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrialsExport:
+    """Trials of a task: start and stop times (s, session clock) and per-trial columns (task variables)."""
+
+    start_time: np.ndarray
+    stop_time: np.ndarray
+    columns: Mapping[str, ExtraColumn] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SessionExport:
-    """Everything written into one NWB file."""
+    """Everything written into one NWB file.
+
+    ``surgery`` is free text describing the subject's procedures (NWB's ``surgery`` field).
+    """
 
     subject: SubjectInfo
     session: SessionInfo
     probes: Sequence[ProbeExport] = ()
     units: Sequence[UnitsExport] = ()
     events: Mapping[str, DigitalEvents] = field(default_factory=dict)
+    analog: Sequence[AnalogStream] = ()
+    trials: TrialsExport | None = None
+    surgery: str | None = None
 
 
 def missing_for_dandi(export: SessionExport) -> list[str]:

@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pynwb import NWBHDF5IO, NWBFile
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.ecephys import ElectricalSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.file import Subject
 from pynwb.misc import Units
 
 from labdata.converters.nwb.chunks import SampleChunkIterator
-from labdata.converters.nwb.description import ProbeExport, SessionExport, UnitsExport, missing_for_dandi
+from labdata.converters.nwb.description import (
+    AnalogStream,
+    ProbeExport,
+    SessionExport,
+    TrialsExport,
+    UnitsExport,
+    missing_for_dandi,
+)
 from labdata.core.errors import FileConflictError, MissingAttributeError
 
 __all__ = ["BACKENDS", "build_nwbfile", "inspection_summary", "trusted_zarr_reading", "write_nwb"]
@@ -122,7 +129,7 @@ def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows:
         session_description=session.description, identifier=str(uuid.uuid4()),
         session_start_time=session.start_time, session_id=session.session_id,
         experimenter=list(session.experimenters), lab=session.lab, institution=session.institution,
-        subject=Subject(subject_id=subject.subject_id, species=subject.species, sex=subject.sex,
+        surgery=export.surgery, subject=Subject(subject_id=subject.subject_id, species=subject.species, sex=subject.sex,
                         date_of_birth=subject.date_of_birth, age=subject.age, strain=subject.strain,
                         description=subject.description))
     groups: dict[str, Any] = {}
@@ -138,10 +145,32 @@ def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows:
                 data=SampleChunkIterator(raw.samples, buffer_rows=buffer_rows, progress=progress),
                 electrodes=region, rate=float(raw.sampling_rate), starting_time=float(raw.starting_time),
                 conversion=float(raw.gain_uv) * 1e-6))
+    for stream in export.analog:
+        nwbfile.add_acquisition(_analog_series(stream, progress=progress, buffer_rows=buffer_rows))
     _add_units(nwbfile, export.units, groups)
     for name, events in export.events.items():
         nwbfile.add_time_intervals(_intervals(name, events))
+    if export.trials is not None:
+        _add_trials(nwbfile, export.trials)
     return nwbfile
+
+
+def _analog_series(stream: AnalogStream, *, progress: bool, buffer_rows: int) -> TimeSeries:
+    """An acquisition board's analog inputs as one TimeSeries in volts, read a block of rows at a time."""
+    return TimeSeries(name=f"TimeSeries{_camel(stream.name)}", unit="volts",
+                      description=f"{stream.description}; columns: {', '.join(stream.channel_names)}",
+                      data=SampleChunkIterator(stream.samples, buffer_rows=buffer_rows, progress=progress),
+                      rate=float(stream.sampling_rate), starting_time=float(stream.starting_time),
+                      conversion=float(stream.volts_per_bit))
+
+
+def _add_trials(nwbfile: NWBFile, trials: TrialsExport) -> None:
+    """The trials table: start and stop times and one column per task variable (NaN where unknown)."""
+    for name, column in trials.columns.items():
+        nwbfile.add_trial_column(name=name, description=column.description)
+    for index, (start, stop) in enumerate(zip(trials.start_time, trials.stop_time, strict=True)):
+        values = {name: column.values[index] for name, column in trials.columns.items()}
+        nwbfile.add_trial(start_time=float(start), stop_time=float(stop), **values)
 
 
 def _intervals(name: str, events: Any) -> TimeIntervals:
