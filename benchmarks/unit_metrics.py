@@ -3,10 +3,10 @@
 A seeded synthetic sorting (default 300 units x 20,000 spikes over 1 h at 30 kHz, amplitudes,
 positions, a median waveform per unit on 13 channels of a 384-channel Neuropixels layout):
 
-* labdata, spike-train metrics: :func:`labdata.compute.spike_metrics.spike_train_metrics` (one
+* labdata, spike-train metrics: :func:`labdata.metrics.spike_metrics.spike_train_metrics` (one
   concatenated spike array, bincounts and grouped medians), against the same formulas applied
   one unit at a time (numpy per unit, as the original spks functions are called);
-* labdata, all 30 columns: :func:`labdata.compute.unit_metrics.unit_metrics` (footprints and
+* labdata, all 30 columns: :func:`labdata.metrics.unit_metrics.unit_metrics` (footprints and
   waveform shapes included);
 * SpikeInterface: ``compute_quality_metrics`` for the spike-train metrics it shares with UnitMetrics
   (num_spikes, firing_rate, presence_ratio, isi_violation, firing_range) on the same spikes, against
@@ -37,9 +37,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _table import print_table  # noqa: E402
-from labdata.compute import spike_metrics  # noqa: E402
-from labdata.compute.spike_metrics import SortingSpikes, spike_train_metrics  # noqa: E402
-from labdata.compute.unit_metrics import ProbeChannels, UnitWaveforms, unit_metrics  # noqa: E402
+from labdata.metrics import spike_metrics  # noqa: E402
+from labdata.metrics.spike_metrics import SortingSpikes, spike_train_metrics  # noqa: E402
+from labdata.metrics.unit_metrics import ProbeChannels, UnitWaveforms, unit_metrics  # noqa: E402
 
 RATE = 30000.0
 

@@ -43,6 +43,13 @@ __all__ = [
     "RecordingFormatError",
     "SortingFormatError",
     "SyncError",
+    "ComputeError",
+    "UnknownAnalysisError",
+    "AnalysisOptionError",
+    "UnknownTargetError",
+    "NothingToRunError",
+    "AlreadySubmittedError",
+    "TaskStateError",
     "did_you_mean",
 ]
 
@@ -211,6 +218,34 @@ class SortingFormatError(DataError):
 
 class SyncError(DataError):
     """Two streams' sync pulses cannot be matched (missing events, counts that disagree)."""
+
+
+class ComputeError(LabdataError):
+    """An analysis cannot be queued or run (unknown analysis or target, bad options, a task in the wrong state)."""
+
+
+class UnknownAnalysisError(ComputeError, LookupError):
+    """No analysis has this name (built-in or in the ``compute.analysis`` preference)."""
+
+
+class AnalysisOptionError(ComputeError, ValueError):
+    """An analysis option is unknown, missing or of the wrong type."""
+
+
+class UnknownTargetError(ComputeError, LookupError):
+    """The compute target is not one labdata knows, or its scheduler is not reachable from here."""
+
+
+class NothingToRunError(ComputeError):
+    """The selection holds no dataset (or probe) the analysis works on."""
+
+
+class AlreadySubmittedError(ComputeError):
+    """Tasks with the same command and parameters are queued or done already."""
+
+
+class TaskStateError(ComputeError):
+    """A task is not in a state that allows this (taken by another worker, finished, unknown id)."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -1,7 +1,7 @@
 """UnitCountCriteria and UnitCount: classify the units of each sorting (reference §1.11).
 
 A criteria row holds ``sua_criteria`` (a pandas expression over UnitMetrics columns, see
-:mod:`labdata.compute.unit_criteria`; the SQL spellings AND/OR/NOT work too) and an
+:mod:`labdata.metrics.unit_criteria`; the SQL spellings AND/OR/NOT work too) and an
 optional ``mua_criteria``. ``UnitCount.populate()`` makes one count per sorting and computed
 criteria: ``UnitCount.Unit.passes`` is 1 (single unit) where the SUA criteria holds, else 0
 (multi unit), and -1 (noise) where the MUA criteria does not hold.
@@ -84,7 +84,7 @@ class UnitCountMethods(SiblingTables):
 
     def make(self, key: Mapping[str, Any]) -> None:
         """Classify the units of one sorting under one criteria and insert the count and the labels."""
-        from labdata.compute.unit_criteria import classify_units  # pandas, on first use
+        from labdata.metrics.unit_criteria import classify_units  # pandas, on first use
 
         sorting = self._sorting_key(key)
         criteria = {"unit_criteria_id": key["unit_criteria_id"]}

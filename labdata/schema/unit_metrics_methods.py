@@ -2,7 +2,7 @@
 
 ``UnitMetrics.key_source`` is ``SpikeSorting``, one key per sorting (DataJoint allows a key
 source coarser than the primary key): ``make(key)`` fetches the sorting's spikes, waveforms
-and channels once, computes the 30 columns of all its units with :mod:`labdata.compute.unit_metrics`
+and channels once, computes the 30 columns of all its units with :mod:`labdata.metrics.unit_metrics`
 (vectorised over units), and inserts one row per unit. ``populate`` runs each ``make`` in one
 transaction, so a sorting has all its rows or none, and a sorting is "done" once it has rows.
 ``UnitMetrics.populate(restriction)`` restricts the sortings (``unit_id`` in a restriction is
@@ -31,7 +31,7 @@ import numpy as np
 from labdata.core.errors import QueryError
 
 if TYPE_CHECKING:
-    from labdata.compute.unit_metrics import ProbeChannels, UnitWaveforms
+    from labdata.metrics.unit_metrics import ProbeChannels, UnitWaveforms
 
 __all__ = ["SiblingTables", "UnitMetricsMethods"]
 
@@ -69,7 +69,7 @@ class UnitMetricsMethods(SiblingTables):
 
     def compute(self, key: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The metric rows (``unit_id`` and the 30 columns) of every unit of the sorting ``key``, not inserted."""
-        from labdata.compute.unit_metrics import SortingSpikes, unit_metrics  # scipy, on first use
+        from labdata.metrics.unit_metrics import SortingSpikes, unit_metrics  # scipy, on first use
 
         sorting = self._sorting_key(key)
         units = self._table("SpikeSorting.Unit") & sorting
@@ -92,7 +92,7 @@ class UnitMetricsMethods(SiblingTables):
     def _waveforms(self, sorting: dict[str, Any], unit_ids: list[int]
                    ) -> tuple[UnitWaveforms | None, ProbeChannels | None]:
         """The stored median waveforms of the sorting's units, and its channels (None without waveforms)."""
-        from labdata.compute.unit_metrics import UnitWaveforms
+        from labdata.metrics.unit_metrics import UnitWaveforms
 
         stored = (self._table("SpikeSorting.Waveforms") & sorting).fetch(
             "unit_id", "waveform_median", "waveform_channels", "waveform_ptp", "waveform_noise", as_dict=True)
@@ -111,7 +111,7 @@ class UnitMetricsMethods(SiblingTables):
 
     def _channels(self, sorting: dict[str, Any], channel_indices: Any, coords: Any) -> ProbeChannels:
         """The sorting's channels: positions, shanks (through the configuration's channel map) and noise."""
-        from labdata.compute.unit_metrics import ProbeChannels, sorting_channel_shanks
+        from labdata.metrics.unit_metrics import ProbeChannels, sorting_channel_shanks
 
         setting = (self._table("EphysRecording.ProbeSetting") & sorting).proj("probe_id", "configuration_id")
         channel_idx, channel_shank, channel_coords = (self._table("ProbeConfiguration") & setting).fetch1(

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from labdata.catalog import Context, Lake, use
-from labdata.compute.unit_metrics import METRIC_COLUMNS, ProbeChannels, SortingSpikes, UnitWaveforms, unit_metrics
 from labdata.core.errors import DataError, DuplicateError, QueryError
+from labdata.metrics.unit_metrics import METRIC_COLUMNS, ProbeChannels, SortingSpikes, UnitWaveforms, unit_metrics
 from labdata.schema import (
     Dataset,
     EphysRecording,

@@ -1,4 +1,4 @@
-"""UnitMetrics' formulas (labdata.compute, reference §1.11) against SpikeInterface's quality metrics.
+"""UnitMetrics' formulas (labdata.metrics, reference §1.11) against SpikeInterface's quality metrics.
 
 Two inputs: (a) a SpikeInterface ground-truth recording (180 s, 16 channels, 10 units, seeded;
 180 s so that the 60 s drift bins give the 3 bins §1.11 needs), with refractory-period
@@ -47,9 +47,9 @@ from spikeinterface.metrics.quality.misc_metrics import (
     presence_ratio,
 )
 
-from labdata.compute.footprint import neighbour_graph
-from labdata.compute.unit_metrics import ProbeChannels, SortingSpikes, UnitWaveforms, unit_metrics
-from labdata.compute.waveform_metrics import waveform_shape_metrics
+from labdata.metrics.footprint import neighbour_graph
+from labdata.metrics.unit_metrics import ProbeChannels, SortingSpikes, UnitWaveforms, unit_metrics
+from labdata.metrics.waveform_metrics import waveform_shape_metrics
 from shared_data import SHARED_DATA
 
 T_R, T_C = 1.5e-3, 0.2e-3
@@ -68,7 +68,7 @@ class Case:
     duration: float
     amplitudes: list[np.ndarray]
     quality: pd.DataFrame  # SpikeInterface's compute_quality_metrics
-    ours: pd.DataFrame  # labdata.compute.unit_metrics, indexed by unit id
+    ours: pd.DataFrame  # labdata.metrics.unit_metrics, indexed by unit id
 
 
 def _quality(analyzer: si.SortingAnalyzer, names: list[str], **params: dict) -> pd.DataFrame:

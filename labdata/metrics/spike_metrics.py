@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from labdata.compute.grouped import group_counts, grouped_median, uniform_bin_index
+from labdata.metrics.grouped import group_counts, grouped_median, uniform_bin_index
 
 __all__ = ["CENSORED_S", "REFRACTORY_S", "SPIKE_METRICS", "SortingSpikes", "spike_train_metrics"]
 

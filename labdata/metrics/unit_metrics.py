@@ -1,10 +1,10 @@
 """The 30 UnitMetrics columns of every unit of one sorting (reference §1.11), from arrays.
 
 :func:`unit_metrics` combines the spike-train metrics of
-:mod:`labdata.compute.spike_metrics` (all units at once, from one concatenated spike
-array), the footprint of :mod:`labdata.compute.footprint` (per unit, on a neighbour graph
+:mod:`labdata.metrics.spike_metrics` (all units at once, from one concatenated spike
+array), the footprint of :mod:`labdata.metrics.footprint` (per unit, on a neighbour graph
 built once per sorting) and the waveform shape metrics of
-:mod:`labdata.compute.waveform_metrics` (all waveforms of a length at once). It reads no
+:mod:`labdata.metrics.waveform_metrics` (all waveforms of a length at once). It reads no
 table: ``UnitMetrics.make`` fetches the arrays and inserts the rows.
 
 Waveform-derived columns (``depth``, ``position``, ``shank``, ``channel_index``,
@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from labdata.compute.footprint import footprints, neighbour_graph
-from labdata.compute.spike_metrics import SPIKE_METRICS, SortingSpikes, spike_train_metrics
-from labdata.compute.waveform_metrics import SHAPE_METRICS, waveform_shape_metrics
+from labdata.metrics.footprint import footprints, neighbour_graph
+from labdata.metrics.spike_metrics import SPIKE_METRICS, SortingSpikes, spike_train_metrics
+from labdata.metrics.waveform_metrics import SHAPE_METRICS, waveform_shape_metrics
 
 __all__ = ["METRIC_COLUMNS", "MAD_TO_SIGMA", "ProbeChannels", "SortingSpikes", "UnitWaveforms",
            "sorting_channel_shanks", "unit_metrics"]

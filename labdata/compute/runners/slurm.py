@@ -1,0 +1,120 @@
+"""The ``slurm`` runner: one sbatch job per task, the job's state read back from squeue (and sacct when kept).
+
+The job script (kept beside the task's log as ``<analysis>_<job id>.sh``) asks for the analysis' CPUs,
+GPUs, memory, time and partition (the ``compute.slurm`` preference's values win: ``partition``,
+``memory``, ``time``, ``extra`` sbatch lines, ``container_runtime``), exports the worker's environment and
+runs ``labdata task <id>`` — inside the analysis' Apptainer image when the runtime and the image
+(``compute.containers.local/<container>.sif``) are present, bare otherwise, as the original did. The job is
+requeueable: a requeued job takes its own task back (see :mod:`labdata.compute.task`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import ClassVar
+
+from labdata.compute.runners.base import QueuedTask, Runner, task_command
+from labdata.compute.worker import worker_environment
+from labdata.core.errors import ComputeError, UnknownTargetError
+
+__all__ = ["SlurmRunner", "slurm_available"]
+
+_KEPT_VARIABLES = ("LABDATA_TASK_LAKE", "LABDATA_PREFERENCES", "LABDATA_DATABASE_PROJECT", "LABDATA_PATH",
+                   "LABDATA_N_JOBS", "PATH", "HOME")
+
+
+def slurm_available() -> bool:
+    """Whether this machine can submit to SLURM (``sbatch`` and ``squeue`` on the PATH)."""
+    return shutil.which("sbatch") is not None and shutil.which("squeue") is not None
+
+
+class SlurmRunner(Runner):
+    """Tasks as SLURM jobs on the cluster this machine submits to (``-t slurm``)."""
+
+    name: ClassVar[str] = "slurm"
+
+    def dispatch(self, tasks: list[QueuedTask], *, wait: bool) -> dict[int, str]:
+        """Submit one job per task; return ``{job_id: "<host>@slurm<slurm job id>"}``.
+
+        Raises
+        ------
+        UnknownTargetError
+            sbatch is not installed here.
+        ComputeError
+            sbatch refused a job (its message is kept).
+        """
+        if not slurm_available():
+            raise UnknownTargetError("SLURM is not reachable from this machine (no sbatch/squeue on the PATH).",
+                                     hint="Submit from a cluster's login node, or use -t local / -t dask.")
+        labels = {}
+        for task in tasks:
+            labels[task.job_id] = f"{socket.gethostname()}@slurm{self._submit(task)}"[:52]
+        return labels
+
+    def _submit(self, task: QueuedTask) -> str:
+        script = self.log_file(task).with_suffix(".sh")
+        script.write_text(self.job_script(task))
+        done = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True,
+                              env=worker_environment(self.context), check=False)
+        if done.returncode != 0:
+            raise ComputeError(f"sbatch refused task {task.job_id}: {done.stderr.strip() or done.stdout.strip()}",
+                               hint=f"Check the job script {script} and the compute.slurm preference.")
+        return done.stdout.strip().split(";")[0]
+
+    def job_script(self, task: QueuedTask) -> str:
+        """The sbatch script of ``task``."""
+        resources = task.resources
+        lines = ["#!/bin/bash", f"#SBATCH --job-name={task.analysis}_{task.job_id}",
+                 f"#SBATCH --output={self.log_file(task)}", "#SBATCH --open-mode=append", "#SBATCH --ntasks=1",
+                 f"#SBATCH --cpus-per-task={resources.cpus}", "#SBATCH --requeue"]
+        lines += [f"#SBATCH --gpus={resources.gpus}"] if resources.gpus else []
+        memory = self.settings.get("memory") or resources.memory
+        time = self.settings.get("time") or resources.time
+        partition = self.settings.get("partition") or resources.partition
+        lines += [f"#SBATCH --mem={memory}"] if memory else []
+        lines += [f"#SBATCH --time={time}"] if time else []
+        lines += [f"#SBATCH --partition={partition}"] if partition else []
+        lines += [f"#SBATCH {extra}" for extra in self.settings.get("extra", [])]
+        environment = worker_environment(self.context)
+        lines += [f"export {name}={shlex.quote(environment[name])}" for name in _KEPT_VARIABLES if name in environment]
+        lines += [f"export LABDATA_N_JOBS={resources.cpus}", "echo \"task started $(date -Is) on $(hostname)\"",
+                  shlex.join(self._command(task)), "status=$?", "echo \"task ended $(date -Is) status $status\"",
+                  "exit $status"]
+        return "\n".join(lines) + "\n"
+
+    def _command(self, task: QueuedTask) -> list[str]:
+        runtime = shutil.which(self.settings.get("container_runtime", "apptainer"))
+        containers = self.context.prefs().get("compute", {}).get("containers", {})
+        images = Path(containers.get("local", "~/labdata/containers"))
+        image = images.expanduser() / f"{task.container}.sif"
+        if runtime is None or not image.exists():
+            return task_command(task.job_id)
+        binds = [f"--bind={path}:{path}" for path in {*map(str, self.context.prefs().local_paths),
+                                                      str(self.context.prefs().labdata_path)}]
+        gpu = ["--nv"] if task.resources.gpus else []
+        return [runtime, "exec", *gpu, *binds, str(image), "python", "-m", "labdata.cli", "task", str(task.job_id)]
+
+    def is_alive(self, host: str) -> bool | None:
+        """Whether the job of a ``<host>@slurm<id>`` label is still pending or running (None if not a job's)."""
+        worker = host.rpartition("@")[2]
+        if not worker.startswith("slurm") or not slurm_available():
+            return None
+        return job_state(worker[5:]) in {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED",
+                                         "RESIZING", "SUSPENDED"}
+
+
+def job_state(slurm_id: str) -> str | None:
+    """The state squeue reports for a job, else sacct's, else None (the job has left the queue)."""
+    queued = subprocess.run(["squeue", "-h", "-j", slurm_id, "-o", "%T"], capture_output=True, text=True, check=False)
+    if queued.returncode == 0 and queued.stdout.strip():
+        return queued.stdout.split()[0]
+    if shutil.which("sacct"):
+        accounted = subprocess.run(["sacct", "-n", "-X", "-j", slurm_id, "-o", "State"], capture_output=True,
+                                   text=True, check=False)
+        if accounted.returncode == 0 and accounted.stdout.strip():
+            return accounted.stdout.split()[0]
+    return None
