@@ -15,8 +15,8 @@ that registers the file. The mapping:
 * units -> SpikeSortingParams ``nwb_import`` (``{}``), one SpikeSorting per group and its Units, with
   spike times in samples of that rate (``round(t * rate)``; negative times are refused);
 * events -> DatasetEvents stream ``nwb`` (seconds) with one Digital row per table or series:
-  ``<intervals>`` (starts value 1, finite stops value 0), ``<intervals>_<column>`` for other ``*_time``
-  columns, and ``<series>`` for timestamped series (their values when one number per timestamp).
+  ``<intervals>`` (starts value 1, finite stops value 0; other columns are not imported) and ``<series>``
+  for timestamped series (their values when one number per timestamp, else 1), in time order.
 """
 
 from __future__ import annotations

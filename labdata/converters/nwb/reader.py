@@ -1,9 +1,9 @@
 """Read an existing NWB file as plain data (:class:`NwbContents`), for importing it into the lake.
 
 :func:`read_nwb` opens the file with pynwb (HDF5, or an NWB-Zarr folder) and returns its subject,
-session, electrodes (by electrode group), units (spike times in seconds, the group each unit sits on,
-mean waveforms when present) and events: every TimeIntervals table (trials, epochs, ...) and every
-TimeSeries with timestamps inside acquisition/processing (e.g. BehavioralEvents). Raw acquisition
+session, electrodes (by electrode group), units (spike times in seconds as the file has them, the group
+each unit sits on, mean waveforms when present) and events in time order: every TimeIntervals table
+(trials, epochs, ...: starts and stops) and every TimeSeries with timestamps (e.g. in BehavioralEvents). Raw acquisition
 data is never read: only timestamps of timestamped series (and their values when they are 1-D and no
 longer than their timestamps). A file pynwb cannot open raises :class:`RecordingFormatError` with
 pynwb's reason.
@@ -245,10 +245,10 @@ def _events(nwbfile: Any) -> dict[str, NwbEvents]:
     events: dict[str, NwbEvents] = {}
     for item in nwbfile.objects.values():
         if isinstance(item, TimeIntervals) and len(item):
-            events.update(_interval_events(item))
+            events[item.name] = _interval_events(item)
         elif isinstance(item, TimeSeries) and item.timestamps is not None:
             stamps = np.asarray(item.timestamps[:], dtype=np.float64)
-            events[item.name] = NwbEvents(stamps, _series_values(item, len(stamps)), str(item.description or ""))
+            events[item.name] = _in_time_order(stamps, _series_values(item, len(stamps)), str(item.description or ""))
     return events
 
 
@@ -262,21 +262,17 @@ def _series_values(series: Any, count: int) -> np.ndarray:
     return np.ones(count)
 
 
-def _interval_events(table: Any) -> dict[str, NwbEvents]:
-    """``<table>``: starts (value 1) and finite stops (value 0) in time order (stops first at equal times);
-    ``<table>_<column>`` for each other ``*_time`` column: its finite times (value 1)."""
+def _interval_events(table: Any) -> NwbEvents:
+    """Starts (value 1) and finite stops (value 0) of a TimeIntervals table in time order (stops first at equal
+    times). Its other columns are not read: files differ on whether their ``*_time`` columns are session times."""
     starts = np.asarray(table["start_time"][:], dtype=np.float64)
     stops = np.asarray(table["stop_time"][:], dtype=np.float64)
     stops = stops[np.isfinite(stops)]
-    times = np.concatenate([starts, stops])
-    values = np.concatenate([np.ones(len(starts)), np.zeros(len(stops))])
+    return _in_time_order(np.concatenate([starts, stops]), np.concatenate([np.ones(len(starts)), np.zeros(len(stops))]),
+                          str(table.description or table.name))
+
+
+def _in_time_order(times: np.ndarray, values: np.ndarray, description: str) -> NwbEvents:
+    """Events sorted by time (by value at equal times, offsets first): an event stream has no other order."""
     order = np.lexsort((values, times))
-    events = {table.name: NwbEvents(times[order], values[order], str(table.description or table.name))}
-    for column in table.colnames:
-        if column.endswith("_time") and column not in ("start_time", "stop_time"):
-            stamps = np.asarray(table[column][:], dtype=np.float64)
-            if stamps.ndim == 1:
-                stamps = stamps[np.isfinite(stamps)]
-                events[f"{table.name}_{column}"] = NwbEvents(stamps, np.ones(len(stamps)),
-                                                             f"{column} of {table.name}")
-    return events
+    return NwbEvents(times[order], values[order], description)
