@@ -31,12 +31,11 @@ from typing import Any
 import numpy as np
 
 from labdata.catalog.engine.context import current_context
-from labdata.converters.nwb.reader import PLACEHOLDER_GROUP, ElectrodeGroupInfo, NwbContents, NwbUnits, read_nwb
+from labdata.converters.nwb.reader import ElectrodeGroupInfo, NwbContents, NwbUnits, read_nwb
 from labdata.core.errors import DataError, FileConflictError
 from labdata.schema.ephys import EphysRecording, Probe, ProbeConfiguration, SpikeSorting, SpikeSortingParams
-from labdata.schema.ephys_methods import StreamEvents, insert_events
 from labdata.schema.file_objects import drop_intents, finish_object_deletions, record_intents
-from labdata.schema.general import DEFAULT_RAW_STORAGE, Dataset, Session, Subject
+from labdata.schema.general import DEFAULT_RAW_STORAGE, Dataset, DatasetEvents, Session, Subject
 from labdata.schema.nwb_subjects import dataset_names, new_subject, session_row
 from labdata.schema.sorting_params import find_parameter_set, next_parameter_set
 from labdata.stores import open_store
@@ -147,17 +146,16 @@ def register_nwb(dataset: Mapping[str, str], contents: NwbContents, file_key: Ma
     if has_ephys:
         _register_ephys(dataset, contents, file_key)
     if contents.events:
-        insert_events(dataset, EVENT_STREAM, _stream(contents), None)
+        _insert_events(dataset, contents)
 
 
-def _stream(contents: NwbContents) -> StreamEvents:
-    """The file's events as one stream in seconds (insert_events names each row by its key)."""
-    from labdata.converters.spikeglx.events import LineEdges
-
-    events = StreamEvents(rate=None)
-    events.edges = {name: LineEdges(samples=np.asarray(e.timestamps, dtype=np.float64),  # type: ignore[dict-item]
-                                    values=np.asarray(e.values)) for name, e in contents.events.items()}
-    return events
+def _insert_events(dataset: dict[str, str], contents: NwbContents) -> None:
+    """DatasetEvents ``nwb`` and one Digital row per event table or series of the file (seconds)."""
+    DatasetEvents.insert1(dict(dataset, stream_name=EVENT_STREAM), skip_duplicates=True, allow_direct_insert=True)
+    DatasetEvents.Digital.insert([dict(dataset, stream_name=EVENT_STREAM, event_name=name[:54],
+                                       event_timestamps=np.asarray(events.timestamps, dtype=np.float64),
+                                       event_values=np.asarray(events.values))
+                                  for name, events in contents.events.items()], allow_direct_insert=True)
 
 
 def _groups_with_units(contents: NwbContents) -> list[ElectrodeGroupInfo]:

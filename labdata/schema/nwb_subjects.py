@@ -62,7 +62,8 @@ def subject_fields(contents: NwbContents, given: Mapping[str, Any] | None = None
     Call inside a transaction. Fields the file cannot give are left out (``new_subject_row`` names them).
     """
     given = {k: v for k, v in (given or {}).items() if v}
-    subject, fields = contents.subject, {"subject_sex": "U"}  # the lake's unknown
+    subject = contents.subject
+    fields: dict[str, Any] = {"subject_sex": "U"}  # the lake's unknown
     if subject is not None:
         fields["subject_sex"] = _sex(subject.sex)
         dob = _date_of_birth(subject.date_of_birth, subject.age, contents.session_start_time)
@@ -120,7 +121,10 @@ def _strain(species: str, strain: str | None) -> str:
 
 def ensure_member(person: str, joined: dt.date) -> str:
     """The LabMember ``user_name`` of an NWB experimenter (``Last, First`` or ``First Last``), added when new."""
-    last, _, first = person.partition(",") if "," in person else (person.rpartition(" ")[2], "", person.rpartition(" ")[0])
+    if "," in person:
+        last, _, first = person.partition(",")
+    else:
+        first, _, last = person.rpartition(" ")
     first, last = first.strip(), last.strip()
     user = re.sub(r"[^a-z0-9]+", "_", f"{first} {last}".strip().lower()).strip("_")[:32] or "nwb_experimenter"
     for row in LabMember.fetch("user_name", "first_name", "last_name", as_dict=True):

@@ -7,8 +7,12 @@ which are recorded in ProcessedFile instead of being uploaded. Its
 that registers the files, so a job's rows appear together or not at all.
 
 Rules are looked up by name: the built-in ones (``none``, ``ephys`` for SpikeGLX
-recordings, :mod:`labdata.upload.ephys_rule`, and ``nwb`` for NWB files, :mod:`labdata.upload.nwb_rule`) and those of the ``upload_rules`` preference, ``{"name":
-"package.module:ClassName"}``.
+recordings, :mod:`labdata.upload.ephys_rule`, and ``nwb`` for NWB files,
+:mod:`labdata.upload.nwb_rule`) and those of the ``upload_rules`` preference,
+``{"name": "package.module:ClassName"}``.
+
+A rule can also read names and parent rows from the files on the rig (:meth:`UploadRule.names_from`,
+:meth:`UploadRule.parent_rows_from`), which ``labdata put`` asks before it copies anything.
 
 Examples
 --------

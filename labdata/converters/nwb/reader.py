@@ -187,8 +187,9 @@ def _groups(nwbfile: Any) -> list[ElectrodeGroupInfo]:
         group = nwbfile.electrode_groups.get(name)
         device = group.device.name if group is not None and group.device is not None else None
         rate, gain = rates.get(name, (None, None))
-        groups.append(ElectrodeGroupInfo(name=name, device=device, rows=rows, ids=ids[rows], coords=np.nan_to_num(coords[rows]),
-                                         locations=[locations[r] for r in rows], sampling_rate=rate, gain_uv=gain))
+        groups.append(ElectrodeGroupInfo(name=name, device=device, rows=rows, ids=ids[rows],
+                                         coords=np.nan_to_num(coords[rows]), locations=[locations[r] for r in rows],
+                                         sampling_rate=rate, gain_uv=gain))
     return groups
 
 
