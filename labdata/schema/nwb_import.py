@@ -32,7 +32,7 @@ import numpy as np
 
 from labdata.catalog.engine.context import current_context
 from labdata.converters.nwb.reader import ElectrodeGroupInfo, NwbContents, NwbUnits, read_nwb
-from labdata.core.errors import DataError, FileConflictError
+from labdata.core.errors import DataError, FileConflictError, RecordingFormatError
 from labdata.schema.ephys import EphysRecording, Probe, ProbeConfiguration, SpikeSorting, SpikeSortingParams
 from labdata.schema.file_objects import drop_intents, finish_object_deletions, record_intents
 from labdata.schema.general import DEFAULT_RAW_STORAGE, Dataset, DatasetEvents, Session, Subject
@@ -72,13 +72,16 @@ def import_nwb(path: str | Path, *, subject_name: str | None = None, session_nam
     Raises
     ------
     RecordingFormatError
-        pynwb cannot read the file; nothing is stored or registered.
+        pynwb cannot read the file, or it is an NWB-Zarr folder; nothing is stored or registered.
     FileConflictError
         The file is in the lake already (a second import changes nothing).
     MissingAttributeError, MissingParentError
         A name or a new subject's field is unknown.
     """
     source = Path(path)
+    if source.is_dir():
+        raise RecordingFormatError(f"{source.name} is a folder (NWB-Zarr); a File holds one file.",
+                                   hint="Import the HDF5 version of the file (read_nwb reads NWB-Zarr folders).")
     contents = read_nwb(source)
     names = dataset_names(contents, source.name, subject_name, session_name, dataset_name)
     file_path = f"{names['subject_name']}/{names['session_name']}/{names['dataset_name']}/{source.name}"

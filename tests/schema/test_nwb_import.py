@@ -165,3 +165,30 @@ def test_a_reexported_dandi_session_passes_the_inspector_as_well_as_the_original
         assert len(nwbfile.units) == 1 and len(nwbfile.electrodes) == 64
         assert len(nwbfile.intervals[f"{key['dataset_name']}_nwb_trials"]) == 178
 
+
+
+def test_a_refused_new_subject_leaves_no_row_and_no_stored_object(world) -> None:
+    from labdata.schema import LabMember
+    from labdata.schema.file_objects import pending_uploads
+
+    before, members = counts(), len(LabMember())
+    with pytest.raises(MissingAttributeError, match="--dob"):
+        import_nwb(NWB / "pynwb" / "2.6.0_DynamicTableElectrodes.nwb", subject_name="nobody")
+    assert counts() == before and len(LabMember()) == members
+    assert not (world.root / "data" / "nobody").exists() or not list((world.root / "data" / "nobody").rglob("*.*"))
+    assert not pending_uploads()
+
+
+
+def test_an_nwb_zarr_export_reads_back_and_is_not_imported(world, tmp_path) -> None:
+    from labdata.converters.nwb.reader import read_nwb
+    from labdata.schema.nwb_export import export_nwb
+
+    [folder] = export_nwb(Session & world.imported[DANDI.name], tmp_path, raw=False, progress=False, backend="zarr")
+    with pytest.raises(RecordingFormatError, match="pickled references") as error:
+        read_nwb(folder)
+    assert "trusted_zarr=True" in error.value.hint
+    contents = read_nwb(folder, trusted_zarr=True)
+    assert [len(g.rows) for g in contents.groups] == [64] and len(contents.units[0].spike_times[0]) == 1679
+    with pytest.raises(RecordingFormatError, match="is a folder"):
+        import_nwb(folder, dataset_name="zarr")

@@ -11,6 +11,7 @@ pynwb's reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from labdata.converters.nwb.writer import trusted_zarr_reading
 from labdata.core.errors import RecordingFormatError
 
 __all__ = ["ElectrodeGroupInfo", "NwbContents", "NwbEvents", "NwbSubject", "NwbUnits", "read_nwb"]
@@ -96,8 +98,16 @@ class NwbContents:
         return max(ends, default=0.0)
 
 
-def read_nwb(path: str | Path) -> NwbContents:
+def read_nwb(path: str | Path, *, trusted_zarr: bool = False) -> NwbContents:
     """Read the subject, session, electrodes, units and events of an NWB file (HDF5 or NWB-Zarr).
+
+    Parameters
+    ----------
+    path : path
+        An HDF5 file, or an NWB-Zarr folder.
+    trusted_zarr : bool
+        Allow the pickled references hdmf-zarr writes (unpickling runs code: only for folders you trust,
+        e.g. labdata's own exports).
 
     Raises
     ------
@@ -107,10 +117,9 @@ def read_nwb(path: str | Path) -> NwbContents:
     path = Path(path)
     io = _open(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), trusted_zarr_reading() if trusted_zarr else contextlib.nullcontext():
             warnings.simplefilter("ignore")  # cached-namespace and old-schema notices of valid files
-            nwbfile = io.read()
-        return _contents(nwbfile)
+            return _contents(io.read())
     except RecordingFormatError:
         raise
     except Exception as error:
@@ -133,6 +142,10 @@ def _open(path: Path) -> Any:
 
 
 def _unreadable(path: Path, error: Exception) -> RecordingFormatError:
+    if type(error).__name__ == "UnsafeDecodeError":
+        return RecordingFormatError(f"{path.name} holds pickled references (hdmf-zarr writes them) that are not "
+                                    "decoded by default: unpickling runs code.",
+                                    hint="If you trust the folder, read it with read_nwb(path, trusted_zarr=True).")
     return RecordingFormatError(
         f"{path.name} is not an NWB file pynwb can read: {type(error).__name__}: {error}",
         hint="Only NWB 2.x files are imported; convert NWB 1.x files to NWB 2 first (e.g. with the "
