@@ -17,10 +17,14 @@ __all__ = ["put", "upload"]
 
 @click.command("put")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("-r", "--rule", default="none", show_default=True, help="Upload rule the server applies.")
-@click.option("-a", "--subject", default=None, help="Subject name (default: from path_rules).")
-@click.option("-s", "--session", default=None, help="Session name (default: from path_rules).")
-@click.option("-d", "--dataset", default=None, help="Dataset name (default: from path_rules).")
+@click.option("-r", "--rule", default="none", show_default=True,
+              help="Upload rule the server applies (none, ephys for SpikeGLX, nwb for an NWB file, or one of "
+                   "upload_rules).")
+@click.option("-a", "--subject", default=None,
+              help="Subject name (default: from the file with -r nwb, else path_rules).")
+@click.option("-s", "--session", default=None,
+              help="Session name (default: from the file with -r nwb, else path_rules).")
+@click.option("-d", "--dataset", default=None, help="Dataset name (default: nwb with -r nwb, else path_rules).")
 @click.option("-t", "--dataset-type", default=None, help="Dataset type of a new dataset (e.g. ephys).")
 @click.option("--dob", default=None, help="Date of birth of a new subject, YYYY-MM-DD.")
 @click.option("--sex", type=click.Choice(["M", "F", "U"]), default=None, help="Sex of a new subject.")

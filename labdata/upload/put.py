@@ -89,15 +89,19 @@ def put(paths: Iterable[str | Path], *, rule: str = "none", subject_name: str | 
         Nothing is copied or registered.
     """
     prefs = current_context().prefs()
-    rule_for(rule, prefs.get("upload_rules"))
+    upload_rule = rule_for(rule, prefs.get("upload_rules"))
     target = _upload_path(prefs)
     files = relative_files(paths, prefs.local_paths[0])
-    dataset = _dataset_names(list(files), prefs, subject_name, session_name, dataset_name)
+    from_files = upload_rule.names_from(files)  # e.g. an NWB file's subject and session
+    dataset = _dataset_names(list(files), prefs, subject_name or from_files.get("subject_name"),
+                             session_name or from_files.get("session_name"),
+                             dataset_name or from_files.get("dataset_name"))
     storage = prefs.get("upload_storage") or DEFAULT_RAW_STORAGE
     queued = _already_queued(files, storage)
     if queued is not None:
         return PutResult(queued[0], dataset, list(files), created=False, status=queued[1] or "")
-    rows = _parent_rows(dataset, dataset_type, new_subject, prefs)
+    rows = _parent_rows(dataset, dataset_type, new_subject, prefs,
+                        upload_rule.parent_rows_from(files, dataset, new_subject))
     copied, kept = _copy_all(files, target, overwrite, progress)
     job = dict(job_rule=rule, job_host=prefs.get("upload_host"), upload_storage=storage, **dataset,
                project_name=_project_or_none())
@@ -173,17 +177,20 @@ def _already_queued(files: dict[str, Path], storage: str) -> tuple[int, str | No
 
 
 def _parent_rows(dataset: dict[str, str], dataset_type: str | None, new_subject: dict[str, Any] | None,
-                 prefs: Any) -> dict[str, dict[str, Any] | None]:
-    """The Subject, Session and Dataset rows to insert (None for those that exist), checked now."""
+                 prefs: Any, from_files: dict[str, dict[str, Any] | None] | None) -> dict[str, dict[str, Any] | None]:
+    """The Subject, Session and Dataset rows to insert (None for those that exist), checked now; the Subject
+    and Session the rule read from the files (``from_files``) when it gives them."""
     from labdata.schema.general import Dataset, DatasetType, Session, Subject
     from labdata.schema.subjects import new_subject_row
 
     subject = {"subject_name": dataset["subject_name"]}
     session = {**subject, "session_name": dataset["session_name"]}
     rows: dict[str, dict[str, Any] | None] = {"subject": None, "session": None, "dataset": None}
-    if not Subject & subject:
+    if from_files is not None:
+        rows.update(from_files)
+    elif not Subject & subject:
         rows["subject"] = new_subject_row(dataset["subject_name"], new_subject or {})
-    if not Session & session:
+    if from_files is None and not Session & session:
         rows["session"] = {**session, "session_datetime": session_datetime(dataset, prefs["path_rules_session_date"])}
     if dataset_type and not DatasetType & {"dataset_type": dataset_type}:
         known = ", ".join(DatasetType.fetch("dataset_type"))

@@ -6,9 +6,13 @@ which are recorded in ProcessedFile instead of being uploaded. Its
 :meth:`UploadRule.register` adds rows of its own tables in the same transaction
 that registers the files, so a job's rows appear together or not at all.
 
-Rules are looked up by name: the built-in ones (``none``, and ``ephys`` for SpikeGLX
-recordings, :mod:`labdata.upload.ephys_rule`) and those of the ``upload_rules`` preference, ``{"name":
-"package.module:ClassName"}``.
+Rules are looked up by name: the built-in ones (``none``, ``ephys`` for SpikeGLX
+recordings, :mod:`labdata.upload.ephys_rule`, and ``nwb`` for NWB files,
+:mod:`labdata.upload.nwb_rule`) and those of the ``upload_rules`` preference,
+``{"name": "package.module:ClassName"}``.
+
+A rule can also read names and parent rows from the files on the rig (:meth:`UploadRule.names_from`,
+:meth:`UploadRule.parent_rows_from`), which ``labdata put`` asks before it copies anything.
 
 Examples
 --------
@@ -75,6 +79,21 @@ class UploadRule:
                  uploaded: list[SourceFile]) -> None:
         """Insert this rule's rows; runs inside the transaction that registers ``uploaded``."""
 
+    def names_from(self, files: Mapping[str, Path]) -> dict[str, str]:
+        """Names (subject_name, session_name, dataset_name) the files themselves give, read by ``put`` on the rig.
+
+        ``-a``/``-s``/``-d`` win over them, and they over ``path_rules``. None by default.
+        """
+        return {}
+
+    def parent_rows_from(self, files: Mapping[str, Path], dataset: Mapping[str, str],
+                         new_subject_fields: Mapping[str, Any] | None) -> dict[str, dict[str, Any] | None] | None:
+        """The Subject and Session rows ``put`` inserts for a dataset the lake does not have, from the files.
+
+        None (the default): ``put`` makes them from ``new_subject_fields`` and ``path_rules``.
+        """
+        return None
+
 
 def _ephys_rule() -> UploadRule:
     from labdata.upload.ephys_rule import EphysRule  # imports the SpikeGLX converters only when used
@@ -82,7 +101,13 @@ def _ephys_rule() -> UploadRule:
     return EphysRule()
 
 
-BUILTIN_RULES: dict[str, Callable[[], UploadRule]] = {"none": UploadRule, "ephys": _ephys_rule}
+def _nwb_rule() -> UploadRule:
+    from labdata.upload.nwb_rule import NwbRule  # imports pynwb only when used
+
+    return NwbRule()
+
+
+BUILTIN_RULES: dict[str, Callable[[], UploadRule]] = {"none": UploadRule, "ephys": _ephys_rule, "nwb": _nwb_rule}
 
 
 def rule_names(configured: Mapping[str, str] | None) -> list[str]:
