@@ -149,7 +149,10 @@ def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows:
         nwbfile.add_acquisition(_analog_series(stream, progress=progress, buffer_rows=buffer_rows))
     _add_units(nwbfile, export.units, groups)
     for name, events in export.events.items():
-        nwbfile.add_time_intervals(_intervals(name, events))
+        if _has_offsets(events):
+            nwbfile.add_time_intervals(_intervals(name, events))
+        else:
+            nwbfile.add_acquisition(_onsets(name, events))
     if export.trials is not None:
         _add_trials(nwbfile, export.trials)
     return nwbfile
@@ -171,6 +174,25 @@ def _add_trials(nwbfile: NWBFile, trials: TrialsExport) -> None:
     for index, (start, stop) in enumerate(zip(trials.start_time, trials.stop_time, strict=True)):
         values = {name: column.values[index] for name, column in trials.columns.items()}
         nwbfile.add_trial(start_time=float(start), stop_time=float(stop), **values)
+
+
+def _has_offsets(events: Any) -> bool:
+    """Whether every rise of a line is followed by a fall (so that it makes intervals)."""
+    values = np.asarray(events.values) if events.values is not None else np.ones(len(events.timestamps))
+    rises, falls = np.flatnonzero(values != 0), np.flatnonzero(values == 0)
+    return len(rises) > 0 and len(falls) > 0 and all((falls > rise).any() for rise in rises[-1:])
+
+
+def _onsets(name: str, events: Any) -> TimeSeries:
+    """Events with no offsets (licks, a trial start without an end) as a TimeSeries of their values: by rate
+    when they are regular (the inspector refuses regular timestamps), else with their timestamps."""
+    times = np.asarray(events.timestamps, dtype=np.float64)
+    values = np.asarray(events.values) if events.values is not None else np.ones(len(times))
+    gaps = np.diff(times)
+    common = dict(name=name, description=events.description, unit="n.a.", data=values)
+    if len(gaps) > 1 and gaps[0] > 0 and np.allclose(gaps, gaps[0], rtol=0, atol=1e-9):
+        return TimeSeries(**common, starting_time=float(times[0]), rate=float(1.0 / gaps[0]))
+    return TimeSeries(**common, timestamps=times)
 
 
 def _intervals(name: str, events: Any) -> TimeIntervals:
