@@ -6,7 +6,8 @@ makes atomic (the primary-key check runs inside the write transaction, and
 concurrent writers conflict and retry), so no two workers, on one machine or
 several, ever hold the same key. A successful ``make`` deletes its row; a
 failed one keeps it with status ``error``, the message and the traceback, so
-other workers skip the key until the error is cleared.
+other workers skip the key until the error is cleared. A reservation whose worker died on the same
+host (SIGKILL, out of memory) is taken over by the next worker that reaches the key.
 """
 
 from __future__ import annotations
@@ -68,6 +69,21 @@ class PopulateJob(Manual):
         return super().delete(**{"safemode": False, **options})
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, dead but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def error_message(error: BaseException) -> str:
     """DataJoint's job error message: ``KeyboardInterrupt``, ``ValueError: bad value``."""
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -101,7 +117,17 @@ class JobTable:
         try:
             self.jobs.insert1(self._row(key, status))
         except DuplicateError:
+            return self._take_over_stale(key, status)
+        return True
+
+    def _take_over_stale(self, key: dict[str, Any], status: str) -> bool:
+        """Take over a reservation whose worker died on this host (killed mid-make: its make never committed)."""
+        held = (self.jobs & {"table_name": self.table_name, "key_hash": key_hash(key)}).fetch(as_dict=True)
+        if not held or held[0]["status"] != "reserved" or held[0]["host"] != socket.gethostname():
             return False
+        if _process_alive(int(held[0]["pid"])):
+            return False
+        self.jobs.insert1(self._row(key, status), replace=True)
         return True
 
     def complete(self, key: dict[str, Any]) -> None:
