@@ -36,6 +36,8 @@ QUEUE_COLUMNS = ["job_id", "task_name", "task_status", "task_target", "task_host
 @click.option("--background", is_flag=True, help="Start the local workers detached (logs in ~/labdata/logs).")
 @click.option("-n", "--processes", type=click.IntRange(1, 256), default=None,
               help="Local workers running at once (default 1).")
+@click.option("-w", "--workers", type=click.IntRange(1, 1000), default=1,
+              help="Identical tasks sharing a lake-wide analysis (populate reserves each key).")
 @click.option("--queue", "show_queue", is_flag=True, help="Show the task queue instead of running anything.")
 @click.option("-h", "--help", "show_help", is_flag=True, help="Show this help, or an analysis' options.")
 @lake_options
@@ -43,7 +45,7 @@ QUEUE_COLUMNS = ["job_id", "task_name", "task_status", "task_target", "task_host
 @click.pass_context
 @reports_errors
 def run(ctx: click.Context, analysis: str | None, subject: str | None, session: str | None, target: str | None,
-        force: bool, background: bool, processes: int | None, show_queue: bool, show_help: bool,
+        force: bool, background: bool, processes: int | None, workers: int, show_queue: bool, show_help: bool,
         lake_path: str | None, project: str | None, options: tuple[str, ...]) -> None:
     """Queue ANALYSIS (populate, spikeinterface, ...) for a subject/session and run it.
 
@@ -62,7 +64,8 @@ def run(ctx: click.Context, analysis: str | None, subject: str | None, session: 
         return
     args = list(options[1:] if options[:1] == ("--",) else options)
     result = submit(analysis or "", subject, session, target, context=context, args=args, force=force,
-                    wait=not background, runner_settings={"processes": processes})
+                    wait=not background, workers=workers,
+                    runner_settings={"processes": processes})
     for job_id in result.job_ids:
         click.echo(f"task {job_id}: {result.analysis} on {result.target} ({result.submitted.get(job_id, '?')})")
     if not background and result.target == "local":

@@ -118,9 +118,10 @@ def options_to_args(options: Mapping[str, Any], analysis: type[Analysis]) -> lis
     return args
 
 
-def task_command(analysis: str, subject: str | None, session: str | None, args: Sequence[str]) -> str:
+def task_command(analysis: str, subject: str | None, session: str | None, args: Sequence[str],
+                 workers: int = 1) -> str:
     """The normalised ``run`` command recorded in ComputeTask.task_cmd (used to refuse identical submissions)."""
-    words = ["run", analysis]
+    words = ["run", analysis, *(["-w", str(workers)] if workers > 1 else [])]
     words += ["-a", subject] if subject else []
     words += ["-s", session] if session else []
     return shlex.join([*words, "--", *args]) if args else shlex.join(words)

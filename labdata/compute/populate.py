@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 
 import click
 
+from labdata.catalog.ops.ddl import ensure_schemas
+from labdata.catalog.populate.jobs import PopulateJob, job_registry
+from labdata.catalog.populate.making import SIGTERM_MESSAGE
 from labdata.compute.analysis import Analysis
 from labdata.compute.task import RunningTask
 from labdata.compute.work import Resources
@@ -44,6 +47,9 @@ class PopulateCompute(Analysis):
         """Populate the table in the task's context; a failed key fails the task (after the others are made)."""
         parameters = task.parameters
         table = table_named(parameters["table"], parameters.get("imports", ()))(task.context)
+        retried = _forget_interrupted_keys(table)
+        if retried:
+            task.log(f"{retried} key(s) interrupted by an earlier SIGTERM are made again")
         restrictions = [_restriction(text) for text in parameters.get("restrictions", ())]
         result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=not parameters["stop_on_errors"],
                                 processes=parameters["processes"], max_calls=parameters.get("max_calls"))
@@ -76,6 +82,17 @@ def table_named(name: str, imports: Any = ()) -> Any:
                 pass
         raise AnalysisOptionError(str(unknown).split("\nhint:")[0], hint="Name a documented table, or your own "
                                   "as module.Table (importable where the task runs).") from unknown
+
+
+def _forget_interrupted_keys(table: Any) -> int:
+    """Drop the job-table errors of keys a cancelled task was making (SIGTERM is no failure of the key)."""
+    ensure_schemas(table.context, job_registry)
+    interrupted = PopulateJob(table.context) & {"table_name": table._full_name, "status": "error",
+                                                "error_message": f"SystemExit: {SIGTERM_MESSAGE}"}
+    count = len(interrupted)
+    if count:
+        interrupted.delete(safemode=False)
+    return count
 
 
 def _restriction(text: str) -> Any:

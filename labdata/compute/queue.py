@@ -40,7 +40,7 @@ class SubmitResult:
 
 def submit(context: Context, analysis: str, *, subject: str | None = None, session: str | None = None,
            target: str | None = None, args: Sequence[str] = (), force: bool = False, wait: bool = True,
-           runner_settings: Mapping[str, Any] | None = None, **options: Any) -> SubmitResult:
+           workers: int = 1, runner_settings: Mapping[str, Any] | None = None, **options: Any) -> SubmitResult:
     """Queue ``analysis`` for the selection and run it on ``target``.
 
     Parameters
@@ -57,6 +57,9 @@ def submit(context: Context, analysis: str, *, subject: str | None = None, sessi
         Queue even if the same command was queued before.
     wait : bool
         Return once the tasks have ended (local foreground); else once they are started or submitted.
+    workers : int
+        For an analysis of the whole lake (``populate``): this many identical tasks, which share the work
+        (populate reserves each key, so every key is made once).
     **options
         The analysis' options as keywords (``restrictions="..."``), instead of or beside ``args``.
 
@@ -72,8 +75,11 @@ def submit(context: Context, analysis: str, *, subject: str | None = None, sessi
     parameters = cls.parse(arguments)
     runner = runner_for(target or compute_prefs.get("default_target") or "local", context, **(runner_settings or {}))
     check_selection(context, subject, session)
-    command = task_command(cls.name, subject, session, arguments)
+    command = task_command(cls.name, subject, session, arguments, workers)
     work = cls().find_work(context, subject, session, parameters)
+    if not cls.per_dataset:
+        work = [Work(unit.dataset, unit.files, {**unit.parameters, "worker": index})
+                for index in range(max(1, workers)) for unit in work]
     job_ids = context.lake.run(lambda: _queue(context, cls, command, work, parameters, runner.name, force))
     result = SubmitResult(cls.name, runner.name, job_ids)
     result.submitted = dispatch(context, job_ids, runner_settings=runner_settings, target=runner.name, wait=wait)

@@ -81,7 +81,7 @@ def run_task(context: Context, job_id: int) -> str:
         with _sigterm_cancels():
             task.log(f"{row['task_name']} on {dataset or 'the lake'} started on {this_host()}")
             analysis.compute(task)
-    except TaskCancelled:
+    except (TaskCancelled, SystemExit):  # SystemExit: populate's own SIGTERM handler (DataJoint's behaviour)
         _finish(context, job_id, CANCELLED, "cancelled by SIGTERM (scancel, preemption or shutdown); "
                 "back in the queue", waiting=1)
         return CANCELLED

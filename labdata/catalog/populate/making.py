@@ -115,6 +115,9 @@ def todo_keys(table: Table, restrictions: tuple[Any, ...], *, order: str = "orig
     return keys
 
 
+SIGTERM_MESSAGE = "SIGTERM received"
+
+
 @contextmanager
 def sigterm_exits() -> Iterator[None]:
     """While populating with reserved jobs, SIGTERM raises SystemExit, so that the job records it (as DataJoint)."""
@@ -124,7 +127,7 @@ def sigterm_exits() -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         logger.info("Populate terminated by SIGTERM")
-        raise SystemExit("SIGTERM received")
+        raise SystemExit(SIGTERM_MESSAGE)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

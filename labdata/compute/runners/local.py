@@ -1,6 +1,6 @@
 """The ``local`` runner: a pool of worker processes on this machine, in the foreground or in the background.
 
-In the foreground, at most ``processes`` tasks run at once (``processes``, default one)
+In the foreground, at most ``processes`` tasks run at once (``processes``, default one per task up to the CPUs)
 and ``dispatch`` returns when all have ended; each worker's output goes to its log file and, in the
 foreground, a line per finished task is printed. In the background each task's worker is started detached
 (a new session, its output in the log file) and ``dispatch`` returns at once.
@@ -29,7 +29,7 @@ class LocalRunner(Runner):
         """Start a worker per task (see the module docstring); return ``{job_id: "<host>@pid<pid>"}``."""
         if not wait:
             return {task.job_id: self._label(self._start(task)) for task in tasks}
-        processes = max(1, int(self.settings.get("processes") or 1))
+        processes = max(1, int(self.settings.get("processes") or min(len(tasks), os.cpu_count() or 1)))
         with ThreadPoolExecutor(max_workers=processes) as pool:
             return dict(pool.map(self._run_to_end, tasks))
 

@@ -24,7 +24,7 @@ from labdata.core.errors import ComputeError, UnknownTargetError
 __all__ = ["SlurmRunner", "slurm_available"]
 
 _KEPT_VARIABLES = ("LABDATA_TASK_LAKE", "LABDATA_PREFERENCES", "LABDATA_DATABASE_PROJECT", "LABDATA_PATH",
-                   "LABDATA_N_JOBS", "PATH", "HOME")
+                   "LABDATA_N_JOBS", "PATH", "HOME", "PYTHONPATH")
 
 
 def slurm_available() -> bool:
@@ -81,9 +81,10 @@ class SlurmRunner(Runner):
         lines += [f"#SBATCH {extra}" for extra in self.settings.get("extra", [])]
         environment = worker_environment(self.context)
         lines += [f"export {name}={shlex.quote(environment[name])}" for name in _KEPT_VARIABLES if name in environment]
+        # exec: the worker is the job's main process, so scancel's SIGTERM reaches it (a shell would die at once
+        # and take the worker with it) and it records CANCELLED before SLURM's KillWait ends
         lines += [f"export LABDATA_N_JOBS={resources.cpus}", "echo \"task started $(date -Is) on $(hostname)\"",
-                  shlex.join(self._command(task)), "status=$?", "echo \"task ended $(date -Is) status $status\"",
-                  "exit $status"]
+                  "exec " + shlex.join(self._command(task))]
         return "\n".join(lines) + "\n"
 
     def _command(self, task: QueuedTask) -> list[str]:
