@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+from _peak_rss import peak_rss_mb
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,7 +37,8 @@ def main() -> None:
         paths = export_nwb(Session & dict(subject_name=SUBJECT, session_name=SESSION), args.out,
                            backend="zarr" if args.zarr else "hdf5", progress=False, **options)
     done = time.perf_counter()
-    print(json.dumps({"seconds": done - imported, "startup": imported - started, "path": str(paths[0])}))
+    print(json.dumps({"seconds": done - imported, "startup": imported - started, "path": str(paths[0]),
+                      "rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 import time
 import warnings
 
+from _peak_rss import peak_rss_mb
+
 
 def main() -> None:
     run_folder, kilosort, out = sys.argv[1:4]
@@ -32,7 +34,7 @@ def main() -> None:
     converter.run_conversion(nwbfile_path=out, metadata=metadata, overwrite=True)
     done = time.perf_counter()
     print(json.dumps({"seconds": done - ready, "startup": ready - started, "path": out,
-                      "version": version("neuroconv")}))
+                      "version": version("neuroconv"), "rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

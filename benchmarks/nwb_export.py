@@ -5,7 +5,7 @@ synthetic NP1.0 recording (385 channels, AP at 30 kHz, ``--seconds`` long, defau
 with the ``ephys`` rule (stored as a compressed ``.zarr.zip``), and a Kilosort/phy folder of its simulated
 units imported with ``SpikeSorting.add_kilosort``; the set-up's steps are timed and printed, not compared.
 Then, side by side in one run, each export in a fresh child process (so that its peak RSS, read from
-``os.wait4``, is its own):
+``VmHWM`` at its end, is its own; ``wait4``'s ``ru_maxrss`` would carry this process's):
 
 * NeuroConv: ``SpikeGLXRecordingInterface`` (``imec0.ap``) + ``KiloSortSortingInterface`` on the raw
   ``.ap.bin`` and the Kilosort folder, ``ConverterPipe.run_conversion`` to HDF5 with NeuroConv's defaults
@@ -73,21 +73,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_child(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``command`` to its end; its last stdout line (JSON), its wall seconds and its own peak RSS (MB).
-
-    The child is reaped with ``os.wait4``, whose resource usage is that child's alone (``ru_maxrss``).
-    """
+    """Run ``command`` to its end; its last stdout line (JSON, with the child's own peak RSS: ``_peak_rss.py``)
+    and its wall seconds."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=HERE, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
+        child.wait()
         wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
-    return json.loads(stdout.strip().splitlines()[-1]) | {"wall": wall, "rss_mb": usage.ru_maxrss / 1024}
+    return json.loads(stdout.strip().splitlines()[-1]) | {"wall": wall}
 
 
 def neuroconv_python(args: argparse.Namespace) -> tuple[str | None, str]:
