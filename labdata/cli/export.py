@@ -27,6 +27,8 @@ def export() -> None:
               help="Instead of a folder: store each file in the analysis storage as an AnalysisFile "
                    "(<subject>/<session>/nwb/...).")
 @click.option("--zarr", is_flag=True, help="Write NWB-Zarr instead of HDF5.")
+@click.option("--compression", default=None, metavar="gzip[:LEVEL]",
+              help="HDF5: compress the raw samples with gzip (level 0-9, default 4; on every CPU). Default: none.")
 @click.option("--no-raw", is_flag=True, help="Leave out the raw AP/LF samples.")
 @click.option("--no-units", is_flag=True, help="Leave out the sorted units.")
 @click.option("--probe-clock", is_flag=True, help="Spike and event times on each probe's clock (default: synced).")
@@ -34,7 +36,7 @@ def export() -> None:
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
 @reports_errors
 def nwb(subject: str, session: str | None, dataset: str | None, output: str | None, to_storage: bool, zarr: bool,
-        no_raw: bool,
+        compression: str | None, no_raw: bool,
         no_units: bool, probe_clock: bool, project: str | None, lake_path: str | None, no_progress: bool) -> None:
     """Write one NWB file per selected session, and print the DANDI inspector's summary of each.
 
@@ -54,7 +56,7 @@ def nwb(subject: str, session: str | None, dataset: str | None, output: str | No
     with use(open_context(lake_path, project)):
         query = Session & key if dataset is None else Session & (Dataset & key & {"dataset_name": dataset}).proj()
         options: dict[str, Any] = dict(backend="zarr" if zarr else "hdf5", raw=not no_raw, units=not no_units,
-                                       synced=not probe_clock, progress=not no_progress)
+                                       synced=not probe_clock, progress=not no_progress, compression=compression)
         if to_storage:
             for stored in export_nwb_to_storage(query, **options):
                 click.echo(f"stored {stored['file_path']} in storage {stored['storage']} (AnalysisFile)")

@@ -47,7 +47,7 @@ _NOT_COLUMNS = {"position", "active_electrodes"}  # blobs of UnitMetrics that ar
 
 
 def export_nwb(query: Any, folder: str | Path, *, backend: str = "hdf5", raw: bool = True, units: bool = True,
-               synced: bool = True, progress: bool = True) -> list[Path]:
+               synced: bool = True, progress: bool = True, compression: str | None = None) -> list[Path]:
     """Write one NWB file per session of ``query`` (sessions, datasets, or anything with their keys).
 
     Parameters
@@ -63,6 +63,9 @@ def export_nwb(query: Any, folder: str | Path, *, backend: str = "hdf5", raw: bo
         Include the units of each probe's sorting.
     synced : bool
         Spike times on the session's main clock (StreamSync), else on each probe's clock.
+    compression : str, optional
+        HDF5: the raw samples' filter, ``"gzip"`` or ``"gzip:<level>"`` (None: uncompressed; see
+        :func:`~labdata.converters.nwb.write_nwb`).
 
     Returns
     -------
@@ -82,12 +85,13 @@ def export_nwb(query: Any, folder: str | Path, *, backend: str = "hdf5", raw: bo
         if backend == "zarr":
             path = path.with_suffix(".nwb.zarr")
         path.parent.mkdir(parents=True, exist_ok=True)
-        written.append(write_nwb(export, path, backend=backend, progress=progress))
+        written.append(write_nwb(export, path, backend=backend, progress=progress, compression=compression))
     return written
 
 
 def export_nwb_to_storage(query: Any, *, backend: str = "hdf5", raw: bool = True, units: bool = True,
-                          synced: bool = True, progress: bool = True, replace: bool = False) -> list[dict[str, str]]:
+                          synced: bool = True, progress: bool = True, replace: bool = False,
+                          compression: str | None = None) -> list[dict[str, str]]:
     """Export like :func:`export_nwb`, then store each file as an AnalysisFile of its session.
 
     The files are written in a temporary folder, then uploaded to the analysis storage at
@@ -107,7 +111,8 @@ def export_nwb_to_storage(query: Any, *, backend: str = "hdf5", raw: bool = True
     analysis = _table(context, "AnalysisFile")
     stored: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="labdata-nwb-") as folder:
-        for path in export_nwb(query, folder, raw=raw, units=units, synced=synced, progress=progress):
+        for path in export_nwb(query, folder, raw=raw, units=units, synced=synced, progress=progress,
+                               compression=compression):
             subject, session = _names_of(path)
             dataset = {"subject_name": subject, "session_name": session, "dataset_name": "nwb"}
             stored += analysis.upload_files([path], dataset, force=replace, progress=progress)

@@ -32,7 +32,7 @@ from labdata.converters.nwb import (
 )
 from labdata.converters.spikeglx.binary import InterleavedBinary
 from labdata.converters.spikeglx.meta import read_meta
-from labdata.core.errors import FileConflictError, LabdataError, MissingAttributeError
+from labdata.core.errors import ConfigError, FileConflictError, LabdataError, MissingAttributeError
 from shared_data import SHARED_DATA
 
 N_SAMPLES, N_CHANNELS, N_UNITS, BUFFER_ROWS = 20_000, 8, 6, 3_000
@@ -113,11 +113,13 @@ def raw() -> np.ndarray:
 def written(tmp_path_factory: pytest.TempPathFactory, raw: np.ndarray) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("nwb")
     out: dict[str, Any] = {}
-    for backend, name in (("hdf5", "session.nwb"), ("zarr", "session.nwb.zarr")):
+    for kind, name in (("hdf5", "session.nwb"), ("zarr", "session.nwb.zarr"), ("hdf5-gzip", "gzip.nwb")):
         samples = CountingSamples(raw)
         export = _session(samples)
-        path = write_nwb(export, folder / name, backend=backend, buffer_rows=BUFFER_ROWS, progress=backend == "zarr")
-        out[backend] = (path, export, samples)
+        backend, _, compression = kind.partition("-")
+        path = write_nwb(export, folder / name, backend=backend, buffer_rows=BUFFER_ROWS, progress=backend == "zarr",
+                         compression=compression or None)
+        out[kind] = (path, export, samples)
     return out
 
 
@@ -176,8 +178,32 @@ def test_hdf5_export_reads_back_exactly(written: dict[str, Any], raw: np.ndarray
         _check_read_back(io.read(), export, raw)
 
 
+def test_gzip_export_compresses_the_raw_samples_and_reads_back_exactly(written: dict[str, Any],
+                                                                      raw: np.ndarray) -> None:
+    import h5py
+
+    path, export, _ = written["hdf5-gzip"]
+    with h5py.File(path, "r") as file:
+        for name in ("ElectricalSeriesProbe0Ap", "ElectricalSeriesProbe1Lf"):
+            data = file[f"acquisition/{name}/data"]
+            assert (data.compression, data.compression_opts) == ("gzip", 4), name
+            assert data.chunks[1] == data.shape[1], name
+        assert file["acquisition/ElectricalSeriesProbe0Ap/data"].shape[0] % BUFFER_ROWS, "an edge chunk, padded"
+    with NWBHDF5IO(str(path), mode="r") as io:
+        _check_read_back(io.read(), export, raw)
+    assert _blocking(inspect_nwbfile(nwbfile_path=path, config=load_config("dandi"))) == []
+
+
+@pytest.mark.parametrize("compression", ["lzf", "gzip:10", "gzip:x"])
+def test_compression_other_than_gzip_is_refused_before_writing(tmp_path: Path, raw: np.ndarray,
+                                                                compression: str) -> None:
+    with pytest.raises(ConfigError, match="not one labdata writes"):
+        write_nwb(_session(CountingSamples(raw)), tmp_path / "x.nwb", compression=compression)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_raw_samples_are_read_in_bounded_chunks(written: dict[str, Any]) -> None:
-    for backend in ("hdf5", "zarr"):
+    for backend in ("hdf5", "zarr", "hdf5-gzip"):
         requests = written[backend][2].requests
         assert len(requests) >= N_SAMPLES // BUFFER_ROWS, backend
         assert max(rows for rows, _ in requests) <= BUFFER_ROWS, backend

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hdmf.backends.hdf5 import H5DataIO
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.ecephys import ElectricalSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.file import Subject
 from pynwb.misc import Units
 
-from labdata.converters.nwb.chunks import SampleChunkIterator
+from labdata.converters.nwb.chunks import SampleChunkIterator, chunk_rows_of, write_gzip_chunks
 from labdata.converters.nwb.description import (
     AnalogStream,
     ProbeExport,
@@ -26,15 +27,15 @@ from labdata.converters.nwb.description import (
     UnitsExport,
     missing_for_dandi,
 )
-from labdata.core.errors import FileConflictError, MissingAttributeError
+from labdata.core.errors import ConfigError, FileConflictError, MissingAttributeError
 
-__all__ = ["BACKENDS", "build_nwbfile", "inspection_summary", "trusted_zarr_reading", "write_nwb"]
+__all__ = ["BACKENDS", "build_nwbfile", "inspection_summary", "raw_filters", "trusted_zarr_reading", "write_nwb"]
 
 BACKENDS = ("hdf5", "zarr")
 
 
 def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5", progress: bool = False,
-              buffer_rows: int = 30_000) -> Path:
+              buffer_rows: int = 30_000, compression: str | None = None) -> Path:
     """Write ``export`` to ``path``: under a temporary name beside it, renamed into place once complete.
 
     Parameters
@@ -49,6 +50,9 @@ def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5",
         Show a progress bar per raw stream.
     buffer_rows : int
         Raw samples read per request (all channels).
+    compression : str, optional
+        HDF5 only: the filter of the raw samples, ``"gzip"`` or ``"gzip:<level 0-9>"`` (gzip is what every NWB
+        reader decodes; level 4 by default, as NeuroConv and h5py); None stores them uncompressed.
 
     Returns
     -------
@@ -64,10 +68,13 @@ def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5",
     """
     destination = Path(path)
     _check_writable(export, destination, backend)
-    nwbfile = build_nwbfile(export, progress=progress, buffer_rows=buffer_rows)
+    filters = raw_filters(compression) if backend == "hdf5" else None
+    nwbfile = build_nwbfile(export, progress=progress, buffer_rows=buffer_rows, filters=filters)
     partial = destination.with_name(f".partial-{uuid.uuid4().hex[:8]}-{destination.name}")
     try:
         _write_with(backend, nwbfile, partial)
+        if filters is not None:
+            _fill_compressed(partial, export, filters, buffer_rows, progress)
         os.replace(partial, destination)
     finally:
         if partial.is_dir():
@@ -75,6 +82,23 @@ def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5",
         else:
             partial.unlink(missing_ok=True)
     return destination
+
+
+def raw_filters(compression: str | None) -> dict[str, Any] | None:
+    """The h5py filter arguments of ``compression`` (``"gzip"``, ``"gzip:1"``; None: none).
+
+    Raises
+    ------
+    ConfigError
+        Not gzip, or a level outside 0-9.
+    """
+    if compression is None:
+        return None
+    name, _, level = compression.partition(":")
+    if name != "gzip" or (level and not (level.isdigit() and 0 <= int(level) <= 9)):
+        raise ConfigError(f"NWB compression {compression!r} is not one labdata writes.",
+                          hint="Use 'gzip' or 'gzip:<level 0-9>' (every NWB reader decodes gzip), or none.")
+    return {"compression": "gzip", "compression_opts": int(level) if level else 4}
 
 
 def _check_writable(export: SessionExport, destination: Path, backend: str) -> None:
@@ -105,6 +129,18 @@ def _write_with(backend: str, nwbfile: NWBFile, target: Path) -> None:
         io.write(nwbfile)
 
 
+def _fill_compressed(target: Path, export: SessionExport, filters: dict[str, Any], buffer_rows: int,
+                     progress: bool) -> None:
+    """Write the raw samples into the empty gzip datasets hdmf created, compressing on threads."""
+    import h5py
+
+    with h5py.File(target, "r+") as file:
+        for probe in export.probes:
+            for raw in probe.raw:
+                write_gzip_chunks(file[f"acquisition/{_series_name(probe, raw)}/data"], raw.samples,
+                                  level=int(filters["compression_opts"]), buffer_rows=buffer_rows, progress=progress)
+
+
 @contextlib.contextmanager
 def trusted_zarr_reading() -> Iterator[None]:
     """Allow numcodecs' pickle decoding inside the block, for NWB-Zarr stores labdata wrote itself.
@@ -122,8 +158,10 @@ def trusted_zarr_reading() -> Iterator[None]:
         pickles.ALLOW_UNSAFE_PICKLE_DECODE = before
 
 
-def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows: int = 30_000) -> NWBFile:
-    """The in-memory :class:`pynwb.NWBFile` of ``export``; raw streams stay iterators until written."""
+def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows: int = 30_000,
+                  filters: dict[str, Any] | None = None) -> NWBFile:
+    """The in-memory :class:`pynwb.NWBFile` of ``export``; raw streams stay iterators until written (wrapped in
+    :class:`~hdmf.backends.hdf5.H5DataIO` with ``filters``, h5py's compression arguments, when given)."""
     session, subject = export.session, export.subject
     nwbfile = NWBFile(
         session_description=session.description, identifier=str(uuid.uuid4()),
@@ -140,9 +178,8 @@ def build_nwbfile(export: SessionExport, *, progress: bool = False, buffer_rows:
             region = nwbfile.create_electrode_table_region(
                 list(range(first_row, first_row + len(probe.electrodes))), f"electrodes of {probe.name}")
             nwbfile.add_acquisition(ElectricalSeries(
-                name=f"ElectricalSeries{_camel(probe.name)}{_camel(raw.name)}",
-                description=f"raw {raw.name} voltage of probe {probe.name}",
-                data=SampleChunkIterator(raw.samples, buffer_rows=buffer_rows, progress=progress),
+                name=_series_name(probe, raw), description=f"raw {raw.name} voltage of probe {probe.name}",
+                data=_raw_data(raw.samples, buffer_rows, progress, filters),
                 electrodes=region, rate=float(raw.sampling_rate), starting_time=float(raw.starting_time),
                 conversion=float(raw.gain_uv) * 1e-6))
     for stream in export.analog:
@@ -193,6 +230,21 @@ def _onsets(name: str, events: Any) -> TimeSeries:
     if len(gaps) > 1 and gaps[0] > 0 and np.allclose(gaps, gaps[0], rtol=0, atol=1e-9):
         return TimeSeries(**common, starting_time=float(times[0]), rate=float(1.0 / gaps[0]))
     return TimeSeries(**common, timestamps=times)
+
+
+def _series_name(probe: ProbeExport, raw: Any) -> str:
+    return f"ElectricalSeries{_camel(probe.name)}{_camel(raw.name)}"
+
+
+def _raw_data(samples: Any, buffer_rows: int, progress: bool, filters: dict[str, Any] | None) -> Any:
+    """An iterator over the samples; with ``filters``, an empty dataset of their shape that
+    :func:`write_gzip_chunks` fills after hdmf wrote the file (compressing on threads)."""
+    if filters is None:
+        return SampleChunkIterator(samples, buffer_rows=buffer_rows, progress=progress)
+    rows, channels = (int(size) for size in samples.shape)
+    dtype = np.dtype(samples.dtype)
+    chunks = (min(rows, chunk_rows_of(channels, dtype.itemsize, buffer_rows)), channels)
+    return H5DataIO(shape=(rows, channels), dtype=dtype, chunks=chunks, **filters)
 
 
 def _intervals(name: str, events: Any) -> TimeIntervals:
