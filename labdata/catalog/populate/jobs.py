@@ -22,6 +22,7 @@ from typing import Any
 from labdata.catalog.declare.registry import TableRegistry
 from labdata.catalog.tables.table import Manual
 from labdata.core.errors import DuplicateError
+from labdata.core.processes import process_alive
 
 __all__ = ["JobTable", "PopulateJob", "error_message", "job_registry", "key_hash"]
 
@@ -69,21 +70,6 @@ class PopulateJob(Manual):
         return super().delete(**{"safemode": False, **options})
 
 
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host runs (a zombie, dead but not reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def error_message(error: BaseException) -> str:
     """DataJoint's job error message: ``KeyboardInterrupt``, ``ValueError: bad value``."""
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -125,7 +111,7 @@ class JobTable:
         held = (self.jobs & {"table_name": self.table_name, "key_hash": key_hash(key)}).fetch(as_dict=True)
         if not held or held[0]["status"] != "reserved" or held[0]["host"] != socket.gethostname():
             return False
-        if _process_alive(int(held[0]["pid"])):
+        if process_alive(int(held[0]["pid"])):
             return False
         self.jobs.insert1(self._row(key, status), replace=True)
         return True

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from labdata.compute.runners.base import QueuedTask, Runner, task_command
 from labdata.compute.worker import worker_environment
+from labdata.core.processes import process_alive
 
 __all__ = ["LocalRunner"]
 
@@ -53,18 +54,4 @@ class LocalRunner(Runner):
         name, _, worker = host.rpartition("@")
         if name != socket.gethostname()[: len(name)] or not worker.startswith("pid"):
             return None
-        try:
-            os.kill(int(worker[3:]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return _not_a_zombie(int(worker[3:]))
-
-
-def _not_a_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+        return process_alive(int(worker[3:]))
