@@ -163,3 +163,37 @@ def test_zarr_export_passes_the_dandi_inspector_and_reads_back_exactly(world: Si
         messages = list(inspect_nwbfile_object(nwb, config=load_config("dandi")))
         assert _blocking(messages) == []
         _check_read_back(nwb, world.expected)
+
+
+def test_dandi_validate_passes_on_the_exported_folder(world: SimpleNamespace, tmp_path: Path) -> None:
+    dandiset = tmp_path / "dandiset"
+    shutil.copytree(world.root / "dandiset", dandiset)
+    (dandiset / "dandiset.yaml").write_text("identifier: '000000'\n")  # what `dandi download` of a Dandiset puts there
+    result = _dandi_validate(dandiset, tmp_path)
+    assert result.returncode == 0 and "No errors found" in result.stdout, result.stdout + result.stderr
+    misplaced = dandiset / "derived" / "session.nwb"  # the same file outside DANDI's organisation is refused
+    misplaced.parent.mkdir()
+    shutil.copyfile(world.hdf5, misplaced)
+    refused = _dandi_validate(dandiset, tmp_path)
+    assert refused.returncode == 1 and "NON_DANDI_FILENAME" in refused.stdout, refused.stdout
+
+
+def _dandi_validate(folder: Path, home: Path) -> subprocess.CompletedProcess:
+    dandi = Path(sys.executable).with_name("dandi")
+    return subprocess.run([str(dandi), "validate", str(folder)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "DANDI_NO_ET": "1", "HOME": str(home)})  # no version check online
+
+
+def test_spikeinterface_nwb_extractors_read_the_export(world: SimpleNamespace) -> None:
+    from spikeinterface.extractors import read_nwb_recording, read_nwb_sorting
+
+    recording = read_nwb_recording(world.hdf5, electrical_series_path=f"acquisition/{SERIES}")
+    assert recording.get_sampling_frequency() == 30_000.0 and recording.get_num_channels() == 383
+    assert np.array_equal(recording.get_traces(return_in_uV=False), world.expected.ap)
+    microvolts = recording.get_traces(start_frame=100, end_frame=300, return_in_uV=True)
+    assert np.allclose(microvolts, world.expected.ap[100:300] * world.expected.gain, rtol=1e-6)
+    sorting = read_nwb_sorting(world.hdf5, sampling_frequency=30_000.0, t_start=0.0)
+    assert sorted(int(u) for u in sorting.unit_ids) == sorted(world.expected.spike_samples)
+    for unit_id in sorting.unit_ids:
+        assert np.array_equal(sorting.get_unit_spike_train(unit_id), world.expected.spike_samples[int(unit_id)])
+    assert "firing_rate" in sorting.get_property_keys()
