@@ -34,7 +34,7 @@ from lab import NEW_SUBJECT, Lab
 from nwbinspector import Importance, inspect_nwbfile, inspect_nwbfile_object, load_config
 from pynwb import NWBHDF5IO
 
-from labdata.converters.nwb import trusted_zarr_reading
+from labdata.converters.nwb import inspection_summary, trusted_zarr_reading
 from shared_data import SHARED_DATA
 
 GIN = SHARED_DATA / "spikeglx" / "neuroconv-gin"
@@ -60,9 +60,9 @@ def _build_lab(root: Path, endpoint: str) -> Lab:
     assert put.returncode == 0, put.stderr
     upload = lab.run("server", "upload")
     assert "job 1: COMPLETED" in upload.stdout, upload.stdout + upload.stderr
-    lab.prefs["analyst"].set("storage.analysis", {"protocol": "local", "folder": str(root / "analysis")})
+    lab.prefs["analyst"].set("storage.analysis", {"protocol": "s3", "endpoint": endpoint, "bucket": bucket,
+                                                   "folder": "analysis", "access_key": "test", "secret_key": "test"})
     lab.prefs["analyst"].save()
-    (root / "analysis").mkdir()
     return lab
 
 
@@ -99,14 +99,19 @@ def _lake_values(key: dict[str, Any]) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Iterator[SimpleNamespace]:
-    from labdata.schema import EphysRecording
+    root = tmp_path_factory.mktemp("nwb_real")
+    with pytest.MonkeyPatch.context() as patch:  # set up before the per-test private folder: never ~/labdata
+        patch.setenv("LABDATA_PATH", str(root / "labdata"))
+        patch.setenv("HOME", str(root))
+        yield _world(root, s3_server.endpoint)
+
+
+def _world(root: Path, endpoint: str) -> SimpleNamespace:
+    from labdata.schema import EphysRecording, Session
     from labdata.schema.nwb_export import export_nwb
 
-    root = tmp_path_factory.mktemp("nwb_real")
-    lab = _build_lab(root / "lab", s3_server.endpoint)
+    lab = _build_lab(root / "lab", endpoint)
     with lab.context("analyst"):
-        from labdata.schema import Session
-
         # an upload registers no experimenter, which DANDI requires: filled in as the export's hint says
         Session.update1({"subject_name": SUBJECT, "session_name": SESSION, "experimenter": "couto"})
         setting = EphysRecording.ProbeSetting.fetch1("KEY")
@@ -114,8 +119,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Iterator[
         expected = _lake_values(key)
         hdf5 = export_nwb(EphysRecording & key, root / "dandiset", progress=False)[0]
         zarr = export_nwb(EphysRecording & key, root / "zarr", backend="zarr", progress=False)[0]
-    os.environ.pop("LABDATA_PREFERENCES", None)
-    yield SimpleNamespace(root=root, lab=lab, key=key, expected=expected, hdf5=hdf5, zarr=zarr)
+    return SimpleNamespace(root=root, lab=lab, key=key, expected=expected, hdf5=hdf5, zarr=zarr,
+                           labdata_path=os.environ["LABDATA_PATH"])
+
+
+@pytest.fixture(autouse=True)
+def secrets_key(world: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab's preference files hold secrets encrypted with the key of the folder the module's first test had."""
+    monkeypatch.setenv("LABDATA_PATH", world.labdata_path)
 
 
 def _blocking(messages: Any) -> list[Any]:
@@ -197,3 +208,84 @@ def test_spikeinterface_nwb_extractors_read_the_export(world: SimpleNamespace) -
     for unit_id in sorting.unit_ids:
         assert np.array_equal(sorting.get_unit_spike_train(unit_id), world.expected.spike_samples[int(unit_id)])
     assert "firing_rate" in sorting.get_property_keys()
+
+
+# ---- SIGKILL during an export ---------------------------------------------------------------------------------
+
+#: a child process running ``labdata ARGS`` that kills itself with SIGKILL at a point of the export: when the
+#: writer asks for the LF samples (the AP samples are in the partial file, which is not closed), or just before
+#: the stored file's AnalysisFile row is inserted (its object is in the analysis storage, its intent committed)
+KILLED_EXPORT = """
+import json, os, signal, sys
+from labdata.cli.main import main
+from labdata.converters.nwb import chunks
+from labdata.schema import analysis_upload
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if os.environ["KILL_AT"] == "raw":
+    get_data, calls = chunks.SampleChunkIterator._get_data, []
+    def get_data_then_die(self, selection):
+        calls.append(selection)
+        if len(calls) == 2:  # the LF stream's first block: the AP samples are written
+            die()
+        return get_data(self, selection)
+    chunks.SampleChunkIterator._get_data = get_data_then_die
+else:
+    analysis_upload.register_staged = die
+main(json.loads(os.environ["ARGS"]), prog_name="labdata")
+"""
+EXPORT = ["export", "nwb", "-a", SUBJECT, "-s", SESSION, "--no-progress"]
+
+
+def _killed(lab: Lab, kill_at: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**lab.env("analyst"), "KILL_AT": kill_at, "ARGS": json.dumps([*EXPORT, *args])}
+    return subprocess.run([sys.executable, "-c", KILLED_EXPORT], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_killed_export_leaves_only_a_partial_file_that_the_next_export_replaces(world: SimpleNamespace,
+                                                                                 tmp_path: Path) -> None:
+    folder = tmp_path / "dandiset"
+    killed = _killed(world.lab, "raw", "-o", str(folder))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    final = folder / NWB_NAME
+    assert not final.exists()
+    partials = list(final.parent.glob(f".partial-*-{final.name}"))
+    assert len(partials) == 1, "the file being written is only under its partial name"
+    again = world.lab.run("analyst", *EXPORT, "-o", str(folder))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 CRITICAL, 0 BEST_PRACTICE_VIOLATION" in again.stdout
+    assert sorted(p.name for p in final.parent.iterdir()) == [final.name], "the stale partial is gone"
+    with NWBHDF5IO(str(final), "r") as io:
+        assert np.array_equal(io.read().acquisition[SERIES].data[:], world.expected.ap)
+
+
+@pytest.mark.parametrize("kill_at", ["raw", "register"])
+def test_a_killed_export_to_storage_registers_nothing_and_a_rerun_registers_it_once(
+        world: SimpleNamespace, tmp_path: Path, kill_at: str) -> None:
+    from labdata.schema import AnalysisFile
+    from labdata.schema.file_objects import pending_uploads
+    from labdata.stores import open_store
+
+    lab = world.lab.copy(tmp_path / "lab", f"labdata-{uuid.uuid4().hex[:12]}")
+    stored = f"{SUBJECT}/{SESSION}/nwb/{Path(NWB_NAME).name}"
+    killed = _killed(lab, kill_at, "--to-storage")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    store = open_store(lab.prefs["analyst"], "analysis")
+    with lab.context("analyst") as context:
+        assert not AnalysisFile(), "no row for a killed export"
+        pending = pending_uploads(context)
+        assert pending == ([] if kill_at == "raw" else [("analysis", stored)])  # an intent names the object
+    assert store.list() == ([] if kill_at == "raw" else [stored])
+    again = lab.run("analyst", *EXPORT, "--to-storage")
+    assert again.returncode == 0 and f"stored {stored} in storage analysis" in again.stdout, again.stdout
+    with lab.context("analyst") as context:
+        assert AnalysisFile.fetch("file_path").tolist() == [stored]
+        assert pending_uploads(context) == []
+    assert store.list() == [stored]
+    copy = tmp_path / "stored.nwb"
+    store.get(stored, copy)
+    assert inspection_summary(copy).startswith("nwbinspector (DANDI): 0 CRITICAL, 0 BEST_PRACTICE_VIOLATION")
+    with NWBHDF5IO(str(copy), "r") as io:
+        assert np.array_equal(io.read().acquisition[SERIES].data[:], world.expected.ap)

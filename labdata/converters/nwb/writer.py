@@ -30,6 +30,9 @@ def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5",
               buffer_rows: int = 30_000) -> Path:
     """Write ``export`` to ``path``: under a temporary name beside it, renamed into place once complete.
 
+    A crash leaves no file under ``path``, only a ``.partial-<pid>-...`` beside it, which the next write of
+    ``path`` deletes once that process is gone.
+
     Parameters
     ----------
     export : SessionExport
@@ -57,17 +60,41 @@ def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5",
     """
     destination = Path(path)
     _check_writable(export, destination, backend)
+    _remove_stale_partials(destination)
     nwbfile = build_nwbfile(export, progress=progress, buffer_rows=buffer_rows)
-    partial = destination.with_name(f".partial-{uuid.uuid4().hex[:8]}-{destination.name}")
+    partial = destination.with_name(f".partial-{os.getpid()}-{uuid.uuid4().hex[:8]}-{destination.name}")
     try:
         _write_with(backend, nwbfile, partial)
         os.replace(partial, destination)
     finally:
-        if partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
-            partial.unlink(missing_ok=True)
+        _remove(partial)
     return destination
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _remove_stale_partials(destination: Path) -> None:
+    """Delete the partial files of ``destination`` left by a writer that was killed (``.partial-<pid>-...``
+    whose process no longer runs on this machine); a running writer's partial is left alone."""
+    for partial in destination.parent.glob(f".partial-*-{destination.name}"):
+        pid = partial.name.split("-")[1]
+        if pid.isdigit() and not _running(int(pid)):
+            _remove(partial)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _check_writable(export: SessionExport, destination: Path, backend: str) -> None:
