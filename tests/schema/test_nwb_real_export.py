@@ -66,11 +66,13 @@ def _build_lab(root: Path, endpoint: str) -> Lab:
     return lab
 
 
-def _add_sorting(setting: dict[str, Any], samples: int) -> dict[str, Any]:
+def _add_sorting(setting: dict[str, Any]) -> dict[str, Any]:
+    """A sorting generated for the recording's duration (spike times only), and its UnitMetrics."""
     from spikeinterface.core import generate_sorting
 
-    from labdata.schema import SpikeSorting, UnitMetrics
+    from labdata.schema import EphysRecording, SpikeSorting, UnitMetrics
 
+    samples = len((EphysRecording.ProbeSetting & setting).open("ap"))
     sorting = generate_sorting(num_units=7, sampling_frequency=30_000.0, durations=[samples / 30_000.0],
                                firing_rates=90.0, refractory_period_ms=2.0, seed=16)
     key = SpikeSorting().add_from_spikeinterface(sorting, setting, algorithm_name="generated")
@@ -94,6 +96,8 @@ def _lake_values(key: dict[str, Any]) -> SimpleNamespace:
         spike_samples={int(u): np.asarray(t) for u, t in zip(*(SpikeSorting.Unit & key).fetch(
             "unit_id", "spike_times"), strict=True)},
         metrics={int(m["unit_id"]): m for m in (UnitMetrics & key).fetch(as_dict=True)},
+        metric_names=[n for n in UnitMetrics.heading.names if n not in (*UnitMetrics.primary_key, "position",
+                                                                          "active_electrodes")],
         events={r["event_name"]: (np.asarray(r["event_timestamps"]), np.asarray(r["event_values"])) for r in rows})
 
 
@@ -115,7 +119,7 @@ def _world(root: Path, endpoint: str) -> SimpleNamespace:
         # an upload registers no experimenter, which DANDI requires: filled in as the export's hint says
         Session.update1({"subject_name": SUBJECT, "session_name": SESSION, "experimenter": "couto"})
         setting = EphysRecording.ProbeSetting.fetch1("KEY")
-        key = _add_sorting(setting, len(EphysRecording.ProbeSetting().open("ap")))
+        key = _add_sorting(setting)
         expected = _lake_values(key)
         hdf5 = export_nwb(EphysRecording & key, root / "dandiset", progress=False)[0]
         zarr = export_nwb(EphysRecording & key, root / "zarr", backend="zarr", progress=False)[0]
@@ -143,13 +147,15 @@ def _check_read_back(nwb: Any, expected: SimpleNamespace) -> None:
     units = nwb.units
     assert sorted(int(i) for i in units.id[:]) == sorted(expected.spike_times)
     metric_names = [n for n in units.colnames if n not in ("spike_times", "electrode_group", "waveform_median")]
-    assert {"firing_rate", "isi_contamination"} & set(metric_names), metric_names
+    assert sorted(metric_names) == sorted(expected.metric_names), "every numeric UnitMetrics column"
+    assert not np.isnan(np.asarray(units["firing_rate"][:], dtype=float)).any()  # (most are NaN without waveforms)
     for index, unit_id in enumerate(int(i) for i in units.id[:]):
         assert np.array_equal(units["spike_times"][index], expected.spike_times[unit_id]), "spike times exact"
         for name in metric_names:
             value = expected.metrics[unit_id][name]
+            value = np.nan if value is None else float(value)
             stored = units[name][index]
-            assert (np.isnan(stored) and value is None) or stored == pytest.approx(float(value), nan_ok=True), name
+            assert stored == value or (np.isnan(stored) and np.isnan(value)), (unit_id, name, stored, value)
     assert expected.events, "the nidq has digital lines"
     for line, (times, values) in expected.events.items():
         intervals = nwb.intervals[f"ephys_nidq_{line}"]
