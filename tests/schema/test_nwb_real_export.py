@@ -245,15 +245,16 @@ main(json.loads(os.environ["ARGS"]), prog_name="labdata")
 EXPORT = ["export", "nwb", "-a", SUBJECT, "-s", SESSION, "--no-progress"]
 
 
-def _killed(lab: Lab, kill_at: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**lab.env("analyst"), "KILL_AT": kill_at, "ARGS": json.dumps([*EXPORT, *args])}
+def _killed(lab: Lab, kill_at: str, temporary: Path, *args: str) -> subprocess.CompletedProcess:
+    temporary.mkdir()
+    env = {**lab.env("analyst"), "KILL_AT": kill_at, "ARGS": json.dumps([*EXPORT, *args]), "TMPDIR": str(temporary)}
     return subprocess.run([sys.executable, "-c", KILLED_EXPORT], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_a_killed_export_leaves_only_a_partial_file_that_the_next_export_replaces(world: SimpleNamespace,
                                                                                  tmp_path: Path) -> None:
     folder = tmp_path / "dandiset"
-    killed = _killed(world.lab, "raw", "-o", str(folder))
+    killed = _killed(world.lab, "raw", tmp_path / "tmp", "-o", str(folder))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     final = folder / NWB_NAME
     assert not final.exists()
@@ -276,8 +277,11 @@ def test_a_killed_export_to_storage_registers_nothing_and_a_rerun_registers_it_o
 
     lab = world.lab.copy(tmp_path / "lab", f"labdata-{uuid.uuid4().hex[:12]}")
     stored = f"{SUBJECT}/{SESSION}/nwb/{Path(NWB_NAME).name}"
-    killed = _killed(lab, kill_at, "--to-storage")
+    killed = _killed(lab, kill_at, tmp_path / "tmp", "--to-storage")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    left = [p.relative_to(tmp_path / "tmp") for p in (tmp_path / "tmp").rglob("*") if p.is_file()]
+    if kill_at == "raw":  # the file was being written in a temporary folder, which a SIGKILL cannot remove
+        assert [p.parent.name for p in left] == [f"sub-{SUBJECT}"] and left[0].name.startswith(".partial-"), left
     store = open_store(lab.prefs["analyst"], "analysis")
     with lab.context("analyst") as context:
         assert not AnalysisFile(), "no row for a killed export"
