@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,21 @@ def test_dandi_file_names_are_organised_and_sanitised() -> None:
             == "sub-JC131/sub-JC131_ses-20230512-181005_ecephys.nwb")
     assert (dandi_file_name("JC 131/x", "s.1", ["ecephys", "behavior"])
             == "sub-JC-131-x/sub-JC-131-x_ses-s-1_behavior+ecephys.nwb")
+
+
+def test_partials_of_a_killed_writer_are_deleted_and_a_running_writers_kept(tmp_path: Path, raw: np.ndarray) -> None:
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)  # a process id that no longer runs
+    dead = tmp_path / f".partial-{finished.stdout.strip()}-0badc0de-x.nwb"
+    dead.write_bytes(b"half a file")
+    (tmp_path / f".partial-{finished.stdout.strip()}-0badc0de-x.nwb.zarr").mkdir()  # x.nwb.zarr's, not x.nwb's
+    running = tmp_path / f".partial-{os.getpid()}-1badc0de-x.nwb"
+    running.write_bytes(b"being written")
+    other = tmp_path / f".partial-{finished.stdout.strip()}-2badc0de-y.nwb"
+    other.write_bytes(b"another destination")
+    write_nwb(dataclasses.replace(_session(CountingSamples(raw)), units=[]), tmp_path / "x.nwb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [running.name, other.name, "x.nwb", f".partial-{finished.stdout.strip()}-0badc0de-x.nwb.zarr"])

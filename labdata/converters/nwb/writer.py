@@ -28,6 +28,7 @@ from labdata.converters.nwb.description import (
     missing_for_dandi,
 )
 from labdata.core.errors import ConfigError, FileConflictError, MissingAttributeError
+from labdata.core.processes import process_alive
 
 __all__ = ["BACKENDS", "build_nwbfile", "inspection_summary", "raw_filters", "trusted_zarr_reading", "write_nwb"]
 
@@ -37,6 +38,9 @@ BACKENDS = ("hdf5", "zarr")
 def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5", progress: bool = False,
               buffer_rows: int = 30_000, compression: str | None = None) -> Path:
     """Write ``export`` to ``path``: under a temporary name beside it, renamed into place once complete.
+
+    A crash leaves no file under ``path``, only a ``.partial-<pid>-...`` beside it, which the next write of
+    ``path`` deletes once that process is gone.
 
     Parameters
     ----------
@@ -68,19 +72,17 @@ def write_nwb(export: SessionExport, path: str | Path, *, backend: str = "hdf5",
     """
     destination = Path(path)
     _check_writable(export, destination, backend)
+    _remove_stale_partials(destination)
     filters = raw_filters(compression) if backend == "hdf5" else None
     nwbfile = build_nwbfile(export, progress=progress, buffer_rows=buffer_rows, filters=filters)
-    partial = destination.with_name(f".partial-{uuid.uuid4().hex[:8]}-{destination.name}")
+    partial = destination.with_name(f".partial-{os.getpid()}-{uuid.uuid4().hex[:8]}-{destination.name}")
     try:
         _write_with(backend, nwbfile, partial)
         if filters is not None:
             _fill_compressed(partial, export, filters, buffer_rows, progress)
         os.replace(partial, destination)
     finally:
-        if partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
-            partial.unlink(missing_ok=True)
+        _remove(partial)
     return destination
 
 
@@ -99,6 +101,22 @@ def raw_filters(compression: str | None) -> dict[str, Any] | None:
         raise ConfigError(f"NWB compression {compression!r} is not one labdata writes.",
                           hint="Use 'gzip' or 'gzip:<level 0-9>' (every NWB reader decodes gzip), or none.")
     return {"compression": "gzip", "compression_opts": int(level) if level else 4}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _remove_stale_partials(destination: Path) -> None:
+    """Delete the partial files of ``destination`` left by a writer that was killed (``.partial-<pid>-...``
+    whose process no longer runs on this machine); a running writer's partial is left alone."""
+    for partial in destination.parent.glob(f".partial-*-{destination.name}"):
+        pid = partial.name.split("-")[1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            _remove(partial)
 
 
 def _check_writable(export: SessionExport, destination: Path, backend: str) -> None:
