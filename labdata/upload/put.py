@@ -191,13 +191,19 @@ def _parent_rows(dataset: dict[str, str], dataset_type: str | None, new_subject:
     elif not Subject & subject:
         rows["subject"] = new_subject_row(dataset["subject_name"], new_subject or {})
     if from_files is None and not Session & session:
-        rows["session"] = {**session, "session_datetime": session_datetime(dataset, prefs["path_rules_session_date"])}
+        rows["session"] = {**session, "session_datetime": session_datetime(dataset, prefs["path_rules_session_date"]),
+                           "experimenter": _experimenter(rows["subject"] or (Subject & subject).fetch1())}
     if dataset_type and not DatasetType & {"dataset_type": dataset_type}:
         known = ", ".join(DatasetType.fetch("dataset_type"))
         raise UploadError(f"There is no dataset type {dataset_type!r}.", hint=f"Use one of: {known}.")
     if not Dataset & dataset:
         rows["dataset"] = {**dataset, "dataset_type": dataset_type}
     return rows
+
+
+def _experimenter(subject: dict[str, Any]) -> str | None:
+    """Who ran a new session: the subject's responsible lab member (NWB and DANDI need an experimenter)."""
+    return subject.get("user_name")
 
 
 def _copy_all(files: dict[str, Path], target: Path, overwrite: bool, progress: bool) -> tuple[list[_Copied], list[str]]:

@@ -116,8 +116,8 @@ def _world(root: Path, endpoint: str) -> SimpleNamespace:
 
     lab = _build_lab(root / "lab", endpoint)
     with lab.context("analyst"):
-        # an upload registers no experimenter, which DANDI requires: filled in as the export's hint says
-        Session.update1({"subject_name": SUBJECT, "session_name": SESSION, "experimenter": "couto"})
+        # put records the subject's responsible member as the session's experimenter (DANDI requires one)
+        assert (Session & {"subject_name": SUBJECT, "session_name": SESSION}).fetch1("experimenter")
         setting = EphysRecording.ProbeSetting.fetch1("KEY")
         key = _add_sorting(setting)
         expected = _lake_values(key)
