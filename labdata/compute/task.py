@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labdata.catalog.engine.context import Context
+from labdata.catalog.ops.ddl import ensure_schemas
 from labdata.compute.analysis import Analysis, analysis_class
 from labdata.core.errors import TaskStateError
 from labdata.schema import ComputeTask
@@ -96,6 +97,9 @@ def run_task(context: Context, job_id: int) -> str:
 
 def _claim(context: Context, job_id: int) -> dict[str, Any]:
     tasks = ComputeTask(context)
+    # before the transaction: inside one, checking that the queue's tables exist lists every table of the
+    # catalog (a second or more per worker) instead of reading DuckLake's metadata (milliseconds)
+    ensure_schemas(context, ComputeTask._registry)
 
     def claim() -> dict[str, Any]:
         rows = (tasks & {"job_id": int(job_id)}).fetch(as_dict=True)
