@@ -30,8 +30,8 @@ from labdata.compute.analysis import Analysis, analysis_class
 from labdata.core.errors import TaskStateError
 from labdata.schema import ComputeTask
 
-__all__ = ["CANCELLED", "COMPLETED", "FAILED", "RunningTask", "TaskCancelled", "WAITING", "WORKING", "ensure_queue_tables",
-           "run_task", "this_host"]
+__all__ = ["CANCELLED", "COMPLETED", "FAILED", "RunningTask", "TaskCancelled", "WAITING", "WORKING",
+           "ensure_queue_tables", "run_task", "this_host"]
 
 WAITING, WORKING, COMPLETED, FAILED, CANCELLED = "WAITING", "WORKING", "COMPLETED", "FAILED", "CANCELLED"
 LOG_CHARACTERS = 1900
