@@ -73,3 +73,16 @@ def test_nwb_export_benchmark_runs_quick() -> None:
     assert set(rows) == {"labdata export_nwb, HDF5 (default)", "labdata export_nwb, HDF5 gzip:4",
                          "labdata export_nwb, NWB-Zarr"}
     assert "gzip:4, chunks (" in rows["labdata export_nwb, HDF5 gzip:4"]
+
+
+def test_compute_benchmark_runs_quick() -> None:
+    # 2 no-op tasks per runner against the bare schedulers, 20 keys populated by 2 workers on an embedded lake
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "compute.py"), "--quick", "--no-dj", "--no-postgres"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    rows = {tuple(cell.strip() for cell in line.split("  ") if cell.strip())[:2] for line in out.splitlines()}
+    assert ("local", "labdata submit(noop), until COMPLETED") in rows
+    assert ("local", "subprocess.run(python: import labdata, open lake)") in rows
+    assert any(line.startswith("labdata submit(populate, workers=2), sqlite lake") for line in out.splitlines())
+    assert any(line.startswith("DataJoint 0.14 ") and "skipped (--no-dj)" in line for line in out.splitlines())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 import click
-import pandas as pd
 
 from labdata.cli.errors import reports_errors
 from labdata.cli.options import lake_options, open_context
@@ -85,6 +84,8 @@ def _print_help(ctx: click.Context, analysis: str | None) -> None:
 
 
 def _print_queue(rows: list[dict]) -> None:
+    import pandas as pd  # here, not at the top: `labdata task`, which every worker runs, needs no pandas
+
     frame = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
     frame["task_log"] = frame["task_log"].map(lambda text: (text or "").strip().splitlines()[-1:] or [""]).str[0]
     print_frame(frame, title="compute tasks", max_rows=200)

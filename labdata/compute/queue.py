@@ -19,7 +19,7 @@ from labdata.catalog.engine.context import Context
 from labdata.compute.analysis import Analysis, analysis_class, options_to_args, task_command
 from labdata.compute.runners import QueuedTask, runner_for
 from labdata.compute.selection import check_selection
-from labdata.compute.task import CANCELLED, WAITING, WORKING
+from labdata.compute.task import CANCELLED, WAITING, WORKING, ensure_queue_tables
 from labdata.compute.work import Work
 from labdata.core.errors import AlreadySubmittedError, TaskStateError, UnknownTargetError
 from labdata.schema import ComputeTask
@@ -80,6 +80,7 @@ def submit(context: Context, analysis: str, *, subject: str | None = None, sessi
     if not cls.per_dataset:
         work = [Work(unit.dataset, unit.files, {**unit.parameters, "worker": index})
                 for index in range(max(1, workers)) for unit in work]
+    ensure_queue_tables(context)  # outside the transaction (see its docstring)
     job_ids = context.lake.run(lambda: _queue(context, cls, command, work, parameters, runner.name, force))
     result = SubmitResult(cls.name, runner.name, job_ids)
     result.submitted = dispatch(context, job_ids, runner_settings=runner_settings, target=runner.name, wait=wait)

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labdata.catalog.engine.context import Context
+from labdata.catalog.ops.ddl import ensure_schemas
 from labdata.compute.analysis import Analysis, analysis_class
 from labdata.core.errors import TaskStateError
 from labdata.schema import ComputeTask
 
-__all__ = ["CANCELLED", "COMPLETED", "FAILED", "RunningTask", "TaskCancelled", "WAITING", "WORKING", "run_task",
-           "this_host"]
+__all__ = ["CANCELLED", "COMPLETED", "FAILED", "RunningTask", "TaskCancelled", "WAITING", "WORKING",
+           "ensure_queue_tables", "run_task", "this_host"]
 
 WAITING, WORKING, COMPLETED, FAILED, CANCELLED = "WAITING", "WORKING", "COMPLETED", "FAILED", "CANCELLED"
 LOG_CHARACTERS = 1900
@@ -94,8 +95,20 @@ def run_task(context: Context, job_id: int) -> str:
     return COMPLETED
 
 
+def ensure_queue_tables(context: Context) -> None:
+    """Create the queue's tables if missing; call it before a transaction that reads them.
+
+    Inside a transaction the check that they exist lists every table of the catalog (a second or more
+    per worker) instead of reading DuckLake's metadata (milliseconds).
+    """
+    registry = ComputeTask._registry
+    if registry is not None:
+        ensure_schemas(context, registry)
+
+
 def _claim(context: Context, job_id: int) -> dict[str, Any]:
     tasks = ComputeTask(context)
+    ensure_queue_tables(context)
 
     def claim() -> dict[str, Any]:
         rows = (tasks & {"job_id": int(job_id)}).fetch(as_dict=True)

@@ -117,8 +117,21 @@ class JobTable:
         return True
 
     def complete(self, key: dict[str, Any]) -> None:
-        """Release the reservation of a key that was made."""
-        (self.jobs & {"table_name": self.table_name, "key_hash": key_hash(key)}).delete()
+        """Release the reservation of a key that was made (in the caller's transaction, if any).
+
+        One ``DELETE`` of the job row (nothing refers to job rows, so there is nothing to cascade to):
+        populate calls it inside each key's make transaction, so a key is made and released in one commit.
+        """
+        context = self.jobs.context
+        schema = PopulateJob.table_schema()
+        table = context.qualified(schema.tier_group, schema.sql_name)
+        context.lake.forget_keys()  # the lake's cache of existing keys must not keep the deleted row
+
+        def release() -> None:
+            context.lake.execute(f"DELETE FROM {table} WHERE table_name = ? AND key_hash = ?",
+                                 [self.table_name, key_hash(key)])
+
+        context.lake.run(release)
 
     def error(self, key: dict[str, Any], error: BaseException) -> None:
         """Record that making ``key`` failed, with DataJoint's message (``KeyboardInterrupt``,
