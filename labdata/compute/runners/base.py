@@ -8,6 +8,8 @@ Runners for remote clusters (SLURM over ssh, EC2) implement the same two methods
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from labdata.compute.work import Resources
 if TYPE_CHECKING:
     from labdata.catalog.engine.context import Context
 
-__all__ = ["QueuedTask", "Runner", "task_command"]
+__all__ = ["QueuedTask", "Runner", "local_worker_alive", "task_command"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,33 @@ def task_command(job_id: int) -> list[str]:
     return [sys.executable, "-m", "labdata.cli", "task", str(job_id)]
 
 
+def local_worker_alive(host: str) -> bool | None:
+    """Whether the worker of a ``<host>@pid<n>`` label of this machine still runs; None for any other label.
+
+    What ``task_host`` records for a worker that is not a SLURM job (:func:`labdata.compute.task.this_host`),
+    whichever runner started it; a zombie (ended, not yet waited for) counts as ended.
+    """
+    name, _, worker = host.rpartition("@")
+    if not name or name != socket.gethostname()[: len(name)] or not worker.startswith("pid") \
+            or not worker[3:].isdigit():
+        return None
+    try:
+        os.kill(int(worker[3:]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_a_zombie(int(worker[3:]))
+
+
+def _not_a_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 class Runner:
     """Base class of runners; ``settings`` is the target's section of the ``compute`` preference."""
 
@@ -51,6 +80,9 @@ class Runner:
         ``wait``: return only when every task has ended (the foreground), else as soon as they are started.
         """
         raise NotImplementedError
+
+    def check(self, *, wait: bool) -> None:
+        """Raise a :class:`~labdata.core.errors.ComputeError` if this runner cannot take tasks (before any is queued)."""
 
     def is_alive(self, host: str) -> bool | None:
         """Whether the worker labelled ``host`` still runs; None when this runner cannot tell."""

@@ -14,7 +14,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
-from labdata.compute.runners.base import QueuedTask, Runner, task_command
+from labdata.compute.runners.base import QueuedTask, Runner, local_worker_alive, task_command
 from labdata.compute.worker import worker_environment
 
 __all__ = ["LocalRunner"]
@@ -50,21 +50,4 @@ class LocalRunner(Runner):
 
     def is_alive(self, host: str) -> bool | None:
         """For a worker of this machine, whether its process exists; None for another machine's."""
-        name, _, worker = host.rpartition("@")
-        if name != socket.gethostname()[: len(name)] or not worker.startswith("pid"):
-            return None
-        try:
-            os.kill(int(worker[3:]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return _not_a_zombie(int(worker[3:]))
-
-
-def _not_a_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+        return local_worker_alive(host)
