@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from cheap_tables import SLEEP_VARIABLE, Item, MakeCall, Square
+from click.testing import CliRunner
 from distributed import LocalCluster
 
 from labdata.catalog import Context, Lake
+from labdata.cli.main import main
 from labdata.compute import dispatch, queue_rows, reset_tasks, submit
 from labdata.core.errors import ComputeError
 from labdata.schema import ComputeTask
@@ -98,4 +100,10 @@ def test_the_background_without_an_address_is_refused(lab: Context) -> None:
     with pytest.raises(ComputeError, match="LocalCluster") as raised:
         submit("populate", target="dask", context=lab, args=POPULATE, wait=False, runner_settings={"address": ""})
     assert "compute.dask.address" in raised.value.hint
+    lab.prefs().set("compute.dask", {})
+    lab.prefs().save()
+    args = ["run", "-t", "dask", "--background", "--path", str(lab.lake.root), "--project", lab.project,
+            "populate", "--", *POPULATE]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "compute.dask.address" in result.output, result.output
     assert len(ComputeTask(lab)) == 0  # refused before anything was queued

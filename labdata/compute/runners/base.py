@@ -82,7 +82,7 @@ class Runner:
         raise NotImplementedError
 
     def check(self, *, wait: bool) -> None:
-        """Raise a :class:`~labdata.core.errors.ComputeError` if this runner cannot take tasks (before any is queued)."""
+        """Raise a :class:`~labdata.core.errors.ComputeError` if this runner cannot take tasks (before queueing)."""
 
     def is_alive(self, host: str) -> bool | None:
         """Whether the worker labelled ``host`` still runs; None when this runner cannot tell."""

@@ -68,10 +68,10 @@ def _output_file(log_path: str | None) -> IO[bytes]:
     if log_path is not None:
         try:
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-            return open(log_path, "a+b")  # noqa: SIM115 - closed by the caller's with
+            return open(log_path, "a+b")  # closed by the caller's with
         except OSError:
             pass  # not on this machine's file system: keep the output for the submitter only
-    return tempfile.TemporaryFile()  # noqa: SIM115
+    return tempfile.TemporaryFile()
 
 
 class DaskRunner(Runner):
