@@ -1,6 +1,6 @@
 """The ``dask`` runner on a real ``distributed`` cluster of worker processes: four tasks populate every key once,
-a worker subprocess SIGKILLed mid-populate leaves its task CANCELLED with the reason and nothing half-made,
-and the background is refused without a scheduler address."""
+a worker subprocess SIGKILLed mid-populate leaves its task CANCELLED with the reason and nothing half-made (the
+rerun, on a LocalCluster of its own, completes), and the background is refused without a scheduler address."""
 
 from __future__ import annotations
 
@@ -91,8 +91,9 @@ def test_a_killed_worker_is_put_back_and_a_rerun_completes(lab: Context, monkeyp
     _made_once(lab, len(Square(lab)))  # what was made is whole; the key in progress left nothing
     monkeypatch.setenv(SLEEP_VARIABLE, "0")
     reset_tasks(lab, [job_id])
-    dispatch(lab, [job_id], target="dask", wait=True)
-    assert _statuses(lab) == ["COMPLETED"]
+    # the rerun without an address: on a LocalCluster started for the dispatch and closed after it
+    labels = dispatch(lab, [job_id], target="dask", wait=True, runner_settings={"address": "", "workers": 1})
+    assert _statuses(lab) == ["COMPLETED"] and labels[job_id] == queue_rows(lab)[0]["task_host"]
     _made_once(lab, 40)  # including the key the dead worker had reserved, taken over
 
 
