@@ -66,6 +66,7 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 60) -> None
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_dask_workers_populate_every_key_once(lab: Context) -> None:
     result = submit("populate", target="dask", context=lab, args=POPULATE, workers=4)
     assert len(result.job_ids) == 4 and _statuses(lab) == ["COMPLETED"] * 4, queue_rows(lab, reap=False)
@@ -74,6 +75,7 @@ def test_dask_workers_populate_every_key_once(lab: Context) -> None:
     _made_once(lab, 40)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_put_back_and_a_rerun_completes(lab: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SLEEP_VARIABLE, "0.1")
     result = submit("populate", target="dask", context=lab, args=POPULATE, wait=False)
