@@ -1,6 +1,6 @@
 """``labdata run``, ``labdata task`` and ``labdata task-reset``: the compute queue from the command line.
 
-``labdata run <analysis> -a SUBJECT -s SESSION [-t local|slurm] [--force] [--background] -- <options>``
+``labdata run <analysis> -a SUBJECT -s SESSION [-t local|slurm|dask] [--force] [--background] -- <options>``
 queues one task per dataset (per probe for sorting) and runs them; ``labdata run <analysis> --help`` lists
 the analysis' options; ``labdata run --queue`` shows the queue (after putting back the tasks whose worker
 died). ``labdata task <id>`` is what a worker runs; ``labdata task-reset <id>...`` puts tasks back.
@@ -25,16 +25,20 @@ QUEUE_COLUMNS = ["job_id", "task_name", "task_status", "task_target", "task_host
                  "dataset_name", "task_starttime", "task_endtime", "task_log"]
 
 
-@click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+@click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True},
                add_help_option=False)
 @click.argument("analysis", required=False)
 @click.option("-a", "--subject", default=None, help="Subject name.")
 @click.option("-s", "--session", default=None, help="Session name.")
-@click.option("-t", "--target", default=None, help="local or slurm (default: compute.default_target).")
+@click.option("-t", "--target", default=None,
+              help="local, slurm or dask (compute.dask.address, else a LocalCluster; default: "
+                   "compute.default_target).")
 @click.option("--force", is_flag=True, help="Queue again a command that was queued before.")
-@click.option("--background", is_flag=True, help="Start the local workers detached (logs in ~/labdata/logs).")
+@click.option("--background", is_flag=True,
+              help="Return once started: local workers detached (logs in ~/labdata/logs), dask tasks left to "
+                   "the compute.dask.address scheduler.")
 @click.option("-n", "--processes", type=click.IntRange(1, 256), default=None,
-              help="Local workers running at once (default 1).")
+              help="Local workers running at once (default 1); dask: the LocalCluster's workers (default 2).")
 @click.option("-w", "--workers", type=click.IntRange(1, 1000), default=1,
               help="Identical tasks sharing a lake-wide analysis (populate reserves each key).")
 @click.option("--queue", "show_queue", is_flag=True, help="Show the task queue instead of running anything.")
@@ -51,6 +55,7 @@ def run(ctx: click.Context, analysis: str | None, subject: str | None, session: 
     \b
     EXAMPLES
         labdata run populate -t local -- UnitMetrics -r 'subject_name = "JC178"'
+        labdata run populate -t dask -w 4 -- UnitMetrics
         labdata run spikeinterface -a JC178 -s 20240304_103000 -t slurm -- --sorter tridesclous2
         labdata run --queue
     """
@@ -67,7 +72,7 @@ def run(ctx: click.Context, analysis: str | None, subject: str | None, session: 
                     runner_settings={"processes": processes})
     for job_id in result.job_ids:
         click.echo(f"task {job_id}: {result.analysis} on {result.target} ({result.submitted.get(job_id, '?')})")
-    if not background and result.target == "local":
+    if not background and result.target in ("local", "dask"):
         rows = [r for r in queue_rows(context, reap=False) if r["job_id"] in result.job_ids]
         _print_queue(rows)
         if any(r["task_status"] != COMPLETED for r in rows):

@@ -50,13 +50,14 @@ def submit(context: Context, analysis: str, *, subject: str | None = None, sessi
     subject, session : str, optional
         The selection (datasets of the subject / session).
     target : str, optional
-        ``local`` or ``slurm`` (default: the preferences' ``compute.default_target``).
+        ``local``, ``slurm`` or ``dask`` (default: the preferences' ``compute.default_target``).
     args : sequence of str
         The analysis' options as on the command line (``["UnitMetrics", "-r", "..."]``).
     force : bool
         Queue even if the same command was queued before.
     wait : bool
-        Return once the tasks have ended (local foreground); else once they are started or submitted.
+        Return once the tasks have ended (local and dask foreground); else once they are started or submitted
+        (dask: only on a scheduler set by ``compute.dask.address``).
     workers : int
         For an analysis of the whole lake (``populate``): this many identical tasks, which share the work
         (populate reserves each key, so every key is made once).
@@ -66,14 +67,16 @@ def submit(context: Context, analysis: str, *, subject: str | None = None, sessi
     Raises
     ------
     UnknownAnalysisError, AnalysisOptionError, UnknownTargetError, QueryError, NothingToRunError,
-    AlreadySubmittedError
-        Nothing is queued.
+    AlreadySubmittedError, ComputeError
+        Nothing is queued (ComputeError: the target cannot take the tasks, e.g. dask in the background
+        without a scheduler address).
     """
     compute_prefs = context.prefs().get("compute", {})
     cls = analysis_class(analysis, compute_prefs.get("analysis"))
     arguments = [*args, *options_to_args(options, cls)]
     parameters = cls.parse(arguments)
     runner = runner_for(target or compute_prefs.get("default_target") or "local", context, **(runner_settings or {}))
+    runner.check(wait=wait)
     check_selection(context, subject, session)
     command = task_command(cls.name, subject, session, arguments, workers)
     work = cls().find_work(context, subject, session, parameters)

@@ -78,15 +78,16 @@ def run_task(context: Context, job_id: int) -> str:
     files = (ComputeTask.AssignedFiles(context) & {"job_id": job_id}).fetch("file_path", "storage", as_dict=True)
     analysis = analysis_class(row["task_name"], context.prefs().get("compute", {}).get("analysis"))()
     task = RunningTask(job_id, context, analysis, parameters, dataset, files, row)
+    received = threading.Event()
     try:
-        with _sigterm_cancels():
+        with _sigterm_cancels(received):
             task.log(f"{row['task_name']} on {dataset or 'the lake'} started on {this_host()}")
             analysis.compute(task)
-    except (TaskCancelled, SystemExit):  # SystemExit: populate's own SIGTERM handler (DataJoint's behaviour)
-        _finish(context, job_id, CANCELLED, "cancelled by SIGTERM (scancel, preemption or shutdown); "
-                "back in the queue", waiting=1)
-        return CANCELLED
-    except Exception as error:  # noqa: BLE001 - any failure of the analysis is recorded on its task
+    except (TaskCancelled, SystemExit, Exception) as error:  # noqa: BLE001 - every end of the analysis is recorded
+        if received.is_set() or isinstance(error, TaskCancelled | SystemExit):  # also DuckDB's "Query interrupted"
+            _finish(context, job_id, CANCELLED, "cancelled by SIGTERM (scancel, preemption or shutdown); "
+                    "back in the queue", waiting=1)
+            return CANCELLED
         task.log(f"failed: {type(error).__name__}: {error}")
         _finish(context, job_id, FAILED, traceback.format_exc()[-LOG_CHARACTERS:])
         return FAILED
@@ -142,9 +143,11 @@ def _now() -> dt.datetime:
 
 
 @contextlib.contextmanager
-def _sigterm_cancels() -> Iterator[None]:
-    """Turn SIGTERM into :class:`TaskCancelled` inside the block (the previous handler is restored)."""
+def _sigterm_cancels(received: threading.Event) -> Iterator[None]:
+    """Turn SIGTERM into :class:`TaskCancelled` inside the block and set ``received`` (a signal landing inside a
+    DuckDB call comes back as its "Query interrupted" error); the previous handler is restored."""
     def cancel(signum: int, frame: Any) -> None:
+        received.set()
         raise TaskCancelled
 
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only

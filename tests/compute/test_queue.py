@@ -83,7 +83,7 @@ def _wait(condition, what: str, timeout: float = 60) -> None:
 
 
 def test_a_killed_worker_is_put_back_and_a_rerun_completes(lab: Context, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SLEEP_VARIABLE, "0.1")
+    monkeypatch.setenv(SLEEP_VARIABLE, "0.3")
     [job_id] = submit("populate", target="local", context=lab, args=POPULATE, wait=False).job_ids
     _wait(lambda: len(Square(lab)) >= 3, "three keys made")
     host = (ComputeTask(lab) & {"job_id": job_id}).fetch1("task_host")
@@ -111,7 +111,7 @@ def test_slurm_workers_populate_every_key_once(lab: Context, slurm) -> None:
 
 
 def test_scancel_puts_the_task_back_and_a_rerun_completes(lab: Context, slurm, monkeypatch) -> None:
-    monkeypatch.setenv(SLEEP_VARIABLE, "0.2")
+    monkeypatch.setenv(SLEEP_VARIABLE, "0.5")
     result = submit("populate", target="slurm", context=lab, args=POPULATE, wait=False)
     [job_id] = result.job_ids
     _wait(lambda: len(Square(lab)) >= 2, "two keys made", 60)
@@ -127,3 +127,29 @@ def test_scancel_puts_the_task_back_and_a_rerun_completes(lab: Context, slurm, m
     dispatch(lab, [job_id], target="slurm", wait=False)
     _wait(lambda: _statuses(lab) == ["COMPLETED"], "the rerun", 60)
     _made_once(lab, 40)
+
+
+def test_the_command_line_queues_runs_and_lists_tasks(lab: Context) -> None:
+    from click.testing import CliRunner
+
+    from labdata.cli.main import main
+
+    where = ["--path", str(lab.lake.root), "-p", lab.project]
+    lab.lake.close()
+    run = CliRunner().invoke(main, ["run", "populate", "-t", "local", *where, "--", *POPULATE, "--max-calls", "5"])
+    assert run.exit_code == 0, run.output
+    assert "task 1: populate on local" in run.output  # exit 0: every task COMPLETED
+    again = CliRunner().invoke(main, ["run", "populate", "-t", "local", *where, "--", *POPULATE, "--max-calls", "5"])
+    assert again.exit_code == 1 and "submitted already" in again.output and "--force" in again.output
+    options = CliRunner().invoke(main, ["run", "populate", "--help"])
+    assert options.exit_code == 0 and "--restrictions" in options.output and "TABLE" in options.output
+    wrong = CliRunner().invoke(main, ["run", "populate", *where, "--", *POPULATE, "-p", "many"])
+    assert wrong.exit_code == 1 and "'many' is not a valid integer" in wrong.output
+    queue = CliRunner().invoke(main, ["run", "--queue", *where])
+    assert queue.exit_code == 0 and "compute tasks" in queue.output
+    reset = CliRunner().invoke(main, ["task-reset", "1", *where])
+    assert reset.exit_code == 0 and "1 task(s) waiting again" in reset.output
+    task = CliRunner().invoke(main, ["task", "1", *where])
+    assert task.exit_code == 0 and "task 1: COMPLETED" in task.output
+    taken = CliRunner().invoke(main, ["task", "1", *where])
+    assert taken.exit_code == 1 and "already taken" in taken.output

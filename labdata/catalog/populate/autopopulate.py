@@ -71,10 +71,10 @@ class AutoPopulate(Table):
         if processes > 1 and len(keys) > 1:
             return populate_in_processes(self, keys, processes=processes, suppress_errors=suppress_errors,
                                          display_progress=display_progress, make_kwargs=make_kwargs)
-        with sigterm_exits() if reserve_jobs else nullcontext():
+        with sigterm_exits() if reserve_jobs else nullcontext() as stopped:
             return make_keys(self, keys, reserve_jobs=reserve_jobs, suppress_errors=suppress_errors,
                              display_progress=display_progress, make_kwargs=make_kwargs,
-                             return_exception_objects=return_exception_objects)
+                             return_exception_objects=return_exception_objects, stopped=stopped)
 
     def progress(self, *restrictions: Any) -> tuple[int, int]:
         """Return (keys still to make, keys in the key source)."""

@@ -10,6 +10,7 @@ recorded there with their traceback.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import random
@@ -119,30 +120,42 @@ SIGTERM_MESSAGE = "SIGTERM received"
 
 
 @contextmanager
-def sigterm_exits() -> Iterator[None]:
-    """While populating with reserved jobs, SIGTERM raises SystemExit, so that the job records it (as DataJoint)."""
+def sigterm_exits() -> Iterator[threading.Event]:
+    """While populating with reserved jobs, SIGTERM raises SystemExit, so that the job records it (as DataJoint).
+
+    Yields an event set when SIGTERM arrived: a signal that lands inside a DuckDB call comes back as DuckDB's
+    "Query interrupted" error instead, which :func:`make_keys` turns into SystemExit by looking at the event.
+    A handler installed before (a compute task's) is called first, so that it learns of the signal too.
+    """
+    received = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
+    previous = signal.getsignal(signal.SIGTERM)
 
     def handler(signum: int, frame: Any) -> None:
+        received.set()
         logger.info("Populate terminated by SIGTERM")
+        if callable(previous):
+            with contextlib.suppress(BaseException):  # the outer handler notes the signal; populate's exit wins
+                previous(signum, frame)
         raise SystemExit(SIGTERM_MESSAGE)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
 def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, suppress_errors: bool,
               display_progress: bool, make_kwargs: dict[str, Any] | None,
-              return_exception_objects: bool = False) -> PopulateResult:
+              return_exception_objects: bool = False, stopped: threading.Event | None = None) -> PopulateResult:
     """Make each key in turn (the worker loop, also used by each process of a pool).
 
     As in DataJoint 0.14, an interrupted make (KeyboardInterrupt, SystemExit from SIGTERM)
-    is recorded in the job table like a failed one; SystemExit is always raised again.
+    is recorded in the job table like a failed one; SystemExit is always raised again. ``stopped`` (from
+    :func:`sigterm_exits`) makes any failure after SIGTERM a SystemExit.
     """
     context = table.context
     jobs = None
@@ -157,9 +170,13 @@ def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, s
         try:
             made = _make_one(table, key, make_kwargs or {}, jobs)
         except (KeyboardInterrupt, SystemExit, Exception) as error:  # every make failure is recorded per key
+            if stopped is not None and stopped.is_set() and not isinstance(error, SystemExit):
+                error = SystemExit(SIGTERM_MESSAGE)  # DuckDB's "Query interrupted" after SIGTERM
             if jobs is not None:
                 jobs.error(key, error)
-            if not suppress_errors or isinstance(error, SystemExit):
+            if isinstance(error, SystemExit):
+                raise error
+            if not suppress_errors:
                 raise
             logger.warning("make(%s) failed: %s", key, error)
             result.errors.append((key, error if return_exception_objects else error_message(error)))

@@ -1,10 +1,11 @@
-"""Runners: where queued tasks run (``local``, ``slurm``; ``dask`` when ``distributed`` is installed)."""
+"""Runners: where queued tasks run (``local``, ``slurm``, ``dask``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from labdata.compute.runners.base import QueuedTask, Runner, task_command
+from labdata.compute.runners.dask import DaskRunner
 from labdata.compute.runners.local import LocalRunner
 from labdata.compute.runners.slurm import SlurmRunner
 from labdata.core.errors import UnknownTargetError, did_you_mean
@@ -12,9 +13,9 @@ from labdata.core.errors import UnknownTargetError, did_you_mean
 if TYPE_CHECKING:
     from labdata.catalog.engine.context import Context
 
-__all__ = ["RUNNERS", "LocalRunner", "QueuedTask", "Runner", "SlurmRunner", "runner_for", "task_command"]
+__all__ = ["RUNNERS", "DaskRunner", "LocalRunner", "QueuedTask", "Runner", "SlurmRunner", "runner_for", "task_command"]
 
-RUNNERS: dict[str, type[Runner]] = {"local": LocalRunner, "slurm": SlurmRunner}
+RUNNERS: dict[str, type[Runner]] = {"local": LocalRunner, "slurm": SlurmRunner, "dask": DaskRunner}
 
 
 def runner_for(target: str, context: Context, **settings: Any) -> Runner:

@@ -8,17 +8,19 @@ Runners for remote clusters (SLURM over ssh, EC2) implement the same two methods
 
 from __future__ import annotations
 
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from labdata.compute.work import Resources
+from labdata.core.processes import process_alive
 
 if TYPE_CHECKING:
     from labdata.catalog.engine.context import Context
 
-__all__ = ["QueuedTask", "Runner", "task_command"]
+__all__ = ["QueuedTask", "Runner", "local_worker_alive", "task_command"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ def task_command(job_id: int) -> list[str]:
     return [sys.executable, "-m", "labdata.cli", "task", str(job_id)]
 
 
+def local_worker_alive(host: str) -> bool | None:
+    """Whether the worker of a ``<host>@pid<n>`` label of this machine still runs; None for any other label.
+
+    What ``task_host`` records for a worker that is not a SLURM job (:func:`labdata.compute.task.this_host`),
+    whichever runner started it; a zombie (ended, not yet waited for) counts as ended.
+    """
+    name, _, worker = host.rpartition("@")
+    if not name or name != socket.gethostname()[: len(name)] or not worker.startswith("pid") \
+            or not worker[3:].isdigit():
+        return None
+    return process_alive(int(worker[3:]))
+
+
 class Runner:
     """Base class of runners; ``settings`` is the target's section of the ``compute`` preference."""
 
@@ -51,6 +66,9 @@ class Runner:
         ``wait``: return only when every task has ended (the foreground), else as soon as they are started.
         """
         raise NotImplementedError
+
+    def check(self, *, wait: bool) -> None:
+        """Raise a :class:`~labdata.core.errors.ComputeError` if this runner cannot take tasks (before queueing)."""
 
     def is_alive(self, host: str) -> bool | None:
         """Whether the worker labelled ``host`` still runs; None when this runner cannot tell."""

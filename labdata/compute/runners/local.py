@@ -14,9 +14,8 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
-from labdata.compute.runners.base import QueuedTask, Runner, task_command
+from labdata.compute.runners.base import QueuedTask, Runner, local_worker_alive, task_command
 from labdata.compute.worker import worker_environment
-from labdata.core.processes import process_alive
 
 __all__ = ["LocalRunner"]
 
@@ -51,7 +50,4 @@ class LocalRunner(Runner):
 
     def is_alive(self, host: str) -> bool | None:
         """For a worker of this machine, whether its process exists; None for another machine's."""
-        name, _, worker = host.rpartition("@")
-        if name != socket.gethostname()[: len(name)] or not worker.startswith("pid"):
-            return None
-        return process_alive(int(worker[3:]))
+        return local_worker_alive(host)

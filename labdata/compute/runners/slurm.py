@@ -21,7 +21,7 @@ from labdata.compute.runners.base import QueuedTask, Runner, task_command
 from labdata.compute.worker import worker_environment
 from labdata.core.errors import ComputeError, UnknownTargetError
 
-__all__ = ["SlurmRunner", "slurm_available"]
+__all__ = ["SlurmRunner", "slurm_available", "slurm_job_alive"]
 
 _KEPT_VARIABLES = ("LABDATA_TASK_LAKE", "LABDATA_PREFERENCES", "LABDATA_DATABASE_PROJECT", "LABDATA_PATH",
                    "LABDATA_N_JOBS", "PATH", "HOME", "PYTHONPATH")
@@ -37,6 +37,18 @@ class SlurmRunner(Runner):
 
     name: ClassVar[str] = "slurm"
 
+    def check(self, *, wait: bool) -> None:
+        """Refuse when this machine cannot submit to SLURM.
+
+        Raises
+        ------
+        UnknownTargetError
+            sbatch or squeue is not on the PATH.
+        """
+        if not slurm_available():
+            raise UnknownTargetError("SLURM is not reachable from this machine (no sbatch/squeue on the PATH).",
+                                     hint="Submit from a cluster's login node, or use -t local / -t dask.")
+
     def dispatch(self, tasks: list[QueuedTask], *, wait: bool) -> dict[int, str]:
         """Submit one job per task; return ``{job_id: "<host>@slurm<slurm job id>"}``.
 
@@ -47,9 +59,7 @@ class SlurmRunner(Runner):
         ComputeError
             sbatch refused a job (its message is kept).
         """
-        if not slurm_available():
-            raise UnknownTargetError("SLURM is not reachable from this machine (no sbatch/squeue on the PATH).",
-                                     hint="Submit from a cluster's login node, or use -t local / -t dask.")
+        self.check(wait=wait)
         labels = {}
         for task in tasks:
             labels[task.job_id] = f"{socket.gethostname()}@slurm{self._submit(task)}"[:52]
@@ -101,11 +111,19 @@ class SlurmRunner(Runner):
 
     def is_alive(self, host: str) -> bool | None:
         """Whether the job of a ``<host>@slurm<id>`` label is still pending or running (None if not a job's)."""
-        worker = host.rpartition("@")[2]
-        if not worker.startswith("slurm") or not slurm_available():
-            return None
-        return job_state(worker[5:]) in {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED",
-                                         "RESIZING", "SUSPENDED"}
+        return slurm_job_alive(host)
+
+
+def slurm_job_alive(host: str) -> bool | None:
+    """Whether the job of a ``<host>@slurm<id>`` label is still pending or running (None if not a job's).
+
+    A worker started inside a SLURM job (by this runner, or a Dask worker that is a SLURM job) records this label.
+    """
+    worker = host.rpartition("@")[2]
+    if not worker.startswith("slurm") or not slurm_available():
+        return None
+    return job_state(worker[5:]) in {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED",
+                                     "RESIZING", "SUSPENDED"}
 
 
 def job_state(slurm_id: str) -> str | None:
