@@ -12,6 +12,7 @@ already. The same sort runs as a SLURM job when the one-node cluster answers. Ba
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -105,7 +106,11 @@ def test_a_local_worker_sorts_the_recording_from_the_lake(world: SortingWorld) -
 def test_a_slurm_job_sorts_the_recording_from_the_lake(world: SortingWorld, slurm) -> None:
     options = [*OPTIONS, "-r", "global_average"]  # another parameter set, so the probe is sorted again
     result = submit("spikeinterface", context=world.context, subject=SUBJECT, target="slurm", args=options,
-                    wait=True)
-    [row] = [r for r in queue_rows(world.context, reap=False) if r["job_id"] in result.job_ids]
+                    wait=False, runner_settings={"cpus": 2, "memory": "8G"})  # the test cluster's one node
+    assert all("@slurm" in label for label in result.submitted.values())
+    deadline = time.monotonic() + 900
+    while (row := next(r for r in queue_rows(world.context) if r["job_id"] in result.job_ids))["task_status"] in (
+            "WAITING", "WORKING") and time.monotonic() < deadline:
+        time.sleep(1)
     assert row["task_status"] == "COMPLETED", row["task_log"]
     _check_sorted(world, _sorting_key(world, "si_tridesclous2", '%"global_average"%'), "slurm")
