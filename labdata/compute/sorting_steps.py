@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labdata.core.errors import ComputeError
+
 if TYPE_CHECKING:
     from spikeinterface.core import BaseRecording, BaseSorting, SortingAnalyzer
 
@@ -82,6 +84,11 @@ def preprocess(recording: BaseRecording, parameters: Mapping[str, Any], log: Log
     """Bandpass, phase shift, common reference and motion correction as ``parameters`` ask (all lazy)."""
     import spikeinterface.preprocessing as spre
 
+    nyquist = recording.get_sampling_frequency() / 2
+    if parameters["high_pass"] >= nyquist:
+        raise ComputeError(f"The bandpass' upper edge ({parameters['high_pass']:g} Hz) is not below the "
+                           f"recording's Nyquist frequency ({nyquist:g} Hz).",
+                           hint=f"Pass -i/--high-pass below {nyquist:g}, e.g. -i 6000.")
     recording = spre.bandpass_filter(recording, freq_min=float(parameters["low_pass"]),
                                      freq_max=float(parameters["high_pass"]))
     log(f"bandpass {parameters['low_pass']:g}-{parameters['high_pass']:g} Hz")

@@ -86,6 +86,17 @@ def test_bad_options_are_refused_and_queue_nothing(world: SortingWorld) -> None:
     assert len(ComputeTask(world.context)) == 0
 
 
+def test_a_task_that_fails_registers_nothing_and_leaves_no_scratch(world: SortingWorld) -> None:
+    before = len(SpikeSorting(world.context)), len(SpikeSortingParams(world.context))
+    result = submit("spikeinterface", context=world.context, subject=SUBJECT, target="local",
+                    args=[*OPTIONS, "-i", "20000"])
+    [row] = [r for r in queue_rows(world.context, reap=False) if r["job_id"] in result.job_ids]
+    assert row["task_status"] == "FAILED" and "Nyquist frequency (15000 Hz)" in row["task_log"]
+    assert "-i/--high-pass below 15000" in row["task_log"]
+    assert (len(SpikeSorting(world.context)), len(SpikeSortingParams(world.context))) == before
+    assert not any((world.root / "scratch").glob("spikeinterface_task*"))
+
+
 def _has_cuda() -> bool:
     try:
         import torch
