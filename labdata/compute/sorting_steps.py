@@ -198,7 +198,7 @@ def curate(sorting: BaseSorting, remove_cross_unit_duplicates: bool, log: Log) -
     sorting = remove_duplicated_spikes(sorting, censored_period_ms=0.3)
     if remove_cross_unit_duplicates:
         count = sorting.get_num_units()
-        sorting = remove_redundant_units(sorting, duplicate_threshold=0.8, remove_strategy="max_spikes")
+        sorting = remove_redundant_units(sorting, align=False, duplicate_threshold=0.8, remove_strategy="max_spikes")
         log(f"{count - sorting.get_num_units()} redundant unit(s) removed")
     return sorting
 

@@ -125,3 +125,16 @@ def test_a_slurm_job_sorts_the_recording_from_the_lake(world: SortingWorld, slur
         time.sleep(1)
     assert row["task_status"] == "COMPLETED", row["task_log"]
     _check_sorted(world, _sorting_key(world, "si_tridesclous2", '%"global_average"%'), "slurm")
+
+
+def test_cross_unit_duplicates_are_removed_only_when_asked() -> None:
+    from spikeinterface.core import NumpySorting, generate_sorting
+
+    from labdata.compute.sorting_steps import curate
+
+    source = generate_sorting(num_units=4, durations=[10.0], seed=0)
+    trains = {int(unit): source.get_unit_spike_train(unit) for unit in source.unit_ids}
+    trains[99] = trains[0][::2]  # half of unit 0's spikes: a duplicate of it
+    sorting = NumpySorting.from_unit_dict([trains], source.get_sampling_frequency())
+    assert list(curate(sorting, False, print).unit_ids) == [0, 1, 2, 3, 99]
+    assert list(curate(sorting, True, print).unit_ids) == [0, 1, 2, 3]
