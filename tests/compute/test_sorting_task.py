@@ -7,7 +7,8 @@ tridesclous2 in a worker process, which reads the recording from the lake; the t
 (COMPLETED), the registered sorting (units with spike times, amplitudes and positions, median
 waveforms, UnitMetrics, UnitCount), the agreement with the ground truth (SpikeInterface's comparison,
 printed), that the scratch folder is gone, and that the same options are refused for a probe sorted
-already. The same sort runs as a SLURM job when the one-node cluster answers. Bad options queue nothing.
+already. The same sort runs as a SLURM job when the one-node cluster answers. Bad options queue nothing;
+a task that fails (a bandpass above the Nyquist frequency) registers nothing and leaves no scratch folder.
 """
 
 from __future__ import annotations
