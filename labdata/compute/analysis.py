@@ -82,6 +82,20 @@ class Analysis:
                                       hint=f"Run `labdata run {cls.name} --help` for its options.") from error
         return dict(context.params)
 
+    @classmethod
+    def resources_for(cls, parameters: Mapping[str, Any]) -> Resources:
+        """The resources a task with these parameters needs (default: :attr:`resources`)."""
+        return cls.resources
+
+    def check_target(self, parameters: Mapping[str, Any], target: str) -> None:
+        """Refuse, before anything is queued, options that cannot run on ``target`` (default: accept all).
+
+        Raises
+        ------
+        AnalysisOptionError
+            The options cannot run there.
+        """
+
     def find_work(self, context: Context, subject: str | None, session: str | None,
                   parameters: Mapping[str, Any]) -> list[Work]:
         """The units of work in the selection: by default one per dataset of the subject/session."""

@@ -79,7 +79,9 @@ def submit(context: Context, analysis: str, *, subject: str | None = None, sessi
     runner.check(wait=wait)
     check_selection(context, subject, session)
     command = task_command(cls.name, subject, session, arguments, workers)
-    work = cls().find_work(context, subject, session, parameters)
+    analysis_object = cls()
+    analysis_object.check_target(parameters, runner.name)
+    work = analysis_object.find_work(context, subject, session, parameters)
     if not cls.per_dataset:
         work = [Work(unit.dataset, unit.files, {**unit.parameters, "worker": index})
                 for index in range(max(1, workers)) for unit in work]
@@ -119,11 +121,12 @@ def dispatch(context: Context, job_ids: Sequence[int], *, target: str, wait: boo
     compute_prefs = context.prefs().get("compute", {})
     runner = runner_for(target, context, **(runner_settings or {}))
     rows = (ComputeTask(context) & [{"job_id": int(i)} for i in job_ids]).fetch(
-        "job_id", "task_name", as_dict=True, order_by="job_id")
+        "job_id", "task_name", "task_parameters", as_dict=True, order_by="job_id")
     queued = []
     for row in rows:
         cls = analysis_class(row["task_name"], compute_prefs.get("analysis"))
-        queued.append(QueuedTask(int(row["job_id"]), cls.name, cls.resources, cls.container))
+        resources = cls.resources_for(json.loads(row["task_parameters"] or "{}"))
+        queued.append(QueuedTask(int(row["job_id"]), cls.name, resources, cls.container))
     return runner.dispatch(queued, wait=wait)
 
 

@@ -1,7 +1,7 @@
 """The ``slurm`` runner: one sbatch job per task, the job's state read back from squeue (and sacct when kept).
 
 The job script (kept beside the task's log as ``<analysis>_<job id>.sh``) asks for the analysis' CPUs,
-GPUs, memory, time and partition (the ``compute.slurm`` preference's values win: ``partition``,
+GPUs, memory, time and partition (the ``compute.slurm`` preference's values win: ``cpus``, ``partition``,
 ``memory``, ``time``, ``extra`` sbatch lines, ``container_runtime``), exports the worker's environment and
 runs ``labdata task <id>`` — inside the analysis' Apptainer image when the runtime and the image
 (``compute.containers.local/<container>.sif``) are present, bare otherwise, as the original did. The job is
@@ -78,9 +78,10 @@ class SlurmRunner(Runner):
     def job_script(self, task: QueuedTask) -> str:
         """The sbatch script of ``task``."""
         resources = task.resources
+        cpus = int(self.settings.get("cpus") or resources.cpus)
         lines = ["#!/bin/bash", f"#SBATCH --job-name={task.analysis}_{task.job_id}",
                  f"#SBATCH --output={self.log_file(task)}", "#SBATCH --open-mode=append", "#SBATCH --ntasks=1",
-                 f"#SBATCH --cpus-per-task={resources.cpus}", "#SBATCH --requeue"]
+                 f"#SBATCH --cpus-per-task={cpus}", "#SBATCH --requeue"]
         lines += [f"#SBATCH --gpus={resources.gpus}"] if resources.gpus else []
         memory = self.settings.get("memory") or resources.memory
         time = self.settings.get("time") or resources.time
@@ -93,7 +94,7 @@ class SlurmRunner(Runner):
         lines += [f"export {name}={shlex.quote(environment[name])}" for name in _KEPT_VARIABLES if name in environment]
         # exec: the worker is the job's main process, so scancel's SIGTERM reaches it (a shell would die at once
         # and take the worker with it) and it records CANCELLED before SLURM's KillWait ends
-        lines += [f"export LABDATA_N_JOBS={resources.cpus}", "echo \"task started $(date -Is) on $(hostname)\"",
+        lines += [f"export LABDATA_N_JOBS={cpus}", "echo \"task started $(date -Is) on $(hostname)\"",
                   "exec " + shlex.join(self._command(task))]
         return "\n".join(lines) + "\n"
 

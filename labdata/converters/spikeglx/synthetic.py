@@ -172,14 +172,17 @@ def _created(run: str) -> dict[str, str]:
             "syncSourcePeriod": "1", "syncSourceIdx": "0"}
 
 
-def _imec_meta(run: str) -> dict[str, str]:
+def _imec_meta(run: str, n_saved: int = N_CHANNELS) -> dict[str, str]:
+    """The ``.meta`` of an NP1.0 probe saving AP channels ``0..n_saved-1`` and the sync word."""
     imro = "(0,384)" + "".join(f"({c} 0 0 {AP_GAIN} 250 1)" for c in range(N_CHANNELS))
-    chan_map = "(384,384,1)" + "".join(f"(AP{c};{c}:{c})" for c in range(N_CHANNELS)) + "(SY0;384:384)"
-    shank_map = "(1,2,480)" + "".join(f"(0:{c % 2}:{c // 2}:1)" for c in range(N_CHANNELS))
+    chan_map = ("(384,384,1)" + "".join(f"(AP{c};{c}:{c})" for c in range(n_saved))
+                + f"(SY0;{n_saved}:{n_saved})")
+    shank_map = "(1,2,480)" + "".join(f"(0:{c % 2}:{c // 2}:1)" for c in range(n_saved))
+    subset = f"0:{n_saved - 1},{2 * N_CHANNELS}"
     return {**_created(run), "typeThis": "imec", "imSampRate": f"{AP_RATE:g}", "imAiRangeMax": "0.6",
             "imAiRangeMin": "-0.6", "imMaxInt": "512", "imDatPrb_type": "0", "imDatPrb_pn": "PRB_1_4_0480_1",
             "imDatPrb_sn": "18194809999", "imDatPrb_port": "1", "imDatPrb_slot": "2", "imDatPrb_dock": "1",
-            "acqApLfSy": "384,384,1", "snsApLfSy": "384,0,1", "snsSaveChanSubset": "0:383,768",
+            "acqApLfSy": "384,384,1", "snsApLfSy": f"{n_saved},0,1", "snsSaveChanSubset": subset,
             "syncImInputSlot": "2", "~imroTbl": imro, "~snsChanMap": chan_map, "~snsShankMap": shank_map}
 
 
