@@ -109,28 +109,32 @@ def container_image(preferences: Preferences, name: str, runtime: str | None = N
 
 
 def container_mounts(context: Context, extra: Iterable[str | Path] = ()) -> list[Path]:
-    """The host folders a task needs, each mounted at its own path: lake, data, scratch, labdata, preferences.
+    """The host folders a task needs, each mounted at its own path.
 
+    The lake folder, a local data path, ``local_paths``, ``scratch_path``, the labdata folder, the preference
+    file's folder, the ``plugins`` folders, the ``compute.containers.binds`` preference's folders and ``extra``.
     Missing folders are left out, and so is a folder inside another one of the list.
     """
     preferences = context.prefs()
     lake = context.lake
+    containers = preferences.get("compute", {}).get("containers", {}) or {}
     candidates = [lake.root, *([] if "://" in lake.data_path else [Path(lake.data_path)]),
                   *preferences.local_paths, preferences.scratch_path, preferences.labdata_path,
-                  preferences.path.parent, *map(Path, extra)]
-    folders = sorted({Path(os.path.abspath(path)) for path in candidates if Path(path).is_dir()})
+                  preferences.path.parent, *(preferences.get("plugins") or {}).values(),
+                  *containers.get("binds", []), *extra]
+    folders = sorted({Path(os.path.abspath(Path(path).expanduser())) for path in candidates
+                      if Path(path).expanduser().is_dir()})
     return [folder for folder in folders if not any(folder != other and folder.is_relative_to(other)
                                                     for other in folders)]
 
 
 def container_environment(context: Context, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables a task's container receives: the worker's ``LABDATA_*`` (lake, preferences, project),
-    ``PYTHONPATH`` (where plugins and importable tables are), ``LABDATA_PATH`` and ``LABDATA_CONTAINER=1``."""
+    ``PYTHONPATH`` (where plugins and importable tables are) and ``LABDATA_PATH`` (images set LABDATA_CONTAINER)."""
     environment = worker_environment(context, base)
     passed = {name: value for name, value in environment.items()
               if name.startswith("LABDATA_") or name in _PASSED_VARIABLES}
     passed["LABDATA_PATH"] = str(context.prefs().labdata_path)
-    passed["LABDATA_CONTAINER"] = "1"
     return passed
 
 
