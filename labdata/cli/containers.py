@@ -44,7 +44,7 @@ def build_container(names: tuple[str, ...], runtime: str | None, tag: str, defin
         build_image(preferences, name, runtime, folder=definitions, tag=tag, echo=click.echo)
 
 
-@click.command("run-container", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command("run-container", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @_RUNTIME
 @_TAG
