@@ -25,7 +25,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import labdata
 from labdata.compute.containers import ContainerImage, container_image, images_folder
 from labdata.core.errors import ContainerError
 
@@ -41,7 +40,7 @@ _DIRECTIVE = re.compile(r"^#\s*labdata-(from|wheels):\s*(.+?)\s*$", re.MULTILINE
 
 def source_checkout() -> Path | None:
     """The source tree labdata runs from (the folder holding ``pyproject.toml`` and ``containers/``), if any."""
-    root = Path(labdata.__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # labdata/compute/container_build.py -> the repository
     return root if (root / "pyproject.toml").is_file() else None
 
 
