@@ -24,11 +24,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import compute, demo, export, files, lab, sorting, sql, subjects, upload
+    from labdata.cli import compute, containers, demo, export, files, lab, sorting, sql, subjects, upload
 
     main.add_command(compute.run)
     main.add_command(compute.task)
     main.add_command(compute.task_reset)
+    main.add_command(containers.build_container)
+    main.add_command(containers.run_container)
     main.add_command(demo.demo)
     main.add_command(export.export)
     main.add_command(files.clean)

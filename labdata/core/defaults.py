@@ -81,7 +81,7 @@ KNOWN_KEYS: dict[str, str] = {
     "path_rules_session_date": "strs", "allow_s3_download": "bool",
     "compute": "dict", "compute.remotes": "dict", "compute.remotes.*": "dict",
     "compute.containers": "dict", "compute.containers.local": "str",
-    "compute.containers.storage": "str", "compute.analysis": "names",
+    "compute.containers.storage": "str", "compute.containers.binds": "strs", "compute.analysis": "names",
     "compute.default_target": "str", "compute.aws": "dict",
     "compute.aws.access_key": "str?", "compute.aws.secret_key": "str?",
     "storage": "dict", "storage.*": "dict", "storage.*.protocol": "str",

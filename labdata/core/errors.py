@@ -50,6 +50,7 @@ __all__ = [
     "NothingToRunError",
     "AlreadySubmittedError",
     "TaskStateError",
+    "ContainerError",
     "did_you_mean",
 ]
 
@@ -246,6 +247,10 @@ class AlreadySubmittedError(ComputeError):
 
 class TaskStateError(ComputeError):
     """A task is not in a state that allows this (taken by another worker, finished, unknown id)."""
+
+
+class ContainerError(ComputeError):
+    """A container cannot be built or run (no runtime, no definition file, a failed build, a missing image)."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

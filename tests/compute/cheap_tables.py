@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 
@@ -51,3 +52,18 @@ class Square(Computed):
         value = (Item(self.context) & key).fetch1("value")
         MakeCall(self.context).insert1(dict(call_id=uuid.uuid4().hex, item_id=key["item_id"], pid=os.getpid()))
         self.insert1(dict(key, square=value * value))
+
+
+@registry.group("computed")
+class Origin(Computed):
+    """Where an item's make ran: the Python installation and whether inside a labdata container."""
+
+    definition = """
+    -> Item
+    ---
+    python_prefix : varchar(255)
+    in_container : tinyint
+    """
+
+    def make(self, key: dict) -> None:
+        self.insert1(dict(key, python_prefix=sys.prefix, in_container=int(os.environ.get("LABDATA_CONTAINER") == "1")))

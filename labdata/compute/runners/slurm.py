@@ -2,9 +2,11 @@
 
 The job script (kept beside the task's log as ``<analysis>_<job id>.sh``) asks for the analysis' CPUs,
 GPUs, memory, time and partition (the ``compute.slurm`` preference's values win: ``cpus``, ``partition``,
-``memory``, ``time``, ``extra`` sbatch lines, ``container_runtime``), exports the worker's environment and
-runs ``labdata task <id>`` — inside the analysis' Apptainer image when the runtime and the image
-(``compute.containers.local/<container>.sif``) are present, bare otherwise, as the original did. The job is
+``memory``, ``time``, ``extra`` sbatch lines, ``container_runtime``,
+``container_binds``: more folders mounted in the container), exports the worker's environment and
+runs ``labdata task <id>`` — inside the analysis' image when the runtime and the image are present
+(Apptainer's ``compute.containers.local/<container>.sif``, or Podman's ``localhost/<container>`` with
+``container_runtime: podman``; :mod:`labdata.compute.containers`), bare otherwise, as the original did. The job is
 requeueable: a requeued job takes its own task back (see :mod:`labdata.compute.task`).
 """
 
@@ -14,9 +16,9 @@ import shlex
 import shutil
 import socket
 import subprocess
-from pathlib import Path
 from typing import ClassVar
 
+from labdata.compute.containers import container_environment, container_image, container_mounts, run_command
 from labdata.compute.runners.base import QueuedTask, Runner, task_command
 from labdata.compute.worker import worker_environment
 from labdata.core.errors import ComputeError, UnknownTargetError
@@ -91,6 +93,7 @@ class SlurmRunner(Runner):
         lines += [f"#SBATCH --partition={partition}"] if partition else []
         lines += [f"#SBATCH {extra}" for extra in self.settings.get("extra", [])]
         environment = worker_environment(self.context)
+        environment.update(container_environment(self.context))  # with LABDATA_PATH, which images need
         lines += [f"export {name}={shlex.quote(environment[name])}" for name in _KEPT_VARIABLES if name in environment]
         # exec: the worker is the job's main process, so scancel's SIGTERM reaches it (a shell would die at once
         # and take the worker with it) and it records CANCELLED before SLURM's KillWait ends
@@ -99,16 +102,15 @@ class SlurmRunner(Runner):
         return "\n".join(lines) + "\n"
 
     def _command(self, task: QueuedTask) -> list[str]:
-        runtime = shutil.which(self.settings.get("container_runtime", "apptainer"))
-        containers = self.context.prefs().get("compute", {}).get("containers", {})
-        images = Path(containers.get("local", "~/labdata/containers"))
-        image = images.expanduser() / f"{task.container}.sif"
-        if runtime is None or not image.exists():
+        """``labdata task <id>`` in the analysis' image when its runtime and image are here, else bare."""
+        runtime = self.settings.get("container_runtime", "apptainer")
+        image = container_image(self.context.prefs(), task.container, runtime)
+        if image is None or not image.exists():
             return task_command(task.job_id)
-        binds = [f"--bind={path}:{path}" for path in {*map(str, self.context.prefs().local_paths),
-                                                      str(self.context.prefs().labdata_path)}]
-        gpu = ["--nv"] if task.resources.gpus else []
-        return [runtime, "exec", *gpu, *binds, str(image), "python", "-m", "labdata.cli", "task", str(task.job_id)]
+        mounts = container_mounts(self.context, self.settings.get("container_binds", []))
+        return run_command(image, ["task", str(task.job_id)], mounts=mounts,
+                           variables=[name for name in _KEPT_VARIABLES if name not in ("PATH", "HOME")],
+                           gpus=bool(task.resources.gpus))
 
     def is_alive(self, host: str) -> bool | None:
         """Whether the job of a ``<host>@slurm<id>`` label is still pending or running (None if not a job's)."""
