@@ -1,19 +1,20 @@
 """The ``spikeinterface`` analysis end to end: a ground-truth recording in the lake is sorted by a worker.
 
-A SpikeInterface ground-truth recording (30 s, 32 channels of an NP1.0 probe, 10 units; the 60 s run
+A SpikeInterface ground-truth recording (20 s, 32 channels of an NP1.0 probe, 10 units; the 60 s run
 whose agreement the closing note gives is ``benchmarks/sorting_task.py``) is put in a lake as a
 compressed SpikeGLX recording. ``submit("spikeinterface", ..., target="local")`` sorts it with
 tridesclous2 in a worker process, which reads the recording from the lake; the test checks the queue
 (COMPLETED), the registered sorting (units with spike times, amplitudes and positions, median
 waveforms, UnitMetrics, UnitCount), the agreement with the ground truth (SpikeInterface's comparison,
 printed), that the scratch folder is gone, and that the same options are refused for a probe sorted
-already. The same sort runs as a SLURM job when the one-node cluster answers. Bad options queue nothing;
-a task that fails (a bandpass above the Nyquist frequency) registers nothing and leaves no scratch folder.
+already. The same sort as a SLURM job or a Dask task is `benchmarks/sorting_task.py --target slurm|dask`
+(the runners themselves are tested with populate tasks in test_queue.py and test_dask_runner.py).
+Bad options queue nothing; a task that fails (a bandpass above the Nyquist frequency) registers nothing
+and leaves no scratch folder.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -36,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SortingWorld]:
     root = tmp_path_factory.mktemp("sorting_task")
     copy_sqlite_lake(root / "lake", PROJECT, people=True)
     lake = mark_ensured(Lake("sqlite", root / "lake"), PROJECT)
-    world = sorting_world(root, lake, PROJECT, duration=30.0)
+    world = sorting_world(root, lake, PROJECT, duration=20.0)
     assert len(ComputeTask(world.context)) == 0  # the queue's tables exist before a worker opens the lake
     yield world
     lake.close()
@@ -113,19 +114,6 @@ def test_a_local_worker_sorts_the_recording_from_the_lake(world: SortingWorld) -
     _check_sorted(world, _sorting_key(world, "si_tridesclous2", '%"motion": "none"%'), "local")
     with pytest.raises(NothingToRunError, match="sorted already"):
         submit("spikeinterface", context=world.context, subject=SUBJECT, target="local", args=OPTIONS, force=True)
-
-
-def test_a_slurm_job_sorts_the_recording_from_the_lake(world: SortingWorld, slurm) -> None:
-    options = [*OPTIONS, "-r", "global_average"]  # another parameter set, so the probe is sorted again
-    result = submit("spikeinterface", context=world.context, subject=SUBJECT, target="slurm", args=options,
-                    wait=False, runner_settings={"cpus": 2, "memory": "8G"})  # the test cluster's one node
-    assert all("@slurm" in label for label in result.submitted.values())
-    deadline = time.monotonic() + 900
-    while (row := next(r for r in queue_rows(world.context) if r["job_id"] in result.job_ids))["task_status"] in (
-            "WAITING", "WORKING") and time.monotonic() < deadline:
-        time.sleep(1)
-    assert row["task_status"] == "COMPLETED", row["task_log"]
-    _check_sorted(world, _sorting_key(world, "si_tridesclous2", '%"global_average"%'), "slurm")
 
 
 def test_cross_unit_duplicates_are_removed_only_when_asked() -> None:
