@@ -14,7 +14,7 @@ from labdata.catalog.engine.context import Context, use
 
 registry = TableRegistry()
 PROJECT = "lookup"
-SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ANIMALS = ["a", "b", "B", "é", "c d"]
 
 

@@ -7,24 +7,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cheap_tables import SLEEP_VARIABLE, Item, MakeCall, Square
+from cheap_tables import SLEEP_VARIABLE, Square
 from click.testing import CliRunner
 from distributed import LocalCluster
+from queue_checks import POPULATE, made_once, open_lab, statuses, wait_for
 
-from labdata.catalog import Context, Lake
+from labdata.catalog import Context
 from labdata.cli.main import main
 from labdata.compute import dispatch, queue_rows, reset_tasks, submit
 from labdata.core.errors import ComputeError
 from labdata.schema import ComputeTask
-
-HERE = Path(__file__).parent
-POPULATE = ["cheap_tables.Square", "-i", "cheap_tables"]
 
 
 @pytest.fixture(scope="module")
@@ -37,42 +33,20 @@ def cluster() -> Iterator[str]:
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: str) -> Iterator[Context]:
     """An embedded lake with 40 items whose preferences send ``-t dask`` to the cluster."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv(SLEEP_VARIABLE, raising=False)
-    lake = Lake("sqlite", tmp_path / "lake")
-    context = Context(lake, "compute_test")
+    context = open_lab(tmp_path, monkeypatch)
     context.prefs().set("compute.dask", {"address": cluster})
     context.prefs().save()
-    Item(context).insert([dict(item_id=i, value=i) for i in range(40)])
-    assert len(ComputeTask(context)) == 0
     yield context
-    lake.close()
-
-
-def _made_once(context: Context, count: int) -> None:
-    calls = Counter(MakeCall(context).fetch("item_id"))
-    assert len(Square(context)) == count and sorted(calls) == sorted(Square(context).fetch("item_id"))
-    assert set(calls.values()) == {1}, f"keys made more than once: {[k for k, n in calls.items() if n > 1]}"
-
-
-def _statuses(context: Context) -> list[str]:
-    return [row["task_status"] for row in queue_rows(context, reap=False)]
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    context.lake.close()
 
 
 @pytest.mark.slow
 def test_dask_workers_populate_every_key_once(lab: Context) -> None:
     result = submit("populate", target="dask", context=lab, args=POPULATE, workers=4)
-    assert len(result.job_ids) == 4 and _statuses(lab) == ["COMPLETED"] * 4, queue_rows(lab, reap=False)
+    assert len(result.job_ids) == 4 and statuses(lab) == ["COMPLETED"] * 4, queue_rows(lab, reap=False)
     hosts = {row["task_host"] for row in queue_rows(lab, reap=False)}
     assert set(result.submitted.values()) == hosts  # the labels are the workers' own task_host
-    _made_once(lab, 40)
+    made_once(lab, 40)
 
 
 @pytest.mark.slow
@@ -81,22 +55,22 @@ def test_a_killed_worker_is_put_back_and_a_rerun_completes(lab: Context, monkeyp
     result = submit("populate", target="dask", context=lab, args=POPULATE, wait=False)
     [job_id] = result.job_ids
     assert "@labdata-task-" in result.submitted[job_id]
-    _wait(lambda: len(Square(lab)) >= 3, "three keys made")
+    wait_for(lambda: len(Square(lab)) >= 3, "three keys made")
     host = (ComputeTask(lab) & {"job_id": job_id}).fetch1("task_host")
     pid = int(host.rpartition("@pid")[2])
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    wait_for(lambda: subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
           .stdout.strip() in ("", "Z"), "the worker to die")
     [row] = queue_rows(lab)
     assert row["task_status"] == "CANCELLED" and row["task_waiting"] == 1
     assert "ended without finishing" in row["task_log"]
-    _made_once(lab, len(Square(lab)))  # what was made is whole; the key in progress left nothing
+    made_once(lab, len(Square(lab)))  # what was made is whole; the key in progress left nothing
     monkeypatch.setenv(SLEEP_VARIABLE, "0")
     reset_tasks(lab, [job_id])
     # the rerun without an address: on a LocalCluster started for the dispatch and closed after it
     labels = dispatch(lab, [job_id], target="dask", wait=True, runner_settings={"address": "", "workers": 1})
-    assert _statuses(lab) == ["COMPLETED"] and labels[job_id] == queue_rows(lab)[0]["task_host"]
-    _made_once(lab, 40)  # including the key the dead worker had reserved, taken over
+    assert statuses(lab) == ["COMPLETED"] and labels[job_id] == queue_rows(lab)[0]["task_host"]
+    made_once(lab, 40)  # including the key the dead worker had reserved, taken over
 
 
 def test_the_background_without_an_address_is_refused(lab: Context) -> None:

@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cheap_tables import SLEEP_VARIABLE, Item, MakeCall, Square
+from cheap_tables import SLEEP_VARIABLE, Square
+from queue_checks import POPULATE, made_once, open_lab, statuses, wait_for
 
-from labdata.catalog import Context, Lake
+from labdata.catalog import Context
 from labdata.compute import dispatch, queue_rows, reset_tasks, submit
 from labdata.core.errors import (
     AlreadySubmittedError,
@@ -25,31 +24,13 @@ from labdata.core.errors import (
 )
 from labdata.schema import ComputeTask
 
-HERE = Path(__file__).parent
-POPULATE = ["cheap_tables.Square", "-i", "cheap_tables"]
-
 
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
     """An embedded lake with 40 items; workers find the test tables on PYTHONPATH."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv(SLEEP_VARIABLE, raising=False)
-    lake = Lake("sqlite", tmp_path / "lake")
-    context = Context(lake, "compute_test")
-    Item(context).insert([dict(item_id=i, value=i) for i in range(40)])
-    assert len(ComputeTask(context)) == 0  # the queue's tables exist before workers race to create them
+    context = open_lab(tmp_path, monkeypatch)
     yield context
-    lake.close()
-
-
-def _made_once(context: Context, count: int) -> None:
-    calls = Counter(MakeCall(context).fetch("item_id"))
-    assert len(Square(context)) == count and sorted(calls) == sorted(Square(context).fetch("item_id"))
-    assert set(calls.values()) == {1}, f"keys made more than once: {[k for k, n in calls.items() if n > 1]}"
-
-
-def _statuses(context: Context) -> list[str]:
-    return [row["task_status"] for row in queue_rows(context, reap=False)]
+    context.lake.close()
 
 
 def test_bad_input_is_refused_and_queues_nothing(lab: Context) -> None:
@@ -67,66 +48,61 @@ def test_bad_input_is_refused_and_queues_nothing(lab: Context) -> None:
 
 
 def test_local_workers_populate_every_key_once(lab: Context) -> None:
-    result = submit("populate", target="local", context=lab, args=POPULATE, workers=4,
+    some = [*POPULATE, "-r", "item_id < 12"]  # the 40 keys are SLURM's and Dask's; here 4 workers share 12
+    result = submit("populate", target="local", context=lab, args=some, workers=4,
                     runner_settings={"processes": 4})
-    assert len(result.job_ids) == 4 and _statuses(lab) == ["COMPLETED"] * 4
-    _made_once(lab, 40)
+    assert len(result.job_ids) == 4 and statuses(lab) == ["COMPLETED"] * 4
+    made_once(lab, 12)
     with pytest.raises(AlreadySubmittedError, match="submitted already"):
-        submit("populate", target="local", context=lab, args=POPULATE, workers=4)
-
-
-def _wait(condition, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+        submit("populate", target="local", context=lab, args=some, workers=4)
 
 
 def test_a_killed_worker_is_put_back_and_a_rerun_completes(lab: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SLEEP_VARIABLE, "0.3")
-    [job_id] = submit("populate", target="local", context=lab, args=POPULATE, wait=False).job_ids
-    _wait(lambda: len(Square(lab)) >= 3, "three keys made")
+    [job_id] = submit("populate", target="local", context=lab, args=[*POPULATE, "-r", "item_id < 16"],
+                      wait=False).job_ids
+    wait_for(lambda: len(Square(lab)) >= 3, "three keys made")
     host = (ComputeTask(lab) & {"job_id": job_id}).fetch1("task_host")
     pid = int(host.rpartition("@pid")[2])
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    wait_for(lambda: subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
           .stdout.strip() in ("", "Z"), "the worker to die")
     [row] = queue_rows(lab)
     assert row["task_status"] == "CANCELLED" and row["task_waiting"] == 1
     assert "ended without finishing" in row["task_log"]
-    _made_once(lab, len(Square(lab)))  # what was made is whole; the key in progress left nothing
+    made_once(lab, len(Square(lab)))  # what was made is whole; the key in progress left nothing
     monkeypatch.setenv(SLEEP_VARIABLE, "0")
     reset_tasks(lab, [job_id])
     dispatch(lab, [job_id], target="local", wait=True)
-    assert _statuses(lab) == ["COMPLETED"]
-    _made_once(lab, 40)  # including the key the dead worker had reserved, taken over
+    assert statuses(lab) == ["COMPLETED"]
+    made_once(lab, 16)  # including the key the dead worker had reserved, taken over
 
 
 def test_slurm_workers_populate_every_key_once(lab: Context, slurm) -> None:
     result = submit("populate", target="slurm", context=lab, args=POPULATE, workers=4, wait=False)
     assert all("@slurm" in label for label in result.submitted.values())
-    _wait(lambda: set(_statuses(lab)) <= {"COMPLETED", "FAILED"} and len(_statuses(lab)) == 4, "four jobs", 120)
-    assert _statuses(lab) == ["COMPLETED"] * 4, [r["task_log"] for r in queue_rows(lab, reap=False)]
-    _made_once(lab, 40)
+    wait_for(lambda: set(statuses(lab)) <= {"COMPLETED", "FAILED"} and len(statuses(lab)) == 4, "four jobs", 120)
+    assert statuses(lab) == ["COMPLETED"] * 4, [r["task_log"] for r in queue_rows(lab, reap=False)]
+    made_once(lab, 40)
 
 
 def test_scancel_puts_the_task_back_and_a_rerun_completes(lab: Context, slurm, monkeypatch) -> None:
     monkeypatch.setenv(SLEEP_VARIABLE, "0.5")
     result = submit("populate", target="slurm", context=lab, args=POPULATE, wait=False)
     [job_id] = result.job_ids
-    _wait(lambda: len(Square(lab)) >= 2, "two keys made", 60)
+    wait_for(lambda: len(Square(lab)) >= 2, "two keys made", 60)
     slurm_id = result.submitted[job_id].rpartition("@slurm")[2]
     subprocess.run(["scancel", slurm_id], check=True)
-    _wait(lambda: _statuses(lab) != ["WORKING"], "the task to end", 60)
-    assert _statuses(lab) == ["CANCELLED"], queue_rows(lab, reap=False)
+    wait_for(lambda: statuses(lab) != ["WORKING"], "the task to end", 60)
+    assert statuses(lab) == ["CANCELLED"], queue_rows(lab, reap=False)
     [row] = queue_rows(lab)
     assert row["task_waiting"] == 1 and "SIGTERM" in row["task_log"]
-    _made_once(lab, len(Square(lab)))
+    made_once(lab, len(Square(lab)))
     monkeypatch.setenv(SLEEP_VARIABLE, "0")
     reset_tasks(lab, [job_id])
     dispatch(lab, [job_id], target="slurm", wait=False)
-    _wait(lambda: _statuses(lab) == ["COMPLETED"], "the rerun", 60)
-    _made_once(lab, 40)
+    wait_for(lambda: statuses(lab) == ["COMPLETED"], "the rerun", 60)
+    made_once(lab, 40)
 
 
 def test_the_command_line_queues_runs_and_lists_tasks(lab: Context) -> None:
