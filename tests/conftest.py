@@ -19,25 +19,6 @@ from templates import clone_pg_lake, copy_sqlite_lake, insert_people, mark_ensur
 
 PG_DSN = "dbname=test host=127.0.0.1 port=5432 user=postgres"
 
-#: The files whose tests take longest (measured on CI's two workers), collected first so that pytest-xdist's
-#: loadfile scheduling starts them early instead of leaving one worker to finish them alone at the end.
-LONGEST_FIRST = ("upload/test_faults.py", "upload/test_file_objects.py", "upload/test_faults_upload.py",
-                 "catalog/test_concurrency.py", "upload/test_faults_get.py", "schema/test_sorting_crashes.py",
-                 "compute/test_queue.py", "test_benchmarks.py", "compute/test_dask_runner.py",
-                 "schema/test_unit_merge.py", "schema/test_spike_arrays.py")
-TESTS = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the longest files first (a stable sort: every other file, and the tests in a file, keep their order)."""
-    def rank(item: pytest.Item) -> int:
-        path = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
-        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
-
-
-
 
 def postgres_reachable() -> bool:
     """Whether the PostgreSQL test server accepts connections."""
