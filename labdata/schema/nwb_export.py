@@ -37,8 +37,7 @@ from labdata.converters.nwb import (
 )
 from labdata.core.errors import QueryError
 from labdata.schema import ephys, general  # noqa: F401 - declares the tables this module reaches by name
-from labdata.schema._registry import registry
-from labdata.schema.nwb_session_extras import analog_streams, electrode_locations, surgery_text, trials_of
+from labdata.schema.nwb_session_extras import analog_streams, electrode_locations, surgery_text, table_of, trials_of
 
 __all__ = ["export_nwb", "session_export"]
 
@@ -74,7 +73,7 @@ def export_nwb(query: Any, folder: str | Path, *, backend: str = "hdf5", raw: bo
     """
     context = query.context if hasattr(query, "context") else current_context()
     keys = query.proj() if hasattr(query, "proj") else query  # by key only (sessions, datasets, ...)
-    sessions = (_table(context, "Session") & keys).fetch(*_SESSION_KEY, as_dict=True)
+    sessions = (table_of(context, "Session") & keys).fetch(*_SESSION_KEY, as_dict=True)
     if not sessions:
         raise QueryError(f"No session matches {query!r}.",
                          hint="Check the names (labdata sessions -a SUBJECT), or pass Session & key.")
@@ -108,7 +107,7 @@ def export_nwb_to_storage(query: Any, *, backend: str = "hdf5", raw: bool = True
         raise QueryError("Only HDF5 exports go to a storage (an NWB-Zarr export is a folder).",
                          hint="Export NWB-Zarr to a local folder, or use backend='hdf5'.")
     context = query.context if hasattr(query, "context") else current_context()
-    analysis = _table(context, "AnalysisFile")
+    analysis = table_of(context, "AnalysisFile")
     stored: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="labdata-nwb-") as folder:
         for path in export_nwb(query, folder, raw=raw, units=units, synced=synced, progress=progress,
@@ -133,9 +132,10 @@ def session_export(context: Context, session: dict[str, Any], *, raw: bool = Tru
                    synced: bool = True) -> SessionExport:
     """What the lake knows of one session, as the NWB writer's description."""
     key = {k: session[k] for k in _SESSION_KEY}
-    row = (_table(context, "Session") * _table(context, "Subject") & key).fetch1()
-    species = (_table(context, "Strain") * _table(context, "Species") & {"strain_name": row["strain_name"]}).fetch1()
-    settings = (_table(context, "EphysRecording.ProbeSetting") & key).fetch("KEY")
+    row = (table_of(context, "Session") * table_of(context, "Subject") & key).fetch1()
+    strains = table_of(context, "Strain") * table_of(context, "Species")
+    species = (strains & {"strain_name": row["strain_name"]}).fetch1()
+    settings = (table_of(context, "EphysRecording.ProbeSetting") & key).fetch("KEY")
     probes = [_probe(context, setting, raw) for setting in settings]
     boards = analog_streams(context, key, synced) if raw else []
     return SessionExport(
@@ -152,11 +152,6 @@ def session_export(context: Context, session: dict[str, Any], *, raw: bool = Tru
         surgery=surgery_text(context, row["subject_name"], row["session_datetime"]))
 
 
-def _table(context: Context, name: str) -> Any:
-    """The declared table ``name`` bound to ``context``."""
-    return registry.get(name)(context)
-
-
 def _aware(value: Any) -> dt.datetime | None:
     """A date or naive datetime as an aware one, in this machine's time zone (the lab's)."""
     if value is None:
@@ -171,8 +166,8 @@ def _probe_name(setting: dict[str, Any]) -> str:
 
 
 def _probe(context: Context, setting: dict[str, Any], raw: bool) -> ProbeExport:
-    configuration = (_table(context, "ProbeConfiguration") * _table(context, "Probe")
-                     & (_table(context, "EphysRecording.ProbeSetting") & setting).proj("probe_id", "configuration_id")
+    configuration = (table_of(context, "ProbeConfiguration") * table_of(context, "Probe")
+                     & (table_of(context, "EphysRecording.ProbeSetting") & setting).proj("probe_id", "configuration_id")
                      ).fetch1()
     coords = np.asarray(configuration["channel_coords"], dtype=float).reshape(-1, 2)
     shanks = np.asarray(configuration["channel_shank"], dtype=int).reshape(-1)
@@ -199,7 +194,7 @@ class _Columns:
 
 
 def _raw_streams(context: Context, setting: dict[str, Any], configuration: dict[str, Any]) -> list[RawRecording]:
-    settings = _table(context, "EphysRecording.ProbeSetting") & setting
+    settings = table_of(context, "EphysRecording.ProbeSetting") & setting
     rate = float(settings.fetch1("sampling_rate"))
     columns = np.asarray(configuration["channel_idx"], dtype=int).reshape(-1)
     streams = []
@@ -215,16 +210,16 @@ def _raw_streams(context: Context, setting: dict[str, Any], configuration: dict[
 
 
 def _units(context: Context, setting: dict[str, Any], synced: bool) -> UnitsExport | None:
-    sortings = (_table(context, "SpikeSorting") & setting).fetch("parameter_set_num")
+    sortings = (table_of(context, "SpikeSorting") & setting).fetch("parameter_set_num")
     if not len(sortings):
         return None
     sorting = dict(setting, parameter_set_num=int(max(sortings)))  # the latest parameter set of the probe
-    unit_table = _table(context, "SpikeSorting.Unit") & sorting
+    unit_table = table_of(context, "SpikeSorting.Unit") & sorting
     units = unit_table.get_spike_times(synced=synced, warn=False)
     rate = next(iter(unit_table.get_sampling_rates().values()))
-    metrics = {m["unit_id"]: m for m in (_table(context, "UnitMetrics") & sorting).fetch(as_dict=True)}
+    metrics = {m["unit_id"]: m for m in (table_of(context, "UnitMetrics") & sorting).fetch(as_dict=True)}
     waveforms = {w["unit_id"]: w["waveform_median"] for w in unit_table.get_units_with_waveforms(
-        synced=synced) } if len(_table(context, "SpikeSorting.Waveforms") & sorting) else {}
+        synced=synced) } if len(table_of(context, "SpikeSorting.Waveforms") & sorting) else {}
     ids = [int(u["unit_id"]) for u in units]
     return UnitsExport(probe=_probe_name(setting), unit_ids=ids, spike_times=[np.asarray(u["spike_times"])
                                                                                 for u in units],
@@ -266,11 +261,11 @@ def _seconds(row: dict[str, Any], rates: dict[tuple[str, str], float], mapped: s
 
 
 def _events(context: Context, key: dict[str, Any], synced: bool) -> dict[str, DigitalEvents]:
-    digital = _table(context, "DatasetEvents.Digital") & key
+    digital = table_of(context, "DatasetEvents.Digital") & key
     rows = digital.fetch_synced() if synced else digital.fetch(as_dict=True)
     rates = {(s["dataset_name"], f"imec{s['probe_num']}"): float(s["sampling_rate"]) for s in
-             (_table(context, "EphysRecording.ProbeSetting") & key).fetch(as_dict=True)}
-    mapped = {(r["dataset_name"], r["stream_name"]) for r in (_table(context, "StreamSync") & key).fetch(
+             (table_of(context, "EphysRecording.ProbeSetting") & key).fetch(as_dict=True)}
+    mapped = {(r["dataset_name"], r["stream_name"]) for r in (table_of(context, "StreamSync") & key).fetch(
         "dataset_name", "stream_name", as_dict=True)} if synced else set()
     return {f"{r['dataset_name']}_{r['stream_name']}_{r['event_name']}".replace("/", "_"):
             DigitalEvents(_seconds(r, rates, mapped),

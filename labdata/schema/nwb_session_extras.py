@@ -24,7 +24,7 @@ from labdata.converters.spikeglx.binary import InterleavedBinary
 from labdata.converters.spikeglx.meta import read_meta
 from labdata.schema._registry import registry
 
-__all__ = ["analog_streams", "electrode_locations", "surgery_text", "trials_of"]
+__all__ = ["analog_streams", "electrode_locations", "surgery_text", "table_of", "trials_of"]
 
 _BOARDS = ("nidq", "obx")
 _TRIAL_VARIABLES = {
@@ -37,19 +37,20 @@ _TRIAL_VARIABLES = {
 }
 
 
-def _table(context: Context, name: str) -> Any:
+def table_of(context: Context, name: str) -> Any:
+    """The declared table ``name`` bound to ``context``."""
     return registry.get(name)(context)
 
 
 def surgery_text(context: Context, subject_name: str, until: Any) -> str | None:
     """The subject's procedures up to ``until`` (the session start), one line each; None when there are none."""
-    procedures = _table(context, "Procedure") & {"subject_name": subject_name}
+    procedures = table_of(context, "Procedure") & {"subject_name": subject_name}
     rows = sorted((r for r in procedures.fetch(as_dict=True) if until is None or r["procedure_datetime"] <= until),
                   key=lambda r: r["procedure_datetime"])
     if not rows:
         return None
     insertions = {(r["procedure_type"], r["procedure_datetime"]): r for r in
-                  (_table(context, "ProbeInsertion") & {"subject_name": subject_name}).fetch(as_dict=True)}
+                  (table_of(context, "ProbeInsertion") & {"subject_name": subject_name}).fetch(as_dict=True)}
     return "\n".join(_procedure_line(row, insertions.get((row["procedure_type"], row["procedure_datetime"])))
                      for row in rows)
 
@@ -67,7 +68,7 @@ def _procedure_line(row: Mapping[str, Any], insertion: Mapping[str, Any] | None)
 
 def analog_streams(context: Context, key: Mapping[str, Any], synced: bool) -> list[AnalogStream]:
     """The analog inputs of the session's NI-DAQ / OneBox files (fetched into ``local_paths`` if needed)."""
-    files = _table(context, "Dataset.DataFiles") & dict(key)
+    files = table_of(context, "Dataset.DataFiles") & dict(key)
     streams = []
     for row in files.fetch("subject_name", "session_name", "dataset_name", "file_path", "storage", as_dict=True,
                                   order_by="file_path"):
@@ -78,7 +79,7 @@ def analog_streams(context: Context, key: Mapping[str, Any], synced: bool) -> li
 
 
 def _board_streams(context: Context, row: Mapping[str, Any], board: str, start: float) -> list[AnalogStream]:
-    file_table = _table(context, "File")
+    file_table = table_of(context, "File")
     meta_file = file_table & {"file_path": row["file_path"], "storage": row["storage"]}
     meta = read_meta(meta_file.get(progress=False)[0])
     columns = np.asarray(meta.analog_channels, dtype=int)
@@ -104,7 +105,7 @@ def _starting_time(context: Context, row: Mapping[str, Any], board: str, synced:
     """Where the board's first sample falls on the session clock: 0 unless StreamSync maps the board elsewhere."""
     if not synced:
         return 0.0
-    sync = _table(context, "StreamSync") & {"subject_name": row["subject_name"], "session_name":
+    sync = table_of(context, "StreamSync") & {"subject_name": row["subject_name"], "session_name":
                                             row["session_name"], "dataset_name": row["dataset_name"],
                                             "stream_name": board}
     return float(sync.apply(np.zeros(1), warn=False)[0]) if len(sync) == 1 else 0.0
@@ -112,7 +113,7 @@ def _starting_time(context: Context, row: Mapping[str, Any], board: str, synced:
 
 def trials_of(context: Context, key: Mapping[str, Any]) -> TrialsExport | None:
     """The session's DecisionTask trials (all trial sets, ordered by start time); None when it has none."""
-    sets = (_table(context, "DecisionTask.TrialSet") & dict(key)).fetch(as_dict=True)
+    sets = (table_of(context, "DecisionTask.TrialSet") & dict(key)).fetch(as_dict=True)
     sets = [s for s in sets if s.get("initiation_times") is not None and len(np.ravel(s["initiation_times"]))]
     if not sets:
         return None
@@ -149,7 +150,7 @@ def electrode_locations(context: Context, subject_name: str, configuration: Mapp
     """Each of ``n_channels`` channels' brain region acronym (ProbeBrainRegion of the subject's insertions of
     this probe configuration; ``electrodes`` index the configuration's channels), None where unknown."""
     locations: list[str | None] = [None] * n_channels
-    regions = _table(context, "ProbeBrainRegion") & {"subject_name": subject_name, "probe_id":
+    regions = table_of(context, "ProbeBrainRegion") & {"subject_name": subject_name, "probe_id":
                                                      configuration["probe_id"], "configuration_id":
                                                      configuration["configuration_id"]}
     for region in regions.fetch("region_acronym", "electrodes", as_dict=True):

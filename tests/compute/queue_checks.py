@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from labdata.catalog import Context, Lake
 from labdata.compute import queue_rows
 from labdata.schema import ComputeTask
 
-__all__ = ["POPULATE", "made_once", "open_lab", "statuses", "wait_for"]
+__all__ = ["POPULATE", "kill_worker_and_reap", "made_once", "open_lab", "statuses", "wait_for"]
 
 HERE = Path(__file__).parent
 POPULATE = ["cheap_tables.Square", "-i", "cheap_tables"]
@@ -49,3 +51,18 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> N
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def kill_worker_and_reap(context: Context, job_id: int) -> None:
+    """SIGKILL the worker of task ``job_id`` once three keys are made; the queue puts the task back (CANCELLED,
+    waiting, the reason in its log) and what was made is whole."""
+    wait_for(lambda: len(Square(context)) >= 3, "three keys made")
+    host = (ComputeTask(context) & {"job_id": job_id}).fetch1("task_host")
+    pid = int(host.rpartition("@pid")[2])
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+             .stdout.strip() in ("", "Z"), "the worker to die")
+    [row] = queue_rows(context)
+    assert row["task_status"] == "CANCELLED" and row["task_waiting"] == 1
+    assert "ended without finishing" in row["task_log"]
+    made_once(context, len(Square(context)))  # the key in progress left nothing

@@ -4,17 +4,14 @@ rerun, on a LocalCluster of its own, completes), and the background is refused w
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cheap_tables import SLEEP_VARIABLE, Square
+from cheap_tables import SLEEP_VARIABLE
 from click.testing import CliRunner
 from distributed import LocalCluster
-from queue_checks import POPULATE, made_once, open_lab, statuses, wait_for
+from queue_checks import POPULATE, kill_worker_and_reap, made_once, open_lab, statuses
 
 from labdata.catalog import Context
 from labdata.cli.main import main
@@ -55,16 +52,7 @@ def test_a_killed_worker_is_put_back_and_a_rerun_completes(lab: Context, monkeyp
     result = submit("populate", target="dask", context=lab, args=POPULATE, wait=False)
     [job_id] = result.job_ids
     assert "@labdata-task-" in result.submitted[job_id]
-    wait_for(lambda: len(Square(lab)) >= 3, "three keys made")
-    host = (ComputeTask(lab) & {"job_id": job_id}).fetch1("task_host")
-    pid = int(host.rpartition("@pid")[2])
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-          .stdout.strip() in ("", "Z"), "the worker to die")
-    [row] = queue_rows(lab)
-    assert row["task_status"] == "CANCELLED" and row["task_waiting"] == 1
-    assert "ended without finishing" in row["task_log"]
-    made_once(lab, len(Square(lab)))  # what was made is whole; the key in progress left nothing
+    kill_worker_and_reap(lab, job_id)
     monkeypatch.setenv(SLEEP_VARIABLE, "0")
     reset_tasks(lab, [job_id])
     # the rerun without an address: on a LocalCluster started for the dispatch and closed after it
