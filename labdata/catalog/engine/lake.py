@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 
 from labdata.catalog.engine.attach import EXTENSIONS, backoff, extension_path, is_conflict, quote, retry_on_conflict
+from labdata.catalog.engine.deferred import DeferredWrites
 from labdata.catalog.engine.listing import GUARD_SCHEMA, CatalogListing
 from labdata.catalog.engine.locks import FileLock
 from labdata.catalog.engine.replica import Replica
@@ -247,9 +248,38 @@ class Lake(CatalogListing, KnownKeysMixin):
         The read replica, brought to the latest snapshot, unless this thread is in a
         write transaction (whose own rows only the lake sees) or the replica is off.
         """
+        deferred = self.deferred
+        if deferred is not None:
+            tables = list(tables)
+            if deferred.touches(table.place for table in tables):
+                raise deferred.refuse("a deferred make read a table it wrote")
         if self.replica is None or self.in_transaction:
             return self.alias
-        return self.replica.catalog_for(tables)
+        if deferred is None:
+            return self.replica.catalog_for(tables)
+        refresh, deferred.snapshot_read = not deferred.snapshot_read, True
+        return self.replica.catalog_for(tables, refresh=refresh)
+
+    @property
+    def deferred(self) -> DeferredWrites | None:
+        """The buffer of this thread's deferred make (:meth:`deferring`), None inside a transaction."""
+        self.cursor()
+        return None if self._local.depth else getattr(self._local, "deferred", None)
+
+    @contextlib.contextmanager
+    def deferring(self, buffer: DeferredWrites) -> Iterator[DeferredWrites]:
+        """Buffer this thread's inserts in ``buffer`` instead of writing them (see :mod:`.deferred`).
+
+        Inside, opening a write transaction raises :class:`~labdata.catalog.engine.deferred.NeedsTransaction`.
+        """
+        if self.in_transaction:
+            raise CatalogError("Cannot defer writes inside a write transaction.",
+                               hint="Enter deferring() outside lake.transaction().")
+        self._local.deferred = buffer
+        try:
+            yield buffer
+        finally:
+            self._local.deferred = None
 
     @property
     def in_transaction(self) -> bool:
@@ -272,6 +302,9 @@ class Lake(CatalogListing, KnownKeysMixin):
             finally:
                 self._local.depth -= 1
             return
+        deferred = getattr(self._local, "deferred", None)
+        if deferred is not None:
+            raise deferred.refuse("a deferred make opened a write transaction")
         with self._write_lock():
             cursor.execute("BEGIN TRANSACTION")
             self._local.depth, self._local.found, self._local.validated = 1, {}, False

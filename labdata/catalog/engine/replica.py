@@ -190,10 +190,14 @@ class Replica:
         self._cursor = lake._connection.cursor()
         self._cursor.execute(f"ATTACH ':memory:' AS {self.alias} (COMPRESS)")
 
-    def catalog_for(self, tables: Iterable[TableRef]) -> str:
-        """Bring the copies of ``tables`` to the latest snapshot; return the catalog to read them from."""
+    def catalog_for(self, tables: Iterable[TableRef], *, refresh: bool = True) -> str:
+        """Bring the copies of ``tables`` to the latest snapshot; return the catalog to read them from.
+
+        With ``refresh`` false, the snapshot of the previous read is kept (a batch of deferred makes reads
+        at one snapshot, as a transaction would, without asking the catalog again).
+        """
         with self._lock:
-            latest = self._latest_snapshot()
+            latest = self._seen if not refresh and self._seen is not None else self._latest_snapshot()
             if self._seen is not None and latest != self._seen:
                 self._note_changes(self._seen, latest)
             self._seen = latest

@@ -13,6 +13,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labdata.catalog.engine.verified import COMPLETE_LIMIT
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from labdata.catalog.engine.context import Context
     from labdata.catalog.tables.table import Table
 
-__all__ = ["insert_rows", "making", "update_row"]
+__all__ = ["insert_rows", "making", "update_row", "write_deferred"]
 
 _making: ContextVar[frozenset[str]] = ContextVar("labdata_making", default=frozenset())
 
@@ -80,7 +81,47 @@ def insert_rows(table: Table, rows: Any, *, replace: bool, skip_duplicates: bool
     if not prepared:
         return 0
     _serialise_blobs(prepared, schema, context)
+    deferred = context.lake.deferred
+    if deferred is not None:  # populate commits these rows with the other keys of its batch
+        deferred.add((context.schema_for(schema.tier_group), schema.sql_name),
+                     _Pending(table, schema, context, prepared, replace, skip_duplicates))
+        return len(prepared)
     return context.lake.run(lambda: _write_unique(table, schema, context, prepared, replace, skip_duplicates))
+
+
+@dataclass
+class _Pending:
+    """An insert checked and coerced by a deferred make, written when its batch commits."""
+
+    table: Table
+    schema: TableSchema
+    context: Context
+    rows: list[dict[str, Any]]
+    replace: bool
+    skip_duplicates: bool
+
+    @property
+    def group(self) -> tuple[str, str, bool, bool]:
+        return (self.context.project, self.schema.tier_group + "." + self.schema.sql_name, self.replace,
+                self.skip_duplicates)
+
+
+def write_deferred(pending: list[Any]) -> int:
+    """Write the inserts that deferred makes buffered, one statement per table, inside the caller's transaction.
+
+    The rows of every insert into one table (with the same options) are written together, tables in the
+    order the makes first wrote them (a master before its parts); returns the number of rows written.
+    """
+    groups: dict[tuple[str, str, bool, bool], list[_Pending]] = {}
+    for insert in pending:
+        groups.setdefault(insert.group, []).append(insert)
+    written = 0
+    for inserts in groups.values():
+        first = inserts[0]
+        rows = [row for insert in inserts for row in insert.rows]
+        written += _write_unique(first.table, first.schema, first.context, rows, first.replace,
+                                 first.skip_duplicates)
+    return written
 
 
 def _write_unique(table: Table, schema: TableSchema, context: Context, rows: list[dict[str, Any]],

@@ -14,7 +14,8 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Any, ClassVar
 
-from labdata.catalog.populate.making import PopulateResult, key_source, make_keys, sigterm_exits, todo_keys
+from labdata.catalog.populate.batches import make_keys
+from labdata.catalog.populate.making import PopulateResult, key_source, sigterm_exits, todo_keys
 from labdata.catalog.populate.pool import populate_in_processes
 from labdata.catalog.tables.table import Table
 from labdata.core.errors import NotAllowedError

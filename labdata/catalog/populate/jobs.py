@@ -86,6 +86,12 @@ def key_hash(key: dict[str, Any]) -> str:
     return hashlib.md5(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _stale(row: dict[str, Any]) -> bool:
+    """Whether a job row is the reservation of a worker that died on this host."""
+    return (row["status"] == "reserved" and row["host"] == socket.gethostname()
+            and not process_alive(int(row["pid"])))
+
+
 class JobTable:
     """The job rows of one computed table, in one context."""
 
@@ -109,12 +115,37 @@ class JobTable:
     def _take_over_stale(self, key: dict[str, Any], status: str) -> bool:
         """Take over a reservation whose worker died on this host (killed mid-make: its make never committed)."""
         held = (self.jobs & {"table_name": self.table_name, "key_hash": key_hash(key)}).fetch(as_dict=True)
-        if not held or held[0]["status"] != "reserved" or held[0]["host"] != socket.gethostname():
-            return False
-        if process_alive(int(held[0]["pid"])):
+        if not held or not _stale(held[0]):
             return False
         self.jobs.insert1(self._row(key, status), replace=True)
         return True
+
+    def reserve_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Reserve what is free of ``keys`` in one transaction; returns the keys reserved, in their order.
+
+        Keys that another live worker holds, or that failed or are ignored, are left out; reservations of
+        dead workers on this host are taken over (as :meth:`reserve`).
+        """
+        by_hash = {key_hash(key): key for key in keys}
+
+        def work() -> set[str]:
+            held = (self.jobs & {"table_name": self.table_name} & [{"key_hash": h} for h in by_hash]).fetch(
+                "key_hash", "status", "host", "pid", as_dict=True)
+            taken = {row["key_hash"] for row in held if not _stale(row)}
+            free = [h for h in by_hash if h not in taken]
+            stale = {row["key_hash"] for row in held} - taken
+            self.jobs.insert([self._row(by_hash[h], "reserved") for h in free if h not in stale])
+            if stale:
+                self.jobs.insert([self._row(by_hash[h], "reserved") for h in stale], replace=True)
+            return set(free)
+
+        reserved = self.jobs.context.lake.run(work) if keys else set()
+        return [key for h, key in by_hash.items() if h in reserved]
+
+    def release_many(self, keys: list[dict[str, Any]]) -> None:
+        """Release the reservations of ``keys`` (made, or given up), in one ``DELETE`` (see :meth:`complete`)."""
+        if keys:
+            self._delete([key_hash(key) for key in keys])
 
     def complete(self, key: dict[str, Any]) -> None:
         """Release the reservation of a key that was made (in the caller's transaction, if any).
@@ -122,14 +153,18 @@ class JobTable:
         One ``DELETE`` of the job row (nothing refers to job rows, so there is nothing to cascade to):
         populate calls it inside each key's make transaction, so a key is made and released in one commit.
         """
+        self._delete([key_hash(key)])
+
+    def _delete(self, hashes: list[str]) -> None:
         context = self.jobs.context
         schema = PopulateJob.table_schema()
         table = context.qualified(schema.tier_group, schema.sql_name)
-        context.lake.forget_keys()  # the lake's cache of existing keys must not keep the deleted row
+        context.lake.forget_keys()  # the lake's cache of existing keys must not keep the deleted rows
+        marks = ", ".join("?" * len(hashes))
 
         def release() -> None:
-            context.lake.execute(f"DELETE FROM {table} WHERE table_name = ? AND key_hash = ?",
-                                 [self.table_name, key_hash(key)])
+            context.lake.execute(f"DELETE FROM {table} WHERE table_name = ? AND key_hash IN ({marks})",
+                                 [self.table_name, *hashes])
 
         context.lake.run(release)
 

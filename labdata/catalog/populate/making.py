@@ -21,19 +21,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from labdata.catalog.engine.context import use
 from labdata.catalog.ops.ddl import ensure_schemas
-from labdata.catalog.ops.insert import making
-from labdata.catalog.populate.jobs import JobTable, error_message, job_registry
+from labdata.catalog.populate.jobs import JobTable, job_registry
 from labdata.catalog.tables.query import Query
 from labdata.core.errors import NotAllowedError
 
 if TYPE_CHECKING:
     from labdata.catalog.tables.table import Table
 
-__all__ = ["PopulateResult", "default_key_source", "key_source", "make_keys", "populate_errors", "sigterm_exits",
+__all__ = ["PopulateResult", "default_key_source", "key_source", "populate_errors", "sigterm_exits",
            "todo_keys"]
 
 logger = logging.getLogger(__name__)
@@ -124,7 +120,8 @@ def sigterm_exits() -> Iterator[threading.Event]:
     """While populating with reserved jobs, SIGTERM raises SystemExit, so that the job records it (as DataJoint).
 
     Yields an event set when SIGTERM arrived: a signal that lands inside a DuckDB call comes back as DuckDB's
-    "Query interrupted" error instead, which :func:`make_keys` turns into SystemExit by looking at the event.
+    "Query interrupted" error instead, which the populate loop (:mod:`.batches`) turns into SystemExit
+    by looking at the event.
     A handler installed before (a compute task's) is called first, so that it learns of the signal too.
     """
     received = threading.Event()
@@ -146,66 +143,6 @@ def sigterm_exits() -> Iterator[threading.Event]:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, suppress_errors: bool,
-              display_progress: bool, make_kwargs: dict[str, Any] | None,
-              return_exception_objects: bool = False, stopped: threading.Event | None = None) -> PopulateResult:
-    """Make each key in turn (the worker loop, also used by each process of a pool).
-
-    As in DataJoint 0.14, an interrupted make (KeyboardInterrupt, SystemExit from SIGTERM)
-    is recorded in the job table like a failed one; SystemExit is always raised again. ``stopped`` (from
-    :func:`sigterm_exits`) makes any failure after SIGTERM a SystemExit.
-    """
-    context = table.context
-    jobs = None
-    if reserve_jobs:
-        ensure_schemas(context, job_registry)
-        jobs = JobTable(table._full_name, context)
-    result = PopulateResult()
-    for key in tqdm(keys, desc=f"populate {table._full_name}", disable=not display_progress):
-        if jobs is not None and not jobs.reserve(key):
-            result.skipped += 1
-            continue
-        try:
-            made = _make_one(table, key, make_kwargs or {}, jobs)
-        except (KeyboardInterrupt, SystemExit, Exception) as error:  # every make failure is recorded per key
-            if stopped is not None and stopped.is_set() and not isinstance(error, SystemExit):
-                error = SystemExit(SIGTERM_MESSAGE)  # DuckDB's "Query interrupted" after SIGTERM
-            if jobs is not None:
-                jobs.error(key, error)
-            if isinstance(error, SystemExit):
-                raise error
-            if not suppress_errors:
-                raise
-            logger.warning("make(%s) failed: %s", key, error)
-            result.errors.append((key, error if return_exception_objects else error_message(error)))
-            continue
-        if made:
-            result.made.append(key)
-        else:
-            result.skipped += 1
-    return result
-
-
-def _make_one(table: Table, key: dict[str, Any], make_kwargs: dict[str, Any], jobs: JobTable | None) -> bool:
-    """Run make(key) in one retried transaction; False if another worker made the key meanwhile.
-
-    The key's reservation (``jobs``) is released in the same transaction: one commit per key instead of two,
-    and a worker killed after the make leaves no reservation of a made key behind.
-    """
-    lake, master = table.context.lake, type(table)
-
-    def work() -> bool:
-        made = not table & key
-        if made:
-            with making(master), use(table.context):  # tables named inside make use the same lake and project
-                table.make(dict(key), **make_kwargs)
-        if jobs is not None:
-            jobs.complete(key)
-        return made
-
-    return lake.run(work)
 
 
 def populate_errors(table: Table) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from labdata.catalog.engine.context import Context
 from labdata.catalog.engine.lake import Lake
-from labdata.catalog.populate.making import PopulateResult, make_keys
+from labdata.catalog.populate.batches import make_keys
+from labdata.catalog.populate.making import PopulateResult
 from labdata.core.errors import NotAllowedError
 
 if TYPE_CHECKING:
