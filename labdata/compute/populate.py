@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from typing import Any, ClassVar
 
 import click
@@ -51,10 +52,11 @@ class PopulateCompute(Analysis):
         if retried:
             task.log(f"{retried} key(s) interrupted by an earlier SIGTERM are made again")
         restrictions = [_restriction(text) for text in parameters.get("restrictions", ())]
+        started = time.perf_counter()
         result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=not parameters["stop_on_errors"],
                                 processes=parameters["processes"], max_calls=parameters.get("max_calls"))
         task.log(f"{parameters['table']}: {len(result.made)} made, {result.skipped} skipped, "
-                 f"{len(result.errors)} failed")
+                 f"{len(result.errors)} failed in {time.perf_counter() - started:.3f} s")
         if result.errors:
             key, message = result.errors[0]
             raise ComputeError(f"{len(result.errors)} key(s) of {parameters['table']} failed, e.g. {key}: {message}",

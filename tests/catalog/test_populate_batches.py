@@ -65,8 +65,8 @@ def test_a_failed_key_keeps_the_keys_made_before_it(context) -> None:
 
 def test_the_batch_grows_while_makes_are_quick_and_shrinks_for_slow_ones() -> None:
     sizer = BatchSizer()
-    for _ in range(10):
-        sizer.update(keys=sizer.size, seconds=0.001 * sizer.size)
-    assert sizer.size == 128
-    sizer.update(keys=128, seconds=64.0)
+    for _ in range(5):
+        sizer.update(keys=sizer.size, seconds=0.0001 * sizer.size)
+    assert sizer.size == 1024
+    sizer.update(keys=1024, seconds=512.0)
     assert sizer.size == 1

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from labdata.catalog.engine.metadata import live_tables, metadata_table
+from labdata.catalog.engine.metadata import live_tables, live_tables_of, metadata_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +36,10 @@ class CatalogListing:
 
     def create_internal(self) -> None:
         """Create labdata's own bookkeeping tables (idempotent; no snapshot when they exist)."""
-        if self.read_only or "write_guard" in self.tables(GUARD_SCHEMA):
+        if self.read_only or (self.alias, "write_guard") in self._internal:
+            return
+        if "write_guard" in self.tables(GUARD_SCHEMA):
+            self._internal.add((self.alias, "write_guard"))
             return
 
         def create() -> None:
@@ -66,6 +69,13 @@ class CatalogListing:
             "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? ORDER BY 1", [self.alias]
         ).fetchall()
         return [name for (name,) in rows if name not in ("main", GUARD_SCHEMA)]
+
+    def tables_of(self, schemas: list[str]) -> dict[str, list[str]]:
+        """The names of the tables of each of ``schemas`` (one metadata query where :meth:`tables` can use one)."""
+        if self.snapshot_version is None and self.snapshot_time is None and not self.in_transaction:
+            with contextlib.suppress(duckdb.Error):
+                return live_tables_of(self, schemas)
+        return {schema: self.tables(schema) for schema in schemas}
 
     def tables(self, schema: str) -> list[str]:
         """Return the names of the tables of ``schema``.

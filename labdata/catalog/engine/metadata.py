@@ -15,7 +15,7 @@ import duckdb
 if TYPE_CHECKING:
     from labdata.catalog.engine.lake import Lake
 
-__all__ = ["live_tables", "metadata_table", "nonempty_tables"]
+__all__ = ["live_tables", "live_tables_of", "metadata_table", "nonempty_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +28,22 @@ def metadata_table(lake: Lake, name: str) -> str:
 
 def live_tables(lake: Lake, schema: str) -> list[str]:
     """Names of the tables of ``schema`` at the latest snapshot, sorted (raises duckdb.Error on an unknown layout)."""
+    return live_tables_of(lake, [schema])[schema]
+
+
+def live_tables_of(lake: Lake, schemas: list[str]) -> dict[str, list[str]]:
+    """Names of the tables of each of ``schemas`` at the latest snapshot, sorted, in one metadata query."""
+    marks = ", ".join("?" * len(schemas))
     rows = lake.execute(f"""
-        SELECT t.table_name
+        SELECT s.schema_name, t.table_name
         FROM {metadata_table(lake, 'ducklake_table')} t
         JOIN {metadata_table(lake, 'ducklake_schema')} s USING (schema_id)
-        WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL AND s.schema_name = ?
-        ORDER BY 1""", [schema]).fetchall()
-    return [name for (name,) in rows]
+        WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL AND s.schema_name IN ({marks})
+        ORDER BY 1, 2""", list(schemas)).fetchall() if schemas else []
+    found: dict[str, list[str]] = {schema: [] for schema in schemas}
+    for schema, name in rows:
+        found[schema].append(name)
+    return found
 
 
 def nonempty_tables(lake: Lake) -> set[tuple[str, str]] | None:

@@ -43,7 +43,7 @@ def ensure_schemas(context: Context, registry: TableRegistry) -> None:
     registry.check_declarations(context)
     names = registry.declaration_order()
     wanted = {(context.schema_for(registry.schema(n).tier_group), registry.schema(n).sql_name) for n in names}
-    existing = {(s, t) for s in {s for s, _ in wanted} for t in lake.tables(s)}
+    existing = {(s, t) for s, names_in in lake.tables_of(sorted({s for s, _ in wanted})).items() for t in names_in}
     if wanted - existing:
         logger.info("Creating the tables of project %r in %r", context.project, lake)
 
@@ -59,9 +59,16 @@ def ensure_schemas(context: Context, registry: TableRegistry) -> None:
 
 
 def _fill_lookups(context: Context, registry: TableRegistry) -> None:
-    for cls in registry:
-        contents = list(getattr(cls, "contents", ()) or ())
-        if cls.tier == "lookup" and contents:
-            table = cls(context)
-            if len(table) < len(contents):
-                table.insert(contents, skip_duplicates=True)
+    """Insert the ``contents`` of lookup tables that hold fewer rows (their counts read in one statement)."""
+    lookups = [cls for cls in registry if cls.tier == "lookup" and getattr(cls, "contents", None)]
+    if not lookups:
+        return
+    schemas = [cls.table_schema() for cls in lookups]
+    counts = " UNION ALL ".join(f"SELECT {index} AS i, count(*) AS n FROM "
+                                f"{context.qualified(schema.tier_group, schema.sql_name)}"
+                                for index, schema in enumerate(schemas))
+    held = dict(context.lake.execute(counts).fetchall())
+    for index, cls in enumerate(lookups):
+        contents = list(cls.contents)
+        if held.get(index, 0) < len(contents):
+            cls(context).insert(contents, skip_duplicates=True)

@@ -6,7 +6,7 @@ spends most of its time on the catalog. The loop therefore works in batches: it 
 in one transaction (with ``reserve_jobs``), runs each key's ``make`` with its inserts deferred (reads see
 the latest committed snapshot, inserts are checked at once and buffered, see
 :mod:`labdata.catalog.engine.deferred`), and commits the rows of the whole batch, with the release of
-its reservations, in one transaction. The batch grows (1, 2, 4, ...) while makes are quick and stays
+its reservations, in one transaction. The batch grows (1, 8, 64, ...) while makes are quick and stays
 at one key for slow ones, so long makes are spread over workers as before.
 
 What each key sees is what DataJoint promises: its rows commit together or not at all, a key already
@@ -41,7 +41,9 @@ __all__ = ["BatchSizer", "make_keys"]
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 128
+MAX_BATCH = 1024
+GROWTH = 8  # how much larger a batch may be than the last (its makes' time is known only for that many keys)
+MAX_WINDOW = 4096
 BATCH_SECONDS = 0.25
 #: after this many makes in a row needed their own transaction, the rest are made alone at once
 ALONE_AFTER = 3
@@ -49,13 +51,13 @@ ALONE_AFTER = 3
 
 @dataclass
 class BatchSizer:
-    """How many keys the next batch takes: doubles while a batch's makes take under ``BATCH_SECONDS``.
+    """How many keys the next batch takes: grows ``GROWTH``-fold while a batch's makes take under ``BATCH_SECONDS``.
 
     Examples
     --------
     >>> sizer = BatchSizer()
     >>> sizer.update(keys=1, seconds=0.001); sizer.size
-    2
+    8
     >>> sizer.update(keys=2, seconds=2.0); sizer.size
     1
     """
@@ -66,7 +68,7 @@ class BatchSizer:
         """Size the next batch after ``keys`` were made in ``seconds``."""
         if keys:
             fits = int(BATCH_SECONDS * keys / seconds) if seconds > 0 else MAX_BATCH
-            self.size = max(1, min(self.size * 2, fits, MAX_BATCH))
+            self.size = max(1, min(self.size * GROWTH, fits, MAX_BATCH))
 
 
 def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, suppress_errors: bool,
@@ -84,16 +86,19 @@ def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, s
         jobs = JobTable(str(table._full_name), table.context)
     worker = _Worker(table, jobs, make_kwargs or {}, suppress_errors, return_exception_objects, stopped)
     with tqdm(total=len(keys), desc=f"populate {table._full_name}", disable=not display_progress) as bar:
-        sizer, position = BatchSizer(), 0
+        sizer, position, window = BatchSizer(), 0, 1
         while position < len(keys):
-            chunk = keys[position:position + sizer.size]
-            position += len(chunk)
-            reserved = jobs.reserve_many(chunk) if jobs is not None else chunk
-            worker.result.skipped += len(chunk) - len(reserved)
+            chunk = keys[position:position + max(window, sizer.size)]
+            reserved, consumed = jobs.reserve_many(chunk, sizer.size, worker.present) if jobs is not None else \
+                (chunk[:sizer.size], min(len(chunk), sizer.size))
+            position += consumed
+            worker.result.skipped += consumed - len(reserved)
+            # keys other workers hold are passed over in windows that double, not one reservation at a time
+            window = sizer.size if reserved else min(2 * window, MAX_WINDOW)
             started = worker.making_seconds
             worker.make_batch(reserved)
             sizer.update(len(reserved), worker.making_seconds - started)
-            bar.update(len(chunk))
+            bar.update(consumed)
     return worker.result
 
 
@@ -168,7 +173,7 @@ class _Worker:
         made_keys = [keys[i] for i in deferred]
 
         def work() -> list[int]:
-            present = self._present(made_keys)
+            present = self.present(made_keys)
             fresh = [i for i in deferred if key_hash(keys[i]) not in present]
             write_deferred(buffer.writes_of(fresh))
             if self.jobs is not None:
@@ -190,7 +195,7 @@ class _Worker:
             else:
                 self.result.skipped += 1
 
-    def _present(self, keys: list[dict[str, Any]]) -> set[str]:
+    def present(self, keys: list[dict[str, Any]]) -> set[str]:
         """The hashes of ``keys`` that the table has rows of (inside the caller's transaction)."""
         names = list(keys[0])
         rows = (self.table.proj() & keys).fetch(*names, as_dict=True)

@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from labdata.catalog.declare.registry import TableRegistry
@@ -120,27 +121,40 @@ class JobTable:
         self.jobs.insert1(self._row(key, status), replace=True)
         return True
 
-    def reserve_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Reserve what is free of ``keys`` in one transaction; returns the keys reserved, in their order.
+    def reserve_many(self, keys: list[dict[str, Any]], limit: int | None = None,
+                     made: Callable[[list[dict[str, Any]]], set[str]] | None = None,
+                     ) -> tuple[list[dict[str, Any]], int]:
+        """Reserve the first ``limit`` free keys of ``keys`` in one transaction.
 
-        Keys that another live worker holds, or that failed or are ignored, are left out; reservations of
-        dead workers on this host are taken over (as :meth:`reserve`).
+        Keys that another live worker holds, or that failed or are ignored, are passed over, and so are the
+        keys ``made(keys)`` names (by hash) in the same transaction: those another worker made since the list of
+        keys was read. Reservations of dead workers on this host are taken over (as :meth:`reserve`).
+
+        Returns
+        -------
+        reserved : list of dict
+            The keys reserved, in their order.
+        consumed : int
+            How many of ``keys`` were looked at: up to the last key reserved, or all when fewer were free.
         """
-        by_hash = {key_hash(key): key for key in keys}
+        hashes = [key_hash(key) for key in keys]
+        limit = len(keys) if limit is None else limit
 
-        def work() -> set[str]:
-            held = (self.jobs & {"table_name": self.table_name} & [{"key_hash": h} for h in by_hash]).fetch(
+        def work() -> list[int]:
+            held = (self.jobs & {"table_name": self.table_name} & [{"key_hash": h} for h in hashes]).fetch(
                 "key_hash", "status", "host", "pid", as_dict=True)
-            taken = {row["key_hash"] for row in held if not _stale(row)}
-            free = [h for h in by_hash if h not in taken]
+            taken = {row["key_hash"] for row in held if not _stale(row)} | (made(keys) if made else set())
             stale = {row["key_hash"] for row in held} - taken
-            self.jobs.insert([self._row(by_hash[h], "reserved") for h in free if h not in stale])
+            chosen = [i for i, h in enumerate(hashes) if h not in taken][:limit]
+            self.jobs.insert([self._row(keys[i], "reserved") for i in chosen if hashes[i] not in stale])
             if stale:
-                self.jobs.insert([self._row(by_hash[h], "reserved") for h in stale], replace=True)
-            return set(free)
+                self.jobs.insert([self._row(keys[i], "reserved") for i in chosen if hashes[i] in stale],
+                                 replace=True)
+            return chosen
 
-        reserved = self.jobs.context.lake.run(work) if keys else set()
-        return [key for h, key in by_hash.items() if h in reserved]
+        chosen = self.jobs.context.lake.run(work) if keys and limit > 0 else []
+        consumed = chosen[-1] + 1 if len(chosen) == limit and chosen else len(keys)
+        return [keys[i] for i in chosen], consumed
 
     def release_many(self, keys: list[dict[str, Any]]) -> None:
         """Release the reservations of ``keys`` (made, or given up), in one ``DELETE`` (see :meth:`complete`)."""
