@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _dj_process  # noqa: E402
+from _compute_floor import measure_floor  # noqa: E402
 from _table import machine, print_table  # noqa: E402
 
 PG_DSN = "dbname=test host=127.0.0.1 port=5432 user=postgres"
@@ -361,6 +362,7 @@ def throughput(args: argparse.Namespace, work: Path) -> list[list[str]]:
         rows.append([*throughput_row(side, dj, dj)[:-2], "", ""])
     else:
         rows.append(["DataJoint 0.14", why, *[""] * 7])
+    args.dj_in_populate = dj["in_populate"] if dj else None
     return rows
 
 
@@ -385,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         (work / "postgres").mkdir()
         a = overhead(args, work)
         b = throughput(args, work)
+        c = measure_floor(Lab, work, args.keys, args.workers, args.dj_in_populate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_table(f"a) dispatch overhead: {args.tasks} no-op tasks per runner, submitted at once, "
@@ -393,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     print_table(f"b) populate throughput: {args.keys} cheap keys (make reads 1 row, inserts 1), "
                 f"{args.workers} workers; from the start of the workers, and inside populate() (the slowest worker)",
                 ["side", "s, workers", "keys/s", "ratio", "s, populate()", "keys/s", "ratio", "target", "met"], b)
+    print_table("c) the catalog's floor (SQLite lake, median of 15): the fewest transactions a populate of "
+                f"{args.workers} reserving workers needs, run one at a time", ["step", "ms", "times", ""], c)
     print(machine(f"polling every {args.poll} s; "))
 
 

@@ -50,7 +50,7 @@ def main() -> None:
         start = time.perf_counter()
         result = submit("spikeinterface", context=world.context, subject=SUBJECT, target=args.target,
                         args=["-m", args.sorter, *args.options], runner_settings={"cpus": 2, "memory": "8G"},
-                        wait=args.target == "local")
+                        wait=args.target != "slurm")  # SLURM jobs outlive this process; polled below
         _wait(world.context, result.job_ids)
         print(f"task ({args.target}, {args.sorter}): {time.perf_counter() - start:.1f} s")
         [row] = [r for r in queue_rows(world.context, reap=False) if r["job_id"] in result.job_ids]
