@@ -53,8 +53,10 @@ class PopulateCompute(Analysis):
             task.log(f"{retried} key(s) interrupted by an earlier SIGTERM are made again")
         restrictions = [_restriction(text) for text in parameters.get("restrictions", ())]
         started = time.perf_counter()
+        # random order, as DataJoint advises for parallel workers: tasks of one submit do not queue on the same keys
         result = table.populate(*restrictions, reserve_jobs=True, suppress_errors=not parameters["stop_on_errors"],
-                                processes=parameters["processes"], max_calls=parameters.get("max_calls"))
+                                processes=parameters["processes"], max_calls=parameters.get("max_calls"),
+                                order="random")
         task.log(f"{parameters['table']}: {len(result.made)} made, {result.skipped} skipped, "
                  f"{len(result.errors)} failed in {time.perf_counter() - started:.3f} s")
         if result.errors:

@@ -71,8 +71,8 @@ def test_sigkill_during_delete_then_any_later_call_finishes_it(tmp_path, s3_serv
     probe, _ = copied_lab(template, tmp_path, "delete-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    points = kill_points(int((tmp_path / "n").read_text()), 6)
-    assert len(points) == 6
+    points = kill_points(int((tmp_path / "n").read_text()), 4)
+    assert len(points) == 4
     for point in points:
         lab, files = copied_lab(template, tmp_path, f"delete-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
@@ -117,7 +117,7 @@ def test_sigkill_during_upload_files_leaves_every_object_findable(tmp_path, s3_s
     probe, _ = copied_lab(template, tmp_path, "files-count")
     env = {**probe.env("server"), "LABDATA_KILL_AT": "0", "LABDATA_KILL_COUNT": str(tmp_path / "n")}
     assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == 0
-    for point in kill_points(int((tmp_path / "n").read_text()), 6):
+    for point in kill_points(int((tmp_path / "n").read_text()), 4):
         lab, _ = copied_lab(template, tmp_path, f"files-{point}")
         env = {**lab.env("server"), "LABDATA_KILL_AT": str(point)}
         assert subprocess.run([sys.executable, str(FAULTS), "-c", code], env=env, timeout=300).returncode == -9

@@ -94,7 +94,7 @@ def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, s
             position += consumed
             worker.result.skipped += consumed - len(reserved)
             # keys other workers hold are passed over in windows that double, not one reservation at a time
-            window = sizer.size if reserved else min(2 * window, MAX_WINDOW)
+            window = sizer.size if reserved else min(2 * max(window, sizer.size), MAX_WINDOW)
             started = worker.making_seconds
             worker.make_batch(reserved)
             sizer.update(len(reserved), worker.making_seconds - started)
