@@ -6,8 +6,8 @@ spends most of its time on the catalog. The loop therefore works in batches: it 
 in one transaction (with ``reserve_jobs``), runs each key's ``make`` with its inserts deferred (reads see
 the latest committed snapshot, inserts are checked at once and buffered, see
 :mod:`labdata.catalog.engine.deferred`), and commits the rows of the whole batch, with the release of
-its reservations, in one transaction. The batch grows (1, 8, 64, ...) while makes are quick and stays
-at one key for slow ones, so long makes are spread over workers as before.
+its reservations and the reservation of the next batch, in one transaction. The batch grows (1, 32, 1,024)
+while makes are quick and stays at one key for slow ones, so long makes are spread over workers as before.
 
 What each key sees is what DataJoint promises: its rows commit together or not at all, a key already
 made by another worker is skipped, a failed make is recorded and leaves nothing. A make that needs its own
@@ -21,6 +21,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ __all__ = ["BatchSizer", "make_keys"]
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1024
-GROWTH = 8  # how much larger a batch may be than the last (its makes' time is known only for that many keys)
+GROWTH = 32  # how much larger a batch may be than the last (its makes' time is known only for that many keys)
 MAX_WINDOW = 4096
 BATCH_SECONDS = 0.25
 #: after this many makes in a row needed their own transaction, the rest are made alone at once
@@ -57,7 +58,7 @@ class BatchSizer:
     --------
     >>> sizer = BatchSizer()
     >>> sizer.update(keys=1, seconds=0.001); sizer.size
-    8
+    32
     >>> sizer.update(keys=2, seconds=2.0); sizer.size
     1
     """
@@ -86,20 +87,90 @@ def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, s
         jobs = JobTable(str(table._full_name), table.context)
     worker = _Worker(table, jobs, make_kwargs or {}, suppress_errors, return_exception_objects, stopped)
     with tqdm(total=len(keys), desc=f"populate {table._full_name}", disable=not display_progress) as bar:
-        sizer, position, window = BatchSizer(), 0, 1
-        while position < len(keys):
-            chunk = keys[position:position + max(window, sizer.size)]
-            reserved, consumed = jobs.reserve_many(chunk, sizer.size, worker.present) if jobs is not None else \
-                (chunk[:sizer.size], min(len(chunk), sizer.size))
-            position += consumed
-            worker.result.skipped += consumed - len(reserved)
-            # keys other workers hold are passed over in windows that double, not one reservation at a time
-            window = sizer.size if reserved else min(2 * max(window, sizer.size), MAX_WINDOW)
-            started = worker.making_seconds
-            worker.make_batch(reserved)
-            sizer.update(len(reserved), worker.making_seconds - started)
-            bar.update(consumed)
+        planner = _Planner(keys, jobs, worker, bar)
+        batch = planner.reserve_next()
+        while batch:
+            following = planner.after(batch)
+            batch = planner.advance(following, worker.make_batch(batch, following))
     return worker.result
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    """The next batch and where the key list stands after it (applied only once its transaction committed)."""
+
+    keys: list[dict[str, Any]]
+    position: int
+    window: int
+    passed_over: int
+
+
+@dataclass
+class _Planner:
+    """Which keys the next batch takes: a window of the key list, its free keys reserved (with ``reserve_jobs``)."""
+
+    keys: list[dict[str, Any]]
+    jobs: JobTable | None
+    worker: _Worker
+    bar: Any
+    sizer: BatchSizer = field(default_factory=BatchSizer)
+    position: int = 0
+    window: int = 1
+
+    def reserve_next(self) -> list[dict[str, Any]]:
+        """Reserve the next batch in its own transaction; empty when no key is left."""
+        return self._apply(self._reserve(self.sizer.size))
+
+    def _reserve(self, size: int) -> _Reservation:
+        """Reserve up to ``size`` keys from the current position, passing over held ones; changes no state, so that a
+        transaction retried after a conflict reserves the same way again."""
+        position, window, passed_over = self.position, self.window, 0
+        while position < len(self.keys):
+            chunk = self.keys[position:position + max(window, size)]
+            reserved, consumed = self.jobs.reserve_many(chunk, size, self.worker.present) if self.jobs is not None \
+                else (chunk[:size], min(len(chunk), size))
+            position, passed_over = position + consumed, passed_over + consumed - len(reserved)
+            # keys other workers hold are passed over in windows that double, not one reservation at a time
+            window = size if reserved else min(2 * max(window, size), MAX_WINDOW)
+            if reserved:
+                return _Reservation(reserved, position, window, passed_over)
+        return _Reservation([], position, window, passed_over)
+
+    def _apply(self, reservation: _Reservation) -> list[dict[str, Any]]:
+        self.bar.update(reservation.position - self.position)
+        self.position, self.window = reservation.position, reservation.window
+        self.worker.result.skipped += reservation.passed_over
+        return reservation.keys
+
+    def after(self, batch: list[dict[str, Any]]) -> _NextBatch:
+        """What reserves the batch after ``batch``, sized by the time its makes took."""
+        return _NextBatch(self, len(batch), self.worker.making_seconds)
+
+    def advance(self, following: _NextBatch, reservation: _Reservation | None) -> list[dict[str, Any]]:
+        """Take the batch reserved in the last commit's transaction, or reserve it now; return its keys."""
+        self.sizer.size = following.size()
+        return self._apply(reservation) if reservation is not None else self.reserve_next()
+
+
+@dataclass
+class _NextBatch:
+    """Reserves the next batch from inside a commit's transaction (the same way again if the transaction is retried)."""
+
+    planner: _Planner
+    made: int
+    started: float
+    _size: int | None = None
+
+    def size(self) -> int:
+        """The next batch's size, from the time the last batch's makes took (fixed at the first call)."""
+        if self._size is None:
+            sizer = BatchSizer(self.planner.sizer.size)
+            sizer.update(self.made, self.planner.worker.making_seconds - self.started)
+            self._size = sizer.size
+        return self._size
+
+    def __call__(self) -> _Reservation:
+        return self.planner._reserve(self.size())
 
 
 @dataclass
@@ -116,8 +187,11 @@ class _Worker:
     alone_streak: int = 0  # makes in a row that needed their own transaction
     making_seconds: float = 0.0  # spent in make() (the batch's size follows it; commits cost the same at any size)
 
-    def make_batch(self, keys: list[dict[str, Any]]) -> None:
-        """Make ``keys`` (reserved), commit the deferred ones together."""
+    def make_batch(self, keys: list[dict[str, Any]], reserve_next: Callable[[], Any]) -> Any:
+        """Make ``keys`` (reserved), commit the deferred ones together, with ``reserve_next()`` in the same transaction.
+
+        Returns what ``reserve_next()`` returned, or None when there was nothing to commit (or the commit was refused).
+        """
         buffer, deferred, index = DeferredWrites(), [], -1
         try:
             for index, key in enumerate(keys):
@@ -133,7 +207,7 @@ class _Worker:
                         self._commit(keys, deferred, buffer)  # keys made before the failure are kept
                         deferred, buffer = [], DeferredWrites()
                     self._fail(key, failure)
-            self._commit(keys, deferred, buffer)
+            return self._commit(keys, deferred, buffer, reserve_next)
         except BaseException:
             with contextlib.suppress(Exception):  # a worker stopping gives its unmade keys back
                 if self.jobs is not None:
@@ -162,38 +236,41 @@ class _Worker:
             return NeedsTransaction()
         return None
 
-    def _commit(self, keys: list[dict[str, Any]], deferred: list[int], buffer: DeferredWrites) -> None:
-        """Write the deferred keys' rows and release their reservations in one transaction.
+    def _commit(self, keys: list[dict[str, Any]], deferred: list[int], buffer: DeferredWrites,
+                then: Callable[[], Any] | None = None) -> Any:
+        """Write the deferred keys' rows and release their reservations in one transaction, with ``then()`` last.
 
         Keys found made meanwhile (by a worker that did not reserve) are skipped. If the commit is refused
         (a duplicate, a parent deleted meanwhile), each key is made again alone, to find the one at fault.
+        Returns what ``then()`` returned, or None when it was not called.
         """
         if not deferred:
-            return
+            return None
         made_keys = [keys[i] for i in deferred]
 
-        def work() -> list[int]:
+        def work() -> tuple[list[int], Any]:
             present = self.present(made_keys)
             fresh = [i for i in deferred if key_hash(keys[i]) not in present]
             write_deferred(buffer.writes_of(fresh))
             if self.jobs is not None:
                 self.jobs.release_many(made_keys)
-            return fresh
+            return fresh, then() if then is not None else None
 
         try:
-            fresh = set(self.table.context.lake.run(work))
+            fresh, following = self.table.context.lake.run(work)
         except TransactionConflictError:
             raise
         except LabdataError as refused:
             logger.info("A batch of %d keys was refused (%s); making them one by one", len(made_keys), refused)
             for key in made_keys:
                 self._make_alone(key)
-            return
+            return None
         for i in deferred:
             if i in fresh:
                 self.result.made.append(keys[i])
             else:
                 self.result.skipped += 1
+        return following
 
     def present(self, keys: list[dict[str, Any]]) -> set[str]:
         """The hashes of ``keys`` that the table has rows of (inside the caller's transaction)."""
