@@ -18,9 +18,9 @@ __all__ = ["FAULTS", "POINTS", "RECORDING", "assert_consistent", "copied_lab", "
 RECORDING = SHARED_DATA / "spikeglx" / "neuroconv-gin" / "Noise4Sam_g0"
 FAULTS = Path(__file__).with_name("faults.py")
 #: kill points per crash test, spread from the first crossing to the last (each point copies a lab built
-#: once per test, see ``Lab.copy``, and runs the command twice); six include the first and the last crossing and
+#: once per test, see ``Lab.copy``, and runs the command twice); five include the first and the last crossing and
 #: land in each phase of a command (copy, hash, register; transfer, verify, record)
-POINTS = 6
+POINTS = 5
 
 
 def run_killed(lab: Lab, config: str, args: list[str], kill_at: int, count_file: Path | None = None) -> int:
