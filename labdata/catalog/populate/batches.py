@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from labdata.catalog.engine.context import use
 from labdata.catalog.engine.deferred import DeferredWrites, NeedsTransaction
+from labdata.catalog.engine.keeper import catalog_kept_open
 from labdata.catalog.ops.ddl import ensure_schemas
 from labdata.catalog.ops.insert import making, write_deferred
 from labdata.catalog.populate.jobs import JobTable, error_message, job_registry, key_hash
@@ -86,7 +87,9 @@ def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, s
         ensure_schemas(table.context, job_registry)
         jobs = JobTable(str(table._full_name), table.context)
     worker = _Worker(table, jobs, make_kwargs or {}, suppress_errors, return_exception_objects, stopped)
-    with tqdm(total=len(keys), desc=f"populate {table._full_name}", disable=not display_progress) as bar:
+    # workers that reserve keys share the catalog with others: keep its SQLite file open (see engine.keeper)
+    keeper = catalog_kept_open(table.context.lake) if jobs is not None else contextlib.nullcontext()
+    with keeper, tqdm(total=len(keys), desc=f"populate {table._full_name}", disable=not display_progress) as bar:
         planner = _Planner(keys, jobs, worker, bar)
         batch = planner.reserve_next()
         while batch:
