@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from labdata.catalog import Computed, Manual, Part
 from labdata.catalog.declare.registry import TableRegistry
 
@@ -105,3 +111,34 @@ class Coded(Computed):
 
     def make(self, key: dict) -> None:
         self.insert1(dict(key, code=(Number & key).fetch1("value") % 5))
+
+
+OTHER_WORKER = """
+import json, sys
+from labdata.catalog import Context, Lake, use
+from batch_tables import Raced
+spec = json.loads(sys.argv[1])
+lake = Lake(spec["kind"], spec["root"], dsn=spec["dsn"], metadata_schema=spec["metadata_schema"])
+with use(Context(lake, spec["project"])):
+    Raced.insert1(dict(number_id=1, by_other=True), allow_direct_insert=True)
+"""
+
+
+@registry.group("computed")
+class Raced(Computed):
+    """Making key 0 lets another worker, one that does not reserve keys, make key 1 meanwhile (a process)."""
+
+    definition = """
+    -> Number
+    ---
+    by_other : bool
+    """
+
+    def make(self, key: dict) -> None:
+        if key["number_id"] == 0:
+            lake = self.context.lake
+            spec = dict(kind=lake.kind, root=str(lake.root), dsn=lake.dsn, metadata_schema=lake.metadata_schema,
+                        project=self.context.project)
+            subprocess.run([sys.executable, "-c", OTHER_WORKER, json.dumps(spec)], check=True,
+                           env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent)))
+        self.insert1(dict(key, by_other=False))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from batch_tables import Coded, Counted, Double, Number, Stubborn, Tally
+from batch_tables import Coded, Counted, Double, Number, Raced, Stubborn, Tally
 from populate_tables import Item, ItemSquare, MakeAudit
 
-from labdata.catalog.populate.batches import BatchSizer
+from labdata.catalog.populate.batches import BatchSizer, fair_share
 from labdata.catalog.populate.making import populate_errors
 
 
@@ -70,3 +70,16 @@ def test_the_batch_grows_while_makes_are_quick_and_shrinks_for_slow_ones() -> No
     assert sizer.size == 1024
     sizer.update(keys=1024, seconds=512.0)
     assert sizer.size == 1
+
+
+def test_a_key_made_meanwhile_by_a_worker_that_does_not_reserve_is_skipped(numbers) -> None:
+    result = Raced.populate(reserve_jobs=True, order="original")
+    assert not result.errors and len(result.made) == 39 and result.skipped == 1
+    assert Raced.fetch("by_other", order_by="number_id")[:3].tolist() == [False, True, False]
+
+
+def test_reserving_workers_leave_others_a_share_while_the_makes_outweigh_two_commits() -> None:
+    assert fair_share(1024, remaining=967, seconds_per_key=0.001, commit_seconds=0.1) == 484
+    assert fair_share(100, remaining=967, seconds_per_key=0.001, commit_seconds=0.1) == 100
+    assert fair_share(1024, remaining=150, seconds_per_key=0.001, commit_seconds=0.1) == 1024, "alone: no split"
+    assert fair_share(1, remaining=1, seconds_per_key=60.0, commit_seconds=0.1) == 1

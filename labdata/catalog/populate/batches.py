@@ -39,7 +39,7 @@ from labdata.core.errors import LabdataError, TransactionConflictError
 if TYPE_CHECKING:
     from labdata.catalog.tables.table import Table
 
-__all__ = ["BatchSizer", "make_keys"]
+__all__ = ["BatchSizer", "fair_share", "make_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,24 @@ class BatchSizer:
         if keys:
             fits = int(BATCH_SECONDS * keys / seconds) if seconds > 0 else MAX_BATCH
             self.size = max(1, min(self.size * GROWTH, fits, MAX_BATCH))
+
+
+def fair_share(size: int, remaining: int, seconds_per_key: float, commit_seconds: float) -> int:
+    """``size``, or half the ``remaining`` keys if fewer, while making those would take longer than two commits.
+
+    Workers that reserve keys share them: a worker that reserved every key left would make them alone while the
+    others wait. Halving costs a worker alone one more commit, so it stops once the makes are cheaper than that.
+
+    Examples
+    --------
+    >>> fair_share(1024, remaining=967, seconds_per_key=0.0003, commit_seconds=0.05)
+    484
+    >>> fair_share(1024, remaining=300, seconds_per_key=0.0003, commit_seconds=0.05)
+    1024
+    """
+    if remaining * seconds_per_key > 2 * commit_seconds:
+        return max(1, min(size, -(-remaining // 2)))
+    return size
 
 
 def make_keys(table: Table, keys: list[dict[str, Any]], *, reserve_jobs: bool, suppress_errors: bool,
@@ -122,7 +140,10 @@ class _Planner:
 
     def reserve_next(self) -> list[dict[str, Any]]:
         """Reserve the next batch in its own transaction; empty when no key is left."""
-        return self._apply(self._reserve(self.sizer.size))
+        started = time.perf_counter()
+        reservation = self._reserve(self.sizer.size)
+        self.worker.commit_seconds = time.perf_counter() - started
+        return self._apply(reservation)
 
     def _reserve(self, size: int) -> _Reservation:
         """Reserve up to ``size`` keys from the current position, passing over held ones; changes no state, so that a
@@ -167,9 +188,11 @@ class _NextBatch:
     def size(self) -> int:
         """The next batch's size, from the time the last batch's makes took (fixed at the first call)."""
         if self._size is None:
-            sizer = BatchSizer(self.planner.sizer.size)
-            sizer.update(self.made, self.planner.worker.making_seconds - self.started)
-            self._size = sizer.size
+            planner, seconds = self.planner, self.planner.worker.making_seconds - self.started
+            sizer = BatchSizer(planner.sizer.size)
+            sizer.update(self.made, seconds)
+            self._size = fair_share(sizer.size, len(planner.keys) - planner.position,
+                                    seconds / max(self.made, 1), planner.worker.commit_seconds)
         return self._size
 
     def __call__(self) -> _Reservation:
@@ -189,6 +212,7 @@ class _Worker:
     result: PopulateResult = field(default_factory=PopulateResult)
     alone_streak: int = 0  # makes in a row that needed their own transaction
     making_seconds: float = 0.0  # spent in make() (the batch's size follows it; commits cost the same at any size)
+    commit_seconds: float = 0.0  # the last write transaction, waiting for other writers included
 
     def make_batch(self, keys: list[dict[str, Any]], reserve_next: Callable[[], Any]) -> Any:
         """Make ``keys`` (reserved), commit the deferred ones together, with ``reserve_next()`` in the same transaction.
@@ -252,15 +276,19 @@ class _Worker:
         made_keys = [keys[i] for i in deferred]
 
         def work() -> tuple[list[int], Any]:
-            present = self.present(made_keys)
+            # reserved keys are made by no other worker that reserves; one that does not is caught by the insert's
+            # duplicate check, which refuses the batch, and each key is then made (or found made) alone
+            present = self.present(made_keys) if self.jobs is None else set()
             fresh = [i for i in deferred if key_hash(keys[i]) not in present]
             write_deferred(buffer.writes_of(fresh))
             if self.jobs is not None:
                 self.jobs.release_many(made_keys)
             return fresh, then() if then is not None else None
 
+        started = time.perf_counter()
         try:
             fresh, following = self.table.context.lake.run(work)
+            self.commit_seconds = time.perf_counter() - started
         except TransactionConflictError:
             raise
         except LabdataError as refused:

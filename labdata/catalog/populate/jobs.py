@@ -20,6 +20,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from labdata.catalog.declare.registry import TableRegistry
 from labdata.catalog.tables.table import Manual
 from labdata.core.errors import DuplicateError
@@ -174,11 +176,13 @@ class JobTable:
         schema = PopulateJob.table_schema()
         table = context.qualified(schema.tier_group, schema.sql_name)
         context.lake.forget_keys()  # the lake's cache of existing keys must not keep the deleted rows
-        marks = ", ".join("?" * len(hashes))
+        # the hashes join as a relation: a list of parameters costs DuckDB ~0.15 ms per value to bind
+        released = pa.table({"key_hash": pa.array(hashes, pa.string())})
 
         def release() -> None:
-            context.lake.execute(f"DELETE FROM {table} WHERE table_name = ? AND key_hash IN ({marks})",
-                                 [self.table_name, *hashes])
+            context.lake.execute(f"DELETE FROM {table} WHERE table_name = $table_name AND key_hash IN "
+                                 "(SELECT key_hash FROM labdata_released)",
+                                 {"table_name": self.table_name, "labdata_released": released})
 
         context.lake.run(release)
 
