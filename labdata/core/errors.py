@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AccessDeniedError",
+    "AccountError",
     "CatalogError",
     "ChecksumMismatchError",
     "ConfigError",
@@ -251,6 +253,14 @@ class TaskStateError(ComputeError):
 
 class ContainerError(ComputeError):
     """A container cannot be built or run (no runtime, no definition file, a failed build, a missing image)."""
+
+
+class AccountError(LabdataError):
+    """A facade account cannot be created or changed (a bad or reserved name, an unknown account or project)."""
+
+
+class AccessDeniedError(NotAllowedError):
+    """The account has no grant for this statement on this database (the facade's MySQL error 1142 / 1044)."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -205,6 +205,10 @@ class Lake(CatalogListing, KnownKeysMixin):
             self._local.depth, self._local.found, self._local.validated = 0, None, False
         return cursor
 
+    def open_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor of the lake's connection, owned by the caller (e.g. a facade session, across threads)."""
+        return self._connection.cursor()
+
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         """Execute one statement on this thread's cursor.
 
