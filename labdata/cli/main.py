@@ -24,7 +24,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import compute, containers, demo, export, files, lab, sorting, sql, subjects, upload
+    from labdata.cli import compute, containers, demo, export, files, lab, server, sorting, sql, subjects, upload
 
     main.add_command(compute.run)
     main.add_command(compute.task)
@@ -37,6 +37,8 @@ def _register() -> None:
     main.add_command(files.get)
     main.add_command(files.sessions)
     main.add_command(lab.lab)
+    main.add_command(server.account)
+    main.add_command(server.serve)
     main.add_command(sorting.sorting_import)
     main.add_command(sql.sql)
     main.add_command(sql.views)

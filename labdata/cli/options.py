@@ -16,7 +16,7 @@ import click
 
 from labdata.core.errors import CatalogError, QueryError
 
-__all__ = ["lake_options", "open_context", "restrict_option", "restrictions"]
+__all__ = ["lake_options", "open_context", "open_lake", "restrict_option", "restrictions"]
 
 
 def lake_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,6 +75,20 @@ def open_context(path: str | None, project: str | None, *, create: bool = False)
     if not create:
         require_project(context)
     return context
+
+
+def open_lake(path: str | None) -> Any:
+    """Open an existing lake (``path`` or the preferences') without choosing a project; return its context.
+
+    Raises
+    ------
+    CatalogError
+        When the folder holds no catalog.
+    """
+    import labdata
+
+    _require_catalog(path)
+    return labdata.connect(path)
 
 
 def _require_catalog(path: str | None) -> None:

@@ -60,10 +60,16 @@ DEFAULTS: dict[str, Any] = {
     "upload_path": None,
     "upload_host": None,
     "upload_storage": None,
+    # the lab server (`labdata serve`): where the MySQL-wire facade listens, its TLS certificate, and the
+    # seconds after which a statement is cancelled
+    "server": {"host": "127.0.0.1", "port": 3306, "certificate": None, "key": None, "query_timeout": 300,
+               "imports": []},
 }
 
 CHECKS: dict[str, tuple[Any, str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "number?": (lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)), "a number or null"),
     "str?": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "dict": (lambda v: isinstance(v, dict), "an object"),
@@ -93,6 +99,8 @@ KNOWN_KEYS: dict[str, str] = {
     "catalog.replica": "bool", "catalog.arrays_storage": "str?",
     "plugins_folder": "str?", "plugins": "names", "upload_rules": "names",
     "run_defaults": "dict?", "upload_path": "str?", "upload_host": "str?", "upload_storage": "str?",
+    "server": "dict", "server.host": "str", "server.port": "int", "server.certificate": "str?", "server.key": "str?",
+    "server.query_timeout": "number?", "server.imports": "strs",
 }
 
 

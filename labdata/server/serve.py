@@ -99,7 +99,10 @@ class FacadeServer:
                 ready.set()
                 return
             ready.set()
-            self._loop.run_forever()
+            try:
+                self._loop.run_forever()
+            finally:
+                self._loop.close()
 
         self._thread = threading.Thread(target=run, name="labdata-facade", daemon=True)
         self._thread.start()
@@ -116,6 +119,10 @@ class FacadeServer:
 
         async def close() -> None:
             server.close()
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:  # the open connections
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
             await server.wait_closed()
             loop.stop()
 

@@ -1,0 +1,116 @@
+"""Real MySQL clients against the facade: pymysql, the mariadb command line, SQLAlchemy (reflection), pandas."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+
+def test_pymysql_reads_the_projects_it_may_and_joins_across_their_schemas(lab) -> None:
+    with lab.connect("alice") as connection, connection.cursor() as cursor:
+        cursor.execute("SHOW DATABASES")
+        databases = {row[0] for row in cursor.fetchall()}
+        assert {"lab_data", "lab_data_mice", "lab_data_mice_computed", "lab_data_mice_user"} <= databases
+        assert not {d for d in databases if "rats" in d or "birds" in d}, databases
+        cursor.execute("SELECT subject_name, count(*) AS n FROM lab_data_mice.session "
+                       "JOIN lab_data_mice.subject USING (subject_name) WHERE subject_name LIKE %s "
+                       "GROUP BY subject_name ORDER BY subject_name", ("JC%",))
+        assert cursor.fetchall() == (("JC178", 2), ("JC179", 2), ("JC180", 2))
+        cursor.execute("SELECT s.subject_name, p.algorithm_name FROM lab_data_mice.subject s "
+                       "CROSS JOIN lab_data_mice_computed.spike_sorting_params p WHERE s.subject_name = 'S0'")
+        assert cursor.fetchall() == (("S0", "seed"),)
+        cursor.execute("USE lab_data_mice")
+        cursor.execute("SELECT DATE_FORMAT(session_datetime, '%Y-%m') AS month, IFNULL(experimenter, 'none') "
+                       "FROM session ORDER BY session_datetime LIMIT 1")
+        assert cursor.fetchall() == (("2024-03", "couto"),)
+
+
+LEAVING_CLIENT = """
+import os, sys, pymysql
+connection = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="boss", password=sys.argv[2],
+                             cursorclass=pymysql.cursors.SSCursor)
+cursor = connection.cursor()
+cursor.execute("SELECT a.subject_name FROM lab_data_mice.session a, lab_data_mice.session b, "
+               "lab_data_mice.session c, lab_data_mice.dataset d")
+print(len(cursor.fetchmany(10)), flush=True)
+os._exit(0)  # gone mid-result, without a word to the server
+"""
+
+
+def test_results_stream_in_batches_and_a_client_leaving_mid_result_frees_its_cursor(lab) -> None:
+    import sys
+    import time
+
+    result = subprocess.run([sys.executable, "-c", LEAVING_CLIENT, str(lab.port), lab.passwords["boss"]],
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "10", result.stderr
+    with lab.connect("alice") as other, other.cursor() as again:
+        again.execute("SELECT count(*) FROM lab_data_mice.subject")
+        assert again.fetchone()[0] >= 4
+    deadline = time.monotonic() + 30
+    while any(record.account == "boss" for record in lab.facade.sessions.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(record.account != "boss" for record in lab.facade.sessions.values()), "the session was closed"
+
+
+def test_describe_information_schema_and_show_create_table_follow_the_declarations(lab) -> None:
+    with lab.connect("alice", database="lab_data_mice") as connection, connection.cursor() as cursor:
+        cursor.execute("DESCRIBE session")
+        fields = {row[0]: row[1:4] for row in cursor.fetchall()}
+        assert fields["subject_name"] == ("varchar(20)", "NO", "PRI")
+        assert fields["experimenter"][:2] == ("varchar(32)", "YES")
+        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'lab_data_rats'")
+        assert cursor.fetchall() == (), "another project's tables are not listed"
+        cursor.execute("SHOW CREATE TABLE session")
+        create = cursor.fetchone()[1]
+        assert "PRIMARY KEY (`subject_name`, `session_name`)" in create
+        assert "REFERENCES `lab_data_mice`.`subject` (`subject_name`)" in create
+
+
+def test_sqlalchemy_reflects_session_and_spike_sorting_unit_and_pandas_reads(lab) -> None:
+    import pandas as pd
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"mysql+pymysql://carol:{lab.passwords['carol']}@127.0.0.1:{lab.port}/lab_data_mice")
+    try:
+        inspector = sa.inspect(engine)
+        assert "lab_data_rats" in inspector.get_schema_names()
+        assert "session" in inspector.get_table_names()
+        session = sa.Table("session", sa.MetaData(), autoload_with=engine)
+        assert [c.name for c in session.primary_key.columns] == ["subject_name", "session_name"]
+        unit = sa.Table("spike_sorting__unit", sa.MetaData(), schema="lab_data_mice_computed", autoload_with=engine)
+        assert "unit_id" in unit.columns and unit.primary_key.columns
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(session.c.subject_name).where(
+                session.c.subject_name == sa.bindparam("name")), {"name": "JC179"}).fetchall()
+            assert len(rows) == 2
+            frame = pd.read_sql("SELECT subject_name, subject_sex FROM subject ORDER BY subject_name", connection)
+        assert list(frame.columns) == ["subject_name", "subject_sex"] and "JC178" in set(frame.subject_name)
+    finally:
+        engine.dispose()
+
+
+def _mariadb() -> str:
+    binary = shutil.which("mariadb")
+    if binary is None:
+        reason = "the mariadb command-line client is not installed (apt install mariadb-client)"
+        if os.environ.get("LABDATA_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return binary
+
+
+def test_the_mariadb_command_line_client_logs_in_and_queries(lab) -> None:
+    command = [_mariadb(), "-h", "127.0.0.1", "-P", str(lab.port), "-u", "bob", f"-p{lab.passwords['bob']}",
+               "--batch", "lab_data_rats", "-e", "SHOW TABLES LIKE 'subj%'; SELECT subject_name FROM subject;"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "subject" in result.stdout and "S0" in result.stdout
+    denied = subprocess.run([*command[:-2], "-e", "SELECT * FROM lab_data_mice.subject"], capture_output=True,
+                            text=True, timeout=60)
+    assert denied.returncode == 1 and "1044" in denied.stderr and "lab_data_mice" in denied.stderr
+    wrong = subprocess.run([*command[:6], "-pwrong", "-e", "SELECT 1"], capture_output=True, text=True, timeout=60)
+    assert "1045" in wrong.stderr
