@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mysql_mimic import MysqlServer
+from mysql_mimic.constants import KillKind
 
 from labdata.core.errors import ConfigError
 from labdata.server.facade import Facade
@@ -119,10 +120,10 @@ class FacadeServer:
 
         async def close() -> None:
             server.close()
+            for connection_id in list(self.facade.sessions):  # KILL CONNECTION, as an admin would
+                await server.control.kill(connection_id, KillKind.CONNECTION)
             others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in others:  # the open connections
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+            await asyncio.wait(others, timeout=5) if others else None
             await server.wait_closed()
             loop.stop()
 

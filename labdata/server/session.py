@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["FacadeIdentity", "FacadeSession"]
 
 BATCH_ROWS = 2048
+MAX_STATEMENT_BYTES = 8 * 1024 * 1024  # reported as max_allowed_packet; MySQL's 1153 beyond
 _COLUMN_TYPES = {"VARCHAR": ColumnType.VARCHAR, "BIGINT": ColumnType.LONGLONG, "INTEGER": ColumnType.LONG,
                  "SMALLINT": ColumnType.SHORT, "TINYINT": ColumnType.TINY, "UTINYINT": ColumnType.SHORT,
                  "USMALLINT": ColumnType.LONG, "UINTEGER": ColumnType.LONGLONG, "DOUBLE": ColumnType.DOUBLE,
@@ -43,7 +44,7 @@ _COLUMN_TYPES = {"VARCHAR": ColumnType.VARCHAR, "BIGINT": ColumnType.LONGLONG, "
                  "TIMESTAMP": ColumnType.DATETIME, "TIMESTAMP WITH TIME ZONE": ColumnType.TIMESTAMP,
                  "TIME": ColumnType.TIME, "BLOB": ColumnType.BLOB, "HUGEINT": ColumnType.NEWDECIMAL,
                  "UUID": ColumnType.VARCHAR}
-_SQL_STATES = {1044: b"42000", 1049: b"42000", 1062: b"23000", 1136: b"21S01", 1142: b"42000", 1146: b"42S02",
+_SQL_STATES = {1153: b"08S01", 1044: b"42000", 1049: b"42000", 1062: b"23000", 1136: b"21S01", 1142: b"42000", 1146: b"42S02",
                1305: b"42000", 1451: b"23000", 1452: b"23000", 3024: b"HY000", 1036: b"HY000", 1366: b"HY000"}
 
 
@@ -103,6 +104,7 @@ class FacadeSession(Session):
         self.cursor: duckdb.DuckDBPyConnection | None = None
         self._affected = 0
         self.middlewares.insert(0, self._show_create_middleware)
+        self.variables.set("max_allowed_packet", MAX_STATEMENT_BYTES)
 
     async def init(self, connection: Connection) -> None:
         await super().init(connection)
@@ -152,6 +154,13 @@ class FacadeSession(Session):
         if info is None:
             raise MysqlError(f"Table '{database}.{name}' doesn't exist", code=1146)
         return [(info.name, show_create_table(info))], ["Table", "Create Table"]
+
+    async def handle_query(self, sql: str, attrs: dict[str, str]) -> Any:
+        if len(sql) > MAX_STATEMENT_BYTES:
+            self.facade.errors.append((time.time(), self.username or "", sql[:200], "packet too large"))
+            raise MysqlError(f"Got a packet bigger than 'max_allowed_packet' bytes ({MAX_STATEMENT_BYTES})",
+                             code=1153)
+        return await super().handle_query(sql, attrs)
 
     async def query(self, expression: exp.Expr, sql: str, attrs: dict[str, str]) -> Any:
         record = self.facade.sessions.get(self.connection.connection_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,17 @@ class Lab:
     facade: Any
     port: int
     passwords: dict[str, str]
+    _open: dict[str, Any] = field(default_factory=dict)
+
+    def cursor(self, user: str) -> Any:
+        """A cursor of ``user``'s connection, opened once and kept for the module."""
+        if user not in self._open:
+            self._open[user] = self.connect(user)
+        return self._open[user].cursor()
+
+    def close_all(self) -> None:
+        for connection in self._open.values():
+            connection.close()
 
     def connect(self, user: str, database: str | None = None, **options: Any) -> Any:
         import pymysql
@@ -72,7 +83,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     facade = Facade(lake, preferences=preferences, imports=["facade_tables"], query_timeout=5)
     server = FacadeServer(facade, port=0).start()
     try:
-        yield Lab(root, lake, facade, server.port, passwords)
+        served = Lab(root, lake, facade, server.port, passwords)
+        yield served
+        served.close_all()
     finally:
         server.stop()
         facade.close()
