@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from labdata.catalog.declare.definition import TableSchema
     from labdata.catalog.engine.lake import Lake
 
-__all__ = ["ColumnInfo", "TableInfo", "describe_lake", "info_schema", "mysql_type", "show_create_table"]
+__all__ = ["ColumnInfo", "TableInfo", "describe_keys", "describe_lake", "info_schema", "mysql_type",
+           "show_create_table"]
 
 _DUCKDB_TO_MYSQL = {"VARCHAR": "text", "INTEGER": "int", "BIGINT": "bigint", "SMALLINT": "smallint",
                     "TINYINT": "tinyint", "UTINYINT": "tinyint unsigned", "USMALLINT": "smallint unsigned",
@@ -101,6 +102,14 @@ def _recorded(lake: Lake) -> dict[tuple[str, str], dict[str, Any]]:
     table = lake.internal_table(_TABLE, _COLUMNS)
     rows = lake.execute(f"SELECT schema_name, table_name, declaration FROM {table}").fetchall()
     return {(schema, name): json.loads(text) for schema, name, text in rows}
+
+
+def describe_keys(lake: Lake, projects: Iterable[str], registry: Any) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The primary key of each declared table, by (lake schema, table): documented tables and the lab's own."""
+    keys = {place: table.primary_key for place, table in _declared_tables(registry, projects).items()}
+    for place, declaration in _recorded(lake).items():
+        keys.setdefault(place, tuple(declaration.get("primary_key", ())))
+    return keys
 
 
 def _column(name: str, duckdb_type: str, nullable: bool, declared: TableSchema | None,

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from labdata.catalog.declare.registry import schema_name
 from labdata.catalog.engine.context import DEFAULT_PROJECT, Context
 from labdata.catalog.engine.lake import Lake
+from labdata.catalog.engine.replica import TableRef as ReplicaRef
 from labdata.catalog.engine.sqlquery import projects as lake_projects
 from labdata.catalog.tables.table import Table
 from labdata.core.errors import AccountError
 from labdata.schema._registry import registry as documented
 from labdata.server import accounts
-from labdata.server.catalog_info import TableInfo, describe_lake
+from labdata.server.catalog_info import TableInfo, describe_keys, describe_lake
 from labdata.server.grants import Grants, kind_of
 from labdata.server.statements import FacadeStatementError, TableRef
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from labdata.core.config import Preferences
 
 __all__ = ["CatalogState", "Facade", "SessionRecord"]
+
+STATE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Facade:
         self._classes = list(documented) + [cls for name in imports for cls in _tables_in(name)]
         self._lock = threading.Lock()
         self._state: CatalogState | None = None
+        self._checked = 0.0
+        self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._described: tuple[int, dict[tuple[str, str], TableInfo]] | None = None
         self.sessions: dict[int, SessionRecord] = {}
         self.errors: collections.deque[tuple[float, str, str, str]] = collections.deque(maxlen=200)
@@ -99,9 +104,14 @@ class Facade:
 
     # ---- the catalog as of its latest snapshot -------------------------------------------------------
     def state(self) -> CatalogState:
-        """Schemas, projects and tables at the latest snapshot (read again only when it changed)."""
+        """Schemas, projects and tables at the latest snapshot, checked at most every ``STATE_SECONDS``
+        (a table or project created elsewhere shows within that; the facade's own writes show at once)."""
+        with self._lock:
+            if self._state is not None and time.monotonic() - self._checked < STATE_SECONDS:
+                return self._state
         snapshot = self.lake.current_snapshot()
         with self._lock:
+            self._checked = time.monotonic()
             if self._state is not None and self._state.snapshot == snapshot:
                 return self._state
         schemas = tuple(self.lake.schemas())
@@ -124,6 +134,36 @@ class Facade:
                 self._described = cached
         visible = set(grants.visible(state.schemas, state.projects))
         return {key: info for key, info in cached[1].items() if info.schema in visible}
+
+    def forget_state(self) -> None:
+        """Read the catalog's state again at the next statement (after a write through the facade)."""
+        with self._lock:
+            self._checked = 0.0
+
+    # ---- reads through the lake's replica --------------------------------------------------------------
+    def read_catalog(self, reads: Iterable[TableRef]) -> str | None:
+        """The lake's read replica, brought up to date for ``reads``, when it can answer them; else None.
+
+        The replica holds local copies of the tables read (see :mod:`labdata.catalog.engine.replica`): a point
+        query costs about a millisecond there, against 10-30 ms of DuckLake's catalog lookups on the attach.
+        """
+        replica, refs = self.lake.replica, []
+        if replica is None:
+            return None
+        for ref in reads:
+            key = self._key_of(ref.schema, ref.name)
+            if not key:
+                return None
+            refs.append(ReplicaRef(ref.schema, ref.name, key))
+        catalog = replica.catalog_for(refs)
+        return catalog if catalog == replica.alias else None
+
+    def _key_of(self, schema: str, name: str) -> tuple[str, ...]:
+        if (schema, name) not in self._keys:
+            state = self.state()
+            for (place, info) in describe_keys(self.lake, state.projects, _Registry(self._classes)).items():
+                self._keys[place] = info
+        return self._keys.get((schema, name), ())
 
     # ---- writes ------------------------------------------------------------------------------------------
     def table_for(self, ref: TableRef) -> Any:

@@ -44,8 +44,9 @@ _COLUMN_TYPES = {"VARCHAR": ColumnType.VARCHAR, "BIGINT": ColumnType.LONGLONG, "
                  "TIMESTAMP": ColumnType.DATETIME, "TIMESTAMP WITH TIME ZONE": ColumnType.TIMESTAMP,
                  "TIME": ColumnType.TIME, "BLOB": ColumnType.BLOB, "HUGEINT": ColumnType.NEWDECIMAL,
                  "UUID": ColumnType.VARCHAR}
-_SQL_STATES = {1153: b"08S01", 1044: b"42000", 1049: b"42000", 1062: b"23000", 1136: b"21S01", 1142: b"42000", 1146: b"42S02",
-               1305: b"42000", 1451: b"23000", 1452: b"23000", 3024: b"HY000", 1036: b"HY000", 1366: b"HY000"}
+_SQL_STATES = {1153: b"08S01", 1044: b"42000", 1049: b"42000", 1062: b"23000", 1136: b"21S01", 1142: b"42000",
+               1146: b"42S02", 1305: b"42000", 1451: b"23000", 1452: b"23000", 3024: b"HY000", 1036: b"HY000",
+               1366: b"HY000"}
 
 
 class _ClearPassword(AbstractClearPasswordAuthPlugin):
@@ -102,6 +103,7 @@ class FacadeSession(Session):
         self.facade = facade
         self.grants: Grants | None = None
         self.cursor: duckdb.DuckDBPyConnection | None = None
+        self.replica_cursor: duckdb.DuckDBPyConnection | None = None
         self._affected = 0
         self.middlewares.insert(0, self._show_create_middleware)
         self.variables.set("max_allowed_packet", MAX_STATEMENT_BYTES)
@@ -110,6 +112,7 @@ class FacadeSession(Session):
         await super().init(connection)
         self.grants = await asyncio.to_thread(self._grants)
         self.cursor = self.facade.reader.open_cursor()
+        self.replica_cursor = self.facade.lake.open_cursor()
         plain_ok = connection.ok
 
         def ok(**kwargs: Any) -> bytes:  # a write's OK packet carries the rows it changed
@@ -128,8 +131,9 @@ class FacadeSession(Session):
     async def close(self) -> None:
         if self._connection is not None:
             self.facade.sessions.pop(self._connection.connection_id, None)
-        if self.cursor is not None:
-            self.cursor.close()
+        for cursor in (self.cursor, self.replica_cursor):
+            if cursor is not None:
+                cursor.close()
         await super().close()
 
     async def schema(self) -> Any:
@@ -183,19 +187,31 @@ class FacadeSession(Session):
         if checked.action != SELECT:
             assert checked.target is not None
             table = facade.table_for(checked.target)
-            affected = await asyncio.to_thread(apply_write, checked, table, self._read, grants, state.projects,
-                                               facade.lab_name)
+            try:
+                affected = await asyncio.to_thread(apply_write, checked, table, self._read, grants, state.projects,
+                                                   facade.lab_name)
+            finally:
+                facade.forget_state()
             self._affected = affected
             return None
-        result = await self._timed(lambda: self._read(checked.expression.sql(dialect="duckdb")))
+        catalog = await asyncio.to_thread(facade.read_catalog, checked.reads)
+        cursor = self.cursor
+        if catalog is not None:  # the replica answers: same names, its catalog
+            for table in checked.expression.find_all(exp.Table):
+                if table.catalog == facade.reader.alias:
+                    table.set("catalog", exp.to_identifier(catalog))
+            cursor = self.replica_cursor
+        sql = checked.expression.sql(dialect="duckdb")
+        assert cursor is not None
+        result = await self._timed(cursor, lambda: cursor.execute(sql))
         return _streamed(result)
 
     def _read(self, sql: str) -> duckdb.DuckDBPyConnection:
         assert self.cursor is not None
         return self.cursor.execute(sql)
 
-    async def _timed(self, work: Any) -> Any:
-        timeout, cursor = self.facade.query_timeout, self.cursor
+    async def _timed(self, cursor: duckdb.DuckDBPyConnection, work: Any) -> Any:
+        timeout = self.facade.query_timeout
         handle = asyncio.get_running_loop().call_later(timeout, cursor.interrupt) if timeout and cursor else None
         try:
             return await asyncio.to_thread(work)
