@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from labdata.catalog.declare.registry import schema_name
+from labdata.catalog.ops.delete import descendants
 from labdata.core.errors import AccessDeniedError
 from labdata.server.grants import DELETE, Grants, database_of
 from labdata.server.statements import FacadeStatementError, Plan
@@ -89,7 +91,7 @@ def _delete(expression: exp.Delete, table: Any, read: Callable[[str], Any], gran
     if not rows:
         return 0
     doomed = table & [dict(zip(table.primary_key, row, strict=True)) for row in rows]
-    reached = doomed.delete(dry_run=True)
+    reached = {} if _cascade_allowed(table, grants, projects) else doomed.delete(dry_run=True)
     for place, count in reached.items():
         schema = place.split(".")[0]
         if count and DELETE not in grants.privileges(schema, projects):
@@ -99,3 +101,17 @@ def _delete(expression: exp.Delete, table: Any, read: Callable[[str], Any], gran
                 hint="Delete the dependent rows first, or ask someone with a grant on them.")
     deleted = doomed.delete(safemode=False)
     return int(sum(deleted.values()))
+
+
+def _cascade_allowed(table: Any, grants: Grants, projects: Collection[str]) -> bool:
+    """Whether the account may delete from every table a delete from ``table`` can reach (no rows read).
+
+    Otherwise the delete is counted first (a dry run), and refused if it reaches rows the account may not delete.
+    """
+    project = table.context.project
+    reachable = [(table._registry, table._full_name), *descendants(table._registry, table._full_name)]
+    for owner, name in reachable:
+        group = owner.schema(name).tier_group
+        if group == "lab" or DELETE not in grants.privileges(schema_name(group, project), projects):
+            return False
+    return True

@@ -80,7 +80,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         passwords = {name: add_account(lake, name, projects) for name, projects in MEMBERS.items()}
         passwords["boss"] = add_account(lake, "boss", admin=True)
         preferences = Preferences.load(home / "prefs.json")
-    facade = Facade(lake, preferences=preferences, imports=["facade_tables"], query_timeout=5)
+    facade = Facade(lake, preferences=preferences, imports=["facade_tables"], query_timeout=2)
     server = FacadeServer(facade, port=0).start()
     try:
         served = Lab(root, lake, facade, server.port, passwords)

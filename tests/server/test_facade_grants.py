@@ -6,14 +6,16 @@ import itertools
 
 import pymysql
 import pytest
+
 from conftest import MEMBERS, PROJECTS
 
 # per schema kind: a table, a new row's columns (keyed by a number), the column UPDATE changes, and its key column
 KINDS = {
-    "data": ("", "subject", "(subject_name, subject_dob, subject_sex, strain_name, user_name) VALUES "
-             "('N{n}', '2023-01-01', 'F', 'C57BL/6J', 'couto')", "subject_sex = 'U'", "subject_name", "'N{n}'", "'S0'"),
-    "computed": ("_computed", "spike_sorting_params", "(parameter_set_num, algorithm_name, parameters_dict) VALUES "
-                 "({n}, 'new', '{{}}')", "algorithm_name = 'changed'", "parameter_set_num", "{n}", "0"),
+    "data": ("", "subject", ("(subject_name, subject_dob, subject_sex, strain_name, user_name) VALUES "
+                             "('N{n}', '2023-01-01', 'F', 'C57BL/6J', 'couto')"),
+             "subject_sex = 'U'", "subject_name", "'N{n}'", "'S0'"),
+    "computed": ("_computed", "spike_sorting_params", ("(parameter_set_num, algorithm_name, parameters_dict) VALUES "
+                 "({n}, 'new', '{{}}')"), "algorithm_name = 'changed'", "parameter_set_num", "{n}", "0"),
     "user": ("_user", "lab_note", "(note_id, note_text) VALUES ({n}, 'new')", "note_text = 'changed'", "note_id",
              "{n}", "0"),
 }
@@ -50,15 +52,19 @@ def _cell(lab, user: str, project: str, kind: str, number: int) -> dict[str, str
         "DELETE": f"DELETE FROM {database}.{table} WHERE {key} = {new if member else seed_key}",
     }
     for action, sql in statements.items():
-        before = _count(lab, database, table, "true")
-        error = _try(lab, user, sql)
         allowed = member and action in ALLOWED[kind]
+        where = f"{key} = {seed_key}" + (f" AND {change}" if action == "UPDATE" else "")
+        before = None if allowed or action == "SELECT" else _count(lab, database, table, where)
+        error = _try(lab, user, sql)
         if allowed:
             assert error is None, f"{user} {action} on {database}.{table}: error {error}"
         else:
             assert error in DENIED, f"{user} {action} on {database}.{table} was not denied: {error}"
-            assert _count(lab, database, table, "true") == before, "a refused statement changed nothing"
+            after = None if action == "SELECT" else _count(lab, database, table, where)
+            assert after == before, "a refused statement changed nothing"
         outcome[action] = "ok" if error is None else str(error)
+    if not member:
+        assert _count(lab, database, table, f"{key} = {new}") == 0, "a refused INSERT wrote nothing"
     if member and "DELETE" not in ALLOWED[kind]:
         assert _count(lab, database, table, f"{key} = {new}") == 1, "the row inserted stays"
     return outcome
@@ -131,12 +137,12 @@ def test_wrong_passwords_and_unknown_users_get_access_denied(lab, user, password
     ("SELECT * FROM nonsense.subject", 1044),
     ("SELECT * FROM lab_data_mice.no_such_table", 1146),
     ("SELEC oops", None),
-    ("INSERT INTO lab_data_mice.subject (subject_name, subject_dob, subject_sex, strain_name, user_name) "
-     "VALUES ('Z1', 'not a date', 'F', 'C57BL/6J', 'couto')", None),
-    ("INSERT INTO lab_data_mice.subject (subject_name, subject_dob, subject_sex, strain_name, user_name) "
-     "VALUES ('Z2', '2023-01-01', 'F', 'no_such_strain', 'couto')", 1452),
-    ("INSERT INTO lab_data_mice.subject (subject_name, subject_dob, subject_sex, strain_name, user_name) "
-     "VALUES ('JC178', '2023-01-01', 'F', 'C57BL/6J', 'couto')", 1062),
+    (("INSERT INTO lab_data_mice.subject (subject_name, subject_dob, subject_sex, strain_name, user_name) "
+     "VALUES ('Z1', 'not a date', 'F', 'C57BL/6J', 'couto')"), None),
+    (("INSERT INTO lab_data_mice.subject (subject_name, subject_dob, subject_sex, strain_name, user_name) "
+     "VALUES ('Z2', '2023-01-01', 'F', 'no_such_strain', 'couto')"), 1452),
+    (("INSERT INTO lab_data_mice.subject (subject_name, subject_dob, subject_sex, strain_name, user_name) "
+     "VALUES ('JC178', '2023-01-01', 'F', 'C57BL/6J', 'couto')"), 1062),
     ("UPDATE lab_data_mice.subject SET subject_name = 'renamed' WHERE subject_name = 'JC178'", 1235),
 ])
 def test_bad_statements_get_mysql_errors_write_nothing_and_the_server_keeps_serving(lab, sql, code) -> None:
@@ -167,7 +173,7 @@ def test_an_oversized_statement_is_refused_and_others_are_served(lab) -> None:
 def test_a_statement_past_the_query_timeout_is_cancelled(lab) -> None:
     sql = ("SELECT count(*) FROM lab_data_mice.dataset a, lab_data_mice.dataset b, lab_data_mice.dataset c, "
            "lab_data_mice.dataset d, lab_data_mice.dataset e, lab_data_mice.dataset f, lab_data_mice.dataset g, "
-           "lab_data_mice.dataset h WHERE CONCAT(a.dataset_name, b.dataset_name, c.dataset_name, d.dataset_name, e.dataset_name, "
-           "f.dataset_name, g.dataset_name, h.dataset_name) LIKE '%zzz%'")
+           "lab_data_mice.dataset h WHERE CONCAT(a.dataset_name, b.dataset_name, c.dataset_name, d.dataset_name, "
+           "e.dataset_name, f.dataset_name, g.dataset_name, h.dataset_name) LIKE '%zzz%'")
     assert _try(lab, "alice", sql) == 3024
     assert _try(lab, "alice", "SELECT 1 FROM lab_data_mice.subject LIMIT 1") is None
