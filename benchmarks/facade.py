@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _dj_process  # noqa: E402
+from _facade_load import expected_answers, run_load  # noqa: E402
 from _table import machine, print_table  # noqa: E402
 
 POINT = "SELECT * FROM bench_row WHERE item_id = %s"
@@ -71,11 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=200_000, help="rows in the table")
     parser.add_argument("--points", type=int, default=300, help="point queries per side")
     parser.add_argument("--repeat", type=int, default=15, help="LIKE + aggregate queries per side")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 2,000 rows, 30 point queries")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients in b)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long the clients of b) run")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 2,000 rows, 30 point queries, 8 clients 3 s")
     parser.add_argument("--mariadb-host", default="127.0.0.1")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.points, args.repeat = 2000, 30, 3
+        args.rows, args.points, args.repeat, args.clients, args.seconds = 2000, 30, 3, 8, 3
     return args
 
 
@@ -228,12 +231,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         progress(f"lake: {args.rows} rows")
         root, password = build_lake(work, args.rows)
+        answers = expected_answers(root, args.rows)
         served = Served(root, work)
         try:
+            def connect() -> Any:
+                return pymysql.connect(host="127.0.0.1", port=served.port, user="bench", password=password,
+                                       database="lab_data_bench_user", autocommit=True)
+
             progress("facade")
-            facade = measure_mysql(lambda: pymysql.connect(host="127.0.0.1", port=served.port, user="bench",
-                                                           password=password, database="lab_data_bench_user",
-                                                           autocommit=True), args)
+            facade = measure_mysql(connect, args)
+            progress(f"b) {args.clients} clients for {args.seconds:.0f} s")
+            load = run_load(connect, answers, args.clients, args.seconds)
         finally:
             served.stop()
         mariadb, why = mariadb_side(args)
@@ -242,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(args, facade, mariadb, why, duck, floor)
+    report_load(args, load)
 
 
 def report(args: argparse.Namespace, facade: dict[str, float], mariadb: dict[str, float] | None, why: str,
@@ -265,11 +274,20 @@ def report(args: argparse.Namespace, facade: dict[str, float], mariadb: dict[str
          else "n/a", cell(duck, "rows_per_s", "{:,.0f}"), cell(floor, "rows_per_s", "{:,.0f}"),
          ">= 100k/s and >= 1x MariaDB"],
     ]
-    print_table(f"facade: pymysql against labdata serve and MariaDB ({why or 'InnoDB'}), the same {args.rows} rows",
+    print_table(f"a) facade: pymysql against labdata serve and MariaDB ({why or 'InnoDB'}), the same {args.rows} rows",
                 ["measure", "facade", "MariaDB", "facade/MariaDB", "direct DuckDB", "mysql-mimic floor", "target"],
                 rows)
     print(machine())
     print(json.dumps({"facade": facade, "mariadb": mariadb, "duckdb": duck, "floor": floor}))
+
+
+def report_load(args: argparse.Namespace, load: Any) -> None:
+    rows = [[f"{args.clients} clients x {load.seconds:.0f} s", f"{load.statements:,}", f"{load.points:,}",
+             f"{load.scans:,}", f"{load.statements / load.seconds:,.0f}", str(len(load.errors)), str(load.mismatches)]]
+    print_table("b) concurrent clients: 9 point queries to 1 aggregate scan each, answers compared with direct DuckDB",
+                ["run", "statements", "points", "scans", "statements/s", "errors", "answers differing"], rows)
+    for error in load.errors[:5]:
+        print(f"  error: {error}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ def _register() -> None:
     main.add_command(files.sessions)
     main.add_command(lab.lab)
     main.add_command(server.account)
+    main.add_command(server.history)
     main.add_command(server.serve)
     main.add_command(sorting.sorting_import)
     main.add_command(sql.sql)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from labdata.cli.errors import reports_errors
-from labdata.cli.options import open_lake
+from labdata.cli.options import open_context, open_lake
 
-__all__ = ["account", "serve"]
+__all__ = ["account", "history", "serve"]
 
 _PATH = click.option("--path", "lake_path", default=None, type=click.Path(file_okay=False),
                      help="Lake folder (default: lake_path of the preference file).")
@@ -155,3 +155,33 @@ def delete(name: str, lake_path: str | None) -> None:
 
     delete_account(open_lake(lake_path).lake, name)
     click.echo(f"account {name} deleted")
+
+
+@click.command()
+@click.argument("table")
+@click.option("-r", "--restrict", "restriction", default=None, metavar="CONDITION",
+              help="A MySQL condition or a JSON object of attribute values selecting the rows.")
+@click.option("-p", "--project", default=None, help="Project (default: the preferences' database.project).")
+@click.option("-i", "--import", "imports", multiple=True, help="A module declaring the lab's own tables.")
+@_PATH
+@reports_errors
+def history(table: str, restriction: str | None, project: str | None, imports: tuple[str, ...],
+            lake_path: str | None) -> None:
+    """Show how rows of TABLE changed: when, who, which command, old and new values.
+
+    \b
+    EXAMPLES
+        labdata history Subject -r '{"subject_name": "JC178"}'
+        labdata history SpikeSorting.Unit -r "unit_id = 12" -p mice
+    """
+    import json
+
+    from labdata.catalog.ops.history import row_history
+    from labdata.compute.populate import table_named
+
+    context = open_context(lake_path, project)
+    selected = json.loads(restriction) if restriction and restriction.lstrip().startswith("{") else restriction
+    for change in row_history(table_named(table, imports)(context), selected):
+        values = ", ".join(f"{k}={v}" for k, v in change["values"].items())
+        click.echo(f"{change['time']:%Y-%m-%d %H:%M:%S}  #{change['snapshot']:<5} {change['author'] or '-':<12} "
+                   f"{change['change']:<13} {values}  [{change['command'] or '-'}]")

@@ -171,7 +171,7 @@ class FacadeSession(Session):
         if record is not None:
             record.statement, record.started = sql, time.time()
         try:
-            return await self._run(expression)
+            return await self._run(expression, sql)
         except BaseException as error:
             self.facade.errors.append((time.time(), self.username or "", sql[:500], str(error)[:500]))
             raise _mysql_error(error) from error
@@ -179,7 +179,7 @@ class FacadeSession(Session):
             if record is not None:
                 record.statement = record.started = None
 
-    async def _run(self, expression: exp.Expr) -> Any:
+    async def _run(self, expression: exp.Expr, sql: str) -> Any:
         grants, facade = self._account(), self.facade
         state = await asyncio.to_thread(facade.state)
         checked = plan(expression, grants, self.database, facade.lab_name, state.schemas, state.projects,
@@ -188,8 +188,7 @@ class FacadeSession(Session):
             assert checked.target is not None
             table = facade.table_for(checked.target)
             try:
-                affected = await asyncio.to_thread(apply_write, checked, table, self._read, grants, state.projects,
-                                                   facade.lab_name)
+                affected = await asyncio.to_thread(self._write, checked, table, sql)
             finally:
                 facade.forget_state()
             self._affected = affected
@@ -205,6 +204,12 @@ class FacadeSession(Session):
         assert cursor is not None
         result = await self._timed(cursor, lambda: cursor.execute(sql))
         return _streamed(result)
+
+    def _write(self, checked: Any, table: Any, sql: str) -> int:
+        """Carry out a checked write, its commit noted with the account and the statement (see ``labdata history``)."""
+        grants, facade = self._account(), self.facade
+        with facade.lake.noting(grants.account, f"facade: {' '.join(sql.split())}"):
+            return apply_write(checked, table, self._read, grants, facade.state().projects, facade.lab_name)
 
     def _read(self, sql: str) -> duckdb.DuckDBPyConnection:
         assert self.cursor is not None

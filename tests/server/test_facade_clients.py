@@ -114,3 +114,45 @@ def test_the_mariadb_command_line_client_logs_in_and_queries(lab) -> None:
     assert denied.returncode == 1 and "1044" in denied.stderr and "lab_data_mice" in denied.stderr
     wrong = subprocess.run([*command[:6], "-pwrong", "-e", "SELECT 1"], capture_output=True, text=True, timeout=60)
     assert "1045" in wrong.stderr
+
+
+CHANGE_NOTE = """
+import sys
+from labdata.catalog import Context, Lake, use
+from facade_tables import LabNote
+with Lake("sqlite", sys.argv[1]) as lake, use(Context(lake, "mice")):
+    if sys.argv[2] == "update":
+        LabNote.update1(dict(note_id=900, note_text="edited"))
+    else:
+        (LabNote & {"note_id": 900}).delete(safemode=False)
+"""
+
+
+def test_a_row_keeps_its_history_from_every_surface_with_who_and_what(lab, tmp_path) -> None:
+    import sys
+
+    from facade_tables import LabNote
+
+    from labdata.catalog import Context
+    from labdata.catalog.ops.history import row_history
+
+    with lab.cursor("alice") as cursor:
+        cursor.execute("INSERT INTO lab_data_mice_user.lab_note (note_id, note_text) VALUES (900, 'first')")
+    script = tmp_path / "edit_note.py"
+    script.write_text(CHANGE_NOTE)
+    here = os.path.dirname(__file__)
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    for action, user in (("update", "bob"), ("delete", "carol")):
+        subprocess.run([sys.executable, str(script), str(lab.root), action], check=True, timeout=120,
+                       env=dict(environment, LABDATA_USER=user), capture_output=True)
+    changes = row_history(LabNote(Context(lab.lake, "mice")), {"note_id": 900})
+    seen = [(c["author"], c["change"], c["values"]["note_text"], c["command"].split(" ")[0]) for c in changes]
+    assert seen == [("alice", "insert", "first", "facade:"), ("bob", "update (old)", "first", "edit_note.py"),
+                    ("bob", "update (new)", "edited", "edit_note.py"), ("carol", "delete", "edited", "edit_note.py")]
+    assert "INSERT INTO lab_data_mice_user.lab_note" in changes[0]["command"]
+    history = subprocess.run([sys.executable, "-m", "labdata.cli", "history", "facade_tables.LabNote",
+                              "-r", "note_id = 900", "-p", "mice", "--path", str(lab.root)], capture_output=True,
+                             text=True, timeout=120, env=dict(environment, LABDATA_PATH=str(tmp_path)))
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.splitlines()
+    assert len(lines) == 4 and "alice" in lines[0] and "note_text=first" in lines[0] and "carol" in lines[3]

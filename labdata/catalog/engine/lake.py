@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 
 from labdata.catalog.engine.attach import EXTENSIONS, backoff, extension_path, is_conflict, quote, retry_on_conflict
+from labdata.catalog.engine.commit_notes import CommitNotesMixin
 from labdata.catalog.engine.deferred import DeferredWrites
 from labdata.catalog.engine.listing import GUARD_SCHEMA, CatalogListing
 from labdata.catalog.engine.locks import FileLock
@@ -50,7 +51,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Lake(CatalogListing, KnownKeysMixin):
+class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
     """An open DuckLake catalog.
 
     Parameters
@@ -316,6 +317,7 @@ class Lake(CatalogListing, KnownKeysMixin):
             try:
                 yield self
                 self._touch_guard(cursor)
+                self._write_commit_note(cursor)
                 cursor.execute("COMMIT")
                 self._record_found_keys()
             except BaseException as error:
