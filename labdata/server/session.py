@@ -147,6 +147,11 @@ class FacadeSession(Session):
 
     async def _show_create_middleware(self, q: Any) -> Any:
         expression = q.expression
+        if isinstance(expression, exp.Show) and expression.name.upper() == "PROCESSLIST":
+            return self._processlist()
+        if isinstance(expression, exp.Kill):
+            self._check_kill(expression)
+            return await q.next()
         if not (isinstance(expression, exp.Show) and expression.name.upper() == "CREATE TABLE"):
             return await q.next()
         database = expression.text("db") or self.database
@@ -165,6 +170,21 @@ class FacadeSession(Session):
             raise MysqlError(f"Got a packet bigger than 'max_allowed_packet' bytes ({MAX_STATEMENT_BYTES})",
                              code=1153)
         return await super().handle_query(sql, attrs)
+
+    def _check_kill(self, expression: exp.Kill) -> None:
+        """KILL [QUERY] id: an admin may end any connection, others only their own (MySQL's 1095 otherwise)."""
+        grants = self._account()
+        record = self.facade.sessions.get(int(expression.this.name)) if expression.this.name.isdigit() else None
+        if not grants.admin and (record is None or record.account != grants.account):
+            raise MysqlError(f"You are not owner of thread {expression.this.name}", code=1095)
+
+    def _processlist(self) -> Any:
+        """``SHOW PROCESSLIST``: every connection for an admin, one's own otherwise (MySQL's columns)."""
+        grants, now = self._account(), time.time()
+        rows = [(r.connection_id, r.account, "%", None, "Query" if r.statement else "Sleep",
+                 int(now - (r.started or r.connected)), "executing" if r.statement else "", r.statement)
+                for r in list(self.facade.sessions.values()) if grants.admin or r.account == grants.account]
+        return rows, ["Id", "User", "Host", "db", "Command", "Time", "State", "Info"]
 
     async def query(self, expression: exp.Expr, sql: str, attrs: dict[str, str]) -> Any:
         record = self.facade.sessions.get(self.connection.connection_id)

@@ -156,3 +156,26 @@ def test_a_row_keeps_its_history_from_every_surface_with_who_and_what(lab, tmp_p
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
     assert len(lines) == 4 and "alice" in lines[0] and "note_text=first" in lines[0] and "carol" in lines[3]
+
+
+def test_an_admin_sees_every_connection_and_may_end_it_others_see_and_end_only_their_own(lab) -> None:
+    import pymysql
+
+    alice = lab.connect("alice")
+    with alice.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        alice_id = cursor.fetchone()[0]
+        cursor.execute("SHOW PROCESSLIST")
+        assert {row[1] for row in cursor.fetchall()} == {"alice"}
+    with lab.connect("bob") as bob, bob.cursor() as cursor:
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            cursor.execute(f"KILL {alice_id}")
+        assert refused.value.args[0] == 1095
+    with lab.connect("boss") as boss, boss.cursor() as cursor:
+        cursor.execute("SHOW PROCESSLIST")
+        rows = cursor.fetchall()
+        assert {"alice", "boss"} <= {row[1] for row in rows}
+        assert any(row[7] and "PROCESSLIST" in row[7] for row in rows), "the running statement is shown"
+        cursor.execute(f"KILL {alice_id}")
+    with pytest.raises(pymysql.err.MySQLError), alice.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM lab_data_mice.subject LIMIT 1")

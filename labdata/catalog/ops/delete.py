@@ -107,11 +107,14 @@ def _plan(query: Query, table: Any, context: Context, registry: TableRegistry) -
     """Return the root and its descendants (expanded over projects), parents first."""
     root = table._full_name
     root_schema = context.schema_for(registry.schema(root).tier_group)
-    projects = _projects(context) if registry.schema(root).tier_group == "lab" else [context.project]
-    existing = {s: set(context.lake.tables(s)) for s in context.lake.schemas()}
-    nonempty = nonempty_tables(context.lake)
     nodes = [_Node(root, root_schema, registry._owner(root) or registry)]
-    for owner, name in descendants(nodes[0].registry, root):
+    below = descendants(nodes[0].registry, root)
+    if not below:  # a table nothing refers to: no catalog to look at
+        return nodes
+    projects = _projects(context) if registry.schema(root).tier_group == "lab" else [context.project]
+    existing = {s: set(names) for s, names in context.lake.tables_of(context.lake.schemas()).items()}
+    nonempty = nonempty_tables(context.lake)
+    for owner, name in below:
         declaration = owner.schema(name)
         for project in ([None] if declaration.tier_group == "lab" else projects):
             where = schema_name(declaration.tier_group, project or context.project)
