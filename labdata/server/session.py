@@ -169,7 +169,14 @@ class FacadeSession(Session):
             self.facade.errors.append((time.time(), self.username or "", sql[:200], "packet too large"))
             raise MysqlError(f"Got a packet bigger than 'max_allowed_packet' bytes ({MAX_STATEMENT_BYTES})",
                              code=1153)
-        return await super().handle_query(sql, attrs)
+        record = self.facade.sessions.get(self.connection.connection_id)
+        if record is not None:
+            record.statement, record.started = sql, time.time()
+        try:
+            return await super().handle_query(sql, attrs)
+        finally:
+            if record is not None:
+                record.statement = record.started = None
 
     def _check_kill(self, expression: exp.Kill) -> None:
         """KILL [QUERY] id: an admin may end any connection, others only their own (MySQL's 1095 otherwise)."""
@@ -187,17 +194,11 @@ class FacadeSession(Session):
         return rows, ["Id", "User", "Host", "db", "Command", "Time", "State", "Info"]
 
     async def query(self, expression: exp.Expr, sql: str, attrs: dict[str, str]) -> Any:
-        record = self.facade.sessions.get(self.connection.connection_id)
-        if record is not None:
-            record.statement, record.started = sql, time.time()
         try:
             return await self._run(expression, sql)
         except BaseException as error:
             self.facade.errors.append((time.time(), self.username or "", sql[:500], str(error)[:500]))
             raise _mysql_error(error) from error
-        finally:
-            if record is not None:
-                record.statement = record.started = None
 
     async def _run(self, expression: exp.Expr, sql: str) -> Any:
         grants, facade = self._account(), self.facade
