@@ -179,3 +179,29 @@ def test_an_admin_sees_every_connection_and_may_end_it_others_see_and_end_only_t
         cursor.execute(f"KILL {alice_id}")
     with pytest.raises(pymysql.err.MySQLError), alice.cursor() as cursor:
         cursor.execute("SELECT 1 FROM lab_data_mice.subject LIMIT 1")
+
+
+def test_tls_when_a_certificate_is_configured(lab, tmp_path) -> None:
+    import ssl
+
+    import pymysql
+
+    from labdata.core.errors import ConfigError
+    from labdata.server import FacadeServer, tls_context
+
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(certificate), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    with pytest.raises(ConfigError, match="certificate"):
+        tls_context(tmp_path / "missing.pem", key)
+    with FacadeServer(lab.facade, port=0, tls=tls_context(certificate, key)) as server:
+        connection = pymysql.connect(host="127.0.0.1", port=server.port, user="alice",
+                                     password=lab.passwords["alice"], ssl={"ca": str(certificate)})
+        try:
+            assert isinstance(connection._sock, ssl.SSLSocket), "the password crossed an encrypted connection"
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM lab_data_mice.subject")
+                assert cursor.fetchone()[0] >= 4
+        finally:
+            connection.close()
