@@ -38,13 +38,16 @@ def __getattr__(name: str) -> Any:
 
 
 def connect(path: str | None = None, *, project: str | None = None, kind: str | None = None,
-            dsn: str | None = None, data_path: str | None = None) -> Any:
+            dsn: str | None = None, data_path: str | None = None, arrays: str | None = None) -> Any:
     """Open a lake and make it the default for this process.
 
     Parameters
     ----------
     path : str, optional
-        Lake folder; default from the preference file (``lake_path``).
+        Lake folder; default from the preference file (``lake_path``). ``mysql://user[:password]@host[:port]``
+        (or ``kind="mysql"``, which reads ``database.host``, ``database.user`` and ``database.password`` from
+        the preferences, as the original did) opens the lab's lake through its facade, with the account's grants
+        (remote mode, :mod:`labdata.catalog.engine.remote`).
     project : str, optional
         Project; default ``LABDATA_DATABASE_PROJECT`` or ``database.project``.
     kind : {"sqlite", "postgres"}, optional
@@ -53,6 +56,9 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
         PostgreSQL connection string for ``kind="postgres"``.
     data_path : str, optional
         Where Parquet data files go (default ``<path>/catalog/data``).
+    arrays : str, optional
+        Remote mode: the lake folder the arrays are read from (a shared file system); default the
+        preferences' ``lake_path``.
 
     Returns
     -------
@@ -63,7 +69,13 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
     from labdata.catalog.engine.lake import Lake
 
     preferences = None
-    if path is not None and kind in (None, "sqlite"):  # an explicit embedded lake: no preferences needed
+    if kind == "mysql" or (path or "").startswith("mysql://"):
+        from labdata.core.config import Preferences
+
+        preferences = Preferences.load()
+        lake = _remote_lake(path, preferences, arrays)
+        project = project or preferences.project
+    elif path is not None and kind in (None, "sqlite"):  # an explicit embedded lake: no preferences needed
         lake = Lake("sqlite", path, dsn=dsn, data_path=data_path)
     else:
         from labdata.core.config import Preferences
@@ -79,6 +91,18 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
     context = Context(lake, project or DEFAULT_PROJECT, preferences)
     default_contexts.set(context)
     return context
+
+
+def _remote_lake(url: str | None, preferences: Any, arrays: str | None) -> Any:
+    """A RemoteLake for ``url``, or for the preferences' ``database`` section when it is None."""
+    from labdata.catalog.engine.remote import RemoteAddress, RemoteLake
+
+    user = preferences.get("database.user")
+    if url is None:
+        url = f"mysql://{user or ''}@{preferences.get('database.host') or 'localhost'}"
+    address = RemoteAddress.parse(url)
+    stored = preferences.secret("database.password") if user in (None, address.user) else None
+    return RemoteLake(address, password=address.password or stored, root=arrays or preferences.catalog.lake_path)
 
 
 def sql(query: str, params: Any = None, *, write: bool = False) -> Any:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from labdata.catalog import Context, Lake, use
+from labdata.core.errors import AccessDeniedError
 from labdata.schema import (
     Dataset,
     DatasetEvents,
@@ -184,10 +185,53 @@ def seed_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     lake.close()
 
 
-@pytest.fixture
-def seeds(seed_lake: Context) -> Iterator[Context]:
-    with use(seed_lake):
-        yield seed_lake
+@pytest.fixture(scope="module")
+def seed_server(seed_lake: Context) -> Iterator[tuple[int, str]]:
+    """The seed lake served by a facade; alice is a member of project seeds only (remote mode)."""
+    from labdata.server import Facade, FacadeServer, add_account
+
+    password = add_account(seed_lake.lake, "alice", ("seeds",))
+    with use(Context(seed_lake.lake, "rats")):  # a project alice may not read
+        Subject.insert1(dict(subject_name="SUBJECT", subject_dob="2023-01-01", subject_sex="M",
+                             strain_name="C57BL/6J", user_name="couto"))
+        Session.insert1(dict(subject_name="SUBJECT", session_name="rat_session", session_datetime="2024-05-01"))
+    facade = Facade(seed_lake.lake)
+    server = FacadeServer(facade, port=0).start()
+    yield server.port, password
+    server.stop()
+    facade.close()
+
+
+@pytest.fixture(params=["local", "remote"])
+def seeds(request: pytest.FixtureRequest, seed_lake: Context) -> Iterator[Context]:
+    """The seed lake, opened as a file (local) or through the facade as alice (remote mode)."""
+    if request.param == "local":
+        with use(seed_lake):
+            yield seed_lake
+        return
+    from labdata.catalog.engine.remote import RemoteAddress, RemoteLake
+
+    port, password = request.getfixturevalue("seed_server")
+    lake = RemoteLake(RemoteAddress("127.0.0.1", port, "alice", password), root=seed_lake.lake.root)
+    with use(Context(lake, "seeds")) as context:
+        yield context
+    lake.close()
+
+
+def test_a_remote_user_is_refused_another_project(seed_lake: Context, seed_server: tuple[int, str]) -> None:
+    from labdata.catalog.engine.remote import RemoteAddress, RemoteLake
+
+    port, password = seed_server
+    lake = RemoteLake(RemoteAddress("127.0.0.1", port, "alice", password), root=seed_lake.lake.root)
+    with use(Context(lake, "rats")), pytest.raises(AccessDeniedError, match="denied"):
+        Session.fetch()
+    with use(Context(lake, "rats")), pytest.raises(AccessDeniedError, match="denied"):
+        Session.insert1(dict(subject_name="SUBJECT", session_name="sneaked", session_datetime="2024-05-02"))
+    with use(Context(lake, "seeds")):
+        assert len(Session & {"session_name": "rat_session"}) == 0
+    with use(Context(seed_lake.lake, "rats")):
+        assert (Session & {"session_name": "sneaked"}).fetch(as_dict=True) == []
+    lake.close()
 
 
 @pytest.fixture
@@ -210,7 +254,12 @@ def test_05_load_project_schema(seeds) -> None:
     project = load_project_schema("seeds")
     assert len(project.Session()) == 17
     other = load_project_schema("other_lab_project")
-    assert len(other.Session()) == 0 and len(other.LabMember()) == 2, "lab-wide tables are shared"
+    if seeds.lake.remote:  # alice's grants name project seeds only
+        with pytest.raises(AccessDeniedError, match="other_lab_project"):
+            len(other.Session())
+    else:
+        assert len(other.Session()) == 0
+    assert len(other.LabMember()) == 2, "lab-wide tables are shared"
 
 
 def test_06_lab_members(seeds) -> None:
@@ -238,7 +287,7 @@ def test_09_sessions_with_a_dataset_like(seeds) -> None:
     assert len(Session() & (Dataset & 'dataset_name LIKE "%EPHYS%"')) == 3, "MySQL's LIKE ignores case"
 
 
-def test_10_insert_subjects_from_dicts(seeds) -> None:
+def test_10_insert_subjects_from_dicts(seeds, seed_lake) -> None:
     from datetime import date
 
     s = [dict(subject_name="NEW1", subject_dob=date(2024, 1, 1), subject_sex="F", strain_name="C57BL/6J",
@@ -247,7 +296,13 @@ def test_10_insert_subjects_from_dicts(seeds) -> None:
               user_name="other")]
     Subject.insert(s)
     assert (Subject & "subject_name LIKE 'NEW%'").fetch("subject_dob").tolist() == [date(2024, 1, 1), date(2024, 1, 2)]
-    (Subject & "subject_name LIKE 'NEW%'").delete()
+    if seeds.lake.remote:  # a member may not delete subjects (the original's grants); an admin does
+        with pytest.raises(AccessDeniedError, match="DELETE command denied"):
+            (Subject & "subject_name LIKE 'NEW%'").delete()
+        assert len(Subject & "subject_name LIKE 'NEW%'") == 2
+        seeds = seed_lake
+    with use(seeds):
+        (Subject & "subject_name LIKE 'NEW%'").delete()
 
 
 def test_11_to_13_sessions_with_a_sorting_and_one_full_row(seeds, selected_session) -> None:

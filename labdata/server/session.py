@@ -23,9 +23,10 @@ from sqlglot import exp
 from labdata.core.errors import AccessDeniedError, DuplicateError, IntegrityError, LabdataError, MissingParentError
 from labdata.server.accounts import account_grants
 from labdata.server.catalog_info import info_schema, show_create_table
+from labdata.server.client_statements import ARROW_MARKER, CLIENT_MARKER, arrow_batches, as_mysql_names
 from labdata.server.facade import SessionRecord
 from labdata.server.grants import SELECT, Grants
-from labdata.server.statements import FacadeStatementError, plan
+from labdata.server.statements import FacadeStatementError, Plan, plan
 from labdata.server.writes import apply_write
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["FacadeIdentity", "FacadeSession"]
 
 BATCH_ROWS = 2048
+ARROW_BATCH_ROWS = 65536
 MAX_STATEMENT_BYTES = 8 * 1024 * 1024  # reported as max_allowed_packet; MySQL's 1153 beyond
 _COLUMN_TYPES = {"VARCHAR": ColumnType.VARCHAR, "BIGINT": ColumnType.LONGLONG, "INTEGER": ColumnType.LONG,
                  "SMALLINT": ColumnType.SHORT, "TINYINT": ColumnType.TINY, "UTINYINT": ColumnType.SHORT,
@@ -173,6 +175,8 @@ class FacadeSession(Session):
         if record is not None:
             record.statement, record.started = sql, time.time()
         try:
+            if sql.startswith((ARROW_MARKER, CLIENT_MARKER)):
+                return await self._reported(sql, self._client_statement(sql))
             return await super().handle_query(sql, attrs)
         finally:
             if record is not None:
@@ -194,17 +198,36 @@ class FacadeSession(Session):
         return rows, ["Id", "User", "Host", "db", "Command", "Time", "State", "Info"]
 
     async def query(self, expression: exp.Expr, sql: str, attrs: dict[str, str]) -> Any:
+        return await self._reported(sql, self._run(expression, sql))
+
+    async def _reported(self, sql: str, work: Any) -> Any:
+        """Await ``work``; an error is kept for the admin (``labdata server errors``) and sent as a MySQL error."""
         try:
-            return await self._run(expression, sql)
+            return await work
         except BaseException as error:
             self.facade.errors.append((time.time(), self.username or "", sql[:500], str(error)[:500]))
             raise _mysql_error(error) from error
 
-    async def _run(self, expression: exp.Expr, sql: str) -> Any:
+    async def _client_statement(self, sql: str) -> Any:
+        """A labdata client's statement (remote mode), checked like any other; a query is answered as Arrow IPC."""
+        query = sql.startswith(ARROW_MARKER)
+        expression = as_mysql_names(sql.removeprefix(ARROW_MARKER).removeprefix(CLIENT_MARKER),
+                                    self.facade.lab_name, writes=not query)
+        if not query:
+            return await self._run(expression, sql)
+        checked = await self._checked(expression)
+        result = await self._select(checked)
+        return arrow_batches(await asyncio.to_thread(result.to_arrow_reader, ARROW_BATCH_ROWS))
+
+    async def _checked(self, expression: exp.Expr) -> Plan:
         grants, facade = self._account(), self.facade
         state = await asyncio.to_thread(facade.state)
-        checked = plan(expression, grants, self.database, facade.lab_name, state.schemas, state.projects,
-                       lambda schema: state.tables.get(schema, frozenset()), facade.reader.alias)
+        return plan(expression, grants, self.database, facade.lab_name, state.schemas, state.projects,
+                    lambda schema: state.tables.get(schema, frozenset()), facade.reader.alias)
+
+    async def _run(self, expression: exp.Expr, sql: str) -> Any:
+        facade = self.facade
+        checked = await self._checked(expression)
         if checked.action != SELECT:
             assert checked.target is not None
             table = facade.table_for(checked.target)
@@ -214,6 +237,11 @@ class FacadeSession(Session):
                 facade.forget_state()
             self._affected = affected
             return None
+        return _streamed(await self._select(checked))
+
+    async def _select(self, checked: Plan) -> duckdb.DuckDBPyConnection:
+        """Run a checked read on the session's cursor (or the replica's) within the query timeout."""
+        facade = self.facade
         catalog = await asyncio.to_thread(facade.read_catalog, checked.reads)
         cursor = self.cursor
         if catalog is not None:  # the replica answers: same names, its catalog
@@ -223,14 +251,14 @@ class FacadeSession(Session):
             cursor = self.replica_cursor
         sql = checked.expression.sql(dialect="duckdb")
         assert cursor is not None
-        result = await self._timed(cursor, lambda: cursor.execute(sql))
-        return _streamed(result)
+        return await self._timed(cursor, lambda: cursor.execute(sql))
 
     def _write(self, checked: Any, table: Any, sql: str) -> int:
         """Carry out a checked write, its commit noted with the account and the statement (see ``labdata history``)."""
         grants, facade = self._account(), self.facade
         with facade.lake.noting(grants.account, f"facade: {' '.join(sql.split())}"):
-            return apply_write(checked, table, self._read, grants, facade.state().projects, facade.lab_name)
+            return apply_write(checked, table, self._read, grants, facade.state().projects, facade.lab_name,
+                               encoded=sql.startswith(CLIENT_MARKER))
 
     def _read(self, sql: str) -> duckdb.DuckDBPyConnection:
         assert self.cursor is not None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from labdata.catalog.declare.registry import schema_name
+from labdata.catalog.ops.blobs import decode_blob
 from labdata.catalog.ops.delete import descendants
 from labdata.core.errors import AccessDeniedError
 from labdata.server.grants import DELETE, Grants, database_of
@@ -25,24 +26,29 @@ if TYPE_CHECKING:
 
 __all__ = ["apply_write"]
 
+_BLOBS = ("blob", "longblob")
+
 
 def apply_write(plan: Plan, table: Any, read: Callable[[str], duckdb.DuckDBPyConnection], grants: Grants,
-                projects: Collection[str], lab_name: str) -> int:
+                projects: Collection[str], lab_name: str, *, encoded: bool = False) -> int:
     """Carry out ``plan`` (a checked INSERT / UPDATE / DELETE) on ``table`` (a bound table); return rows affected.
 
-    ``read(sql)`` runs a DuckDB query on the lake's read-only attach.
+    ``read(sql)`` runs a DuckDB query on the lake's read-only attach. ``encoded``: the INSERT comes from a
+    labdata client, its blob values encoded as the catalog stores them (decoded here, then checked and
+    encoded again by the insert).
     """
     expression = plan.expression
     if isinstance(expression, exp.Insert):
-        return _insert(expression, table, read)
+        return _insert(expression, table, read, encoded)
     if isinstance(expression, exp.Update):
         return _update(expression, table, read)
     assert isinstance(expression, exp.Delete)
     return _delete(expression, table, read, grants, projects, lab_name)
 
 
-def _insert(expression: exp.Insert, table: Any, read: Callable[[str], Any]) -> int:
-    if expression.args.get("conflict") or expression.args.get("overwrite"):
+def _insert(expression: exp.Insert, table: Any, read: Callable[[str], Any], encoded: bool) -> int:
+    alternative = str(expression.args.get("alternative") or "").upper()
+    if expression.args.get("conflict") or expression.args.get("overwrite") or alternative not in ("", "IGNORE"):
         raise FacadeStatementError("INSERT ... ON DUPLICATE KEY UPDATE is not supported by the labdata facade", 1235,
                                    hint="INSERT new rows, UPDATE existing ones.")
     target = expression.this
@@ -54,7 +60,13 @@ def _insert(expression: exp.Insert, table: Any, read: Callable[[str], Any]) -> i
     if any(len(row) != len(columns) for row in rows):
         raise FacadeStatementError("Column count doesn't match value count at row 1", 1136)
     records = [dict(zip(columns, row, strict=True)) for row in rows]
-    return int(table.insert(records, skip_duplicates=bool(expression.args.get("ignore")), allow_direct_insert=True))
+    if encoded:
+        blobs = [name for name in columns if name in table.heading and table.heading[name].kind in _BLOBS]
+        for record in records:
+            for name in blobs:
+                record[name] = decode_blob(record[name])
+    ignore = bool(expression.args.get("ignore")) or alternative == "IGNORE"
+    return int(table.insert(records, skip_duplicates=ignore, allow_direct_insert=True))
 
 
 def _keys_and(expression: exp.Update | exp.Delete, table: Any, extra: list[exp.Expr]) -> exp.Select:

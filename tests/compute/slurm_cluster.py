@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 START_HINT = "run .ci/start-slurm (as root) to start a one-node SLURM cluster on 127.0.0.1"
-USABLE_NODE_STATES = ("idle", "mix", "alloc")
+# "comp": the node is finishing a job (an earlier test's); it takes new jobs once that job has left.
+USABLE_NODE_STATES = ("idle", "mix", "alloc", "comp")
 
 
 def _slurm(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -37,7 +38,7 @@ def why_no_cluster() -> str | None:
         return f"no SLURM cluster: sinfo failed ({result.stderr.strip()[-200:]}); {START_HINT}"
     states = result.stdout.split()
     if not any(state.rstrip("*~#!%$@^-").startswith(USABLE_NODE_STATES) for state in states):
-        return f"no SLURM cluster: no node is idle or mixed (sinfo says {states}); {START_HINT}"
+        return f"no SLURM cluster: no node is idle, mixed, allocated or completing (sinfo says {states}); {START_HINT}"
     return None
 
 

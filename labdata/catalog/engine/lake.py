@@ -83,6 +83,7 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
     """
 
     alias = "lake"
+    remote = False  # True for a lake reached through a facade (remote.RemoteLake)
 
     def __init__(self, kind: str, root: str | Path, *, dsn: str | None = None,
                  data_path: str | None = None, metadata_schema: str | None = None,

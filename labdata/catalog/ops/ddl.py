@@ -35,7 +35,7 @@ def ensure_schemas(context: Context, registry: TableRegistry) -> None:
     """
     lake = context.lake
     marker = (id(registry), registry.version, context.project)
-    if marker in lake.ensured or lake.read_only:
+    if marker in lake.ensured or lake.read_only or lake.remote:  # a facade's tables are made on the server
         return
     for parent in registry.parents:
         ensure_schemas(context, parent)

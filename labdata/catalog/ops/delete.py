@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from labdata.catalog.declare.registry import schema_name
 from labdata.catalog.engine.metadata import nonempty_tables
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from labdata.catalog.declare.registry import TableRegistry
     from labdata.catalog.engine.context import Context
+    from labdata.catalog.engine.remote import RemoteLake
     from labdata.catalog.tables.query import Query
 
 __all__ = ["cascade_delete", "delete_rows", "descendants"]
@@ -75,6 +76,8 @@ def cascade_delete(query: Query, *, dry_run: bool, force_parts: bool = False,
         raise QueryError("Only rows of one table can be deleted (a table, possibly restricted).",
                          hint="Restrict the table by the query instead: (Table & query).delete().")
     context = query._ensure()
+    if context.lake.remote:
+        return _delete_remote(query, table, context, dry_run=dry_run)
     registry = table._registry
     plan = _plan(query, table, context, registry)
 
@@ -101,6 +104,21 @@ def cascade_delete(query: Query, *, dry_run: bool, force_parts: bool = False,
     if dry_run:
         return work()
     return context.lake.run(work)
+
+
+def _delete_remote(query: Query, table: Any, context: Context, *, dry_run: bool) -> dict[str, int]:
+    """Delete through a facade (remote mode): the server cascades, with its own checks and the account's grants.
+
+    A dry run counts the rows of this table only (the tables below it may be ones the account cannot read).
+    """
+    declaration = table._registry.schema(table._full_name)
+    schema = context.schema_for(declaration.tier_group)
+    keys = query.proj().fetch(as_dict=True)
+    place = f"{schema}.{declaration.sql_name}"
+    if dry_run or not keys:
+        return {place: len(keys)} if keys else {}
+    lake = cast("RemoteLake", context.lake)
+    return {place: lake.delete_keys(schema, declaration.sql_name, keys)}
 
 
 def _plan(query: Query, table: Any, context: Context, registry: TableRegistry) -> list[_Node]:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from labdata.catalog.engine.verified import COMPLETE_LIMIT
 from labdata.catalog.ops.arrow import arrow_table
@@ -39,6 +39,7 @@ from labdata.core.errors import (
 if TYPE_CHECKING:
     from labdata.catalog.declare.definition import ForeignKey, TableSchema
     from labdata.catalog.engine.context import Context
+    from labdata.catalog.engine.remote import RemoteLake
     from labdata.catalog.tables.table import Table
 
 __all__ = ["insert_rows", "making", "update_row", "write_deferred"]
@@ -80,6 +81,8 @@ def insert_rows(table: Table, rows: Any, *, replace: bool, skip_duplicates: bool
     prepared = check_batch_keys(prepared, schema, skip_duplicates=skip_duplicates, replace=replace)
     if not prepared:
         return 0
+    if context.lake.remote:
+        return _insert_remote(table, schema, context, prepared, replace=replace, skip_duplicates=skip_duplicates)
     _serialise_blobs(prepared, schema, context)
     deferred = context.lake.deferred
     if deferred is not None:  # populate commits these rows with the other keys of its batch
@@ -87,6 +90,22 @@ def insert_rows(table: Table, rows: Any, *, replace: bool, skip_duplicates: bool
                      _Pending(table, schema, context, prepared, replace, skip_duplicates))
         return len(prepared)
     return context.lake.run(lambda: _write_unique(table, schema, context, prepared, replace, skip_duplicates))
+
+
+def _insert_remote(table: Table, schema: TableSchema, context: Context, rows: list[dict[str, Any]], *,
+                   replace: bool, skip_duplicates: bool) -> int:
+    """Send checked rows to a facade (remote mode), blobs encoded; the server checks them again and writes them."""
+    if replace:
+        raise NotAllowedError(f"{table._full_name}: replace=True is not available through a facade.",
+                              hint="Delete the rows, then insert them again.")
+    for attribute in schema.attributes:
+        if attribute.type.kind in ("blob", "longblob"):
+            for row in rows:
+                if row[attribute.name] is not None:
+                    row[attribute.name] = encode_blob(row[attribute.name], attribute.name)
+    lake = cast("RemoteLake", context.lake)
+    return lake.insert_rows(context.schema_for(schema.tier_group), schema.sql_name, rows,
+                            skip_duplicates=skip_duplicates)
 
 
 @dataclass
