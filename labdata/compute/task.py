@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from labdata.catalog.engine.commit_notes import default_note
 from labdata.catalog.engine.context import Context
 from labdata.catalog.ops.ddl import ensure_schemas
 from labdata.compute.analysis import Analysis, analysis_class
@@ -80,7 +81,7 @@ def run_task(context: Context, job_id: int) -> str:
     task = RunningTask(job_id, context, analysis, parameters, dataset, files, row)
     received = threading.Event()
     try:
-        with _sigterm_cancels(received):
+        with _sigterm_cancels(received), _noted_as_task(context, row):
             task.log(f"{row['task_name']} on {dataset or 'the lake'} started on {this_host()}")
             analysis.compute(task)
     except (TaskCancelled, SystemExit, Exception) as error:  # noqa: BLE001 - every end of the analysis is recorded
@@ -94,6 +95,12 @@ def run_task(context: Context, job_id: int) -> str:
     _finish(context, job_id, COMPLETED, None)
     task.log("completed")
     return COMPLETED
+
+
+def _noted_as_task(context: Context, row: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """The analysis' commits are noted as this task's (``labdata history``): the user, and ``task N (name): cmd``."""
+    author, _ = default_note()
+    return context.lake.noting(author, f"task {row['job_id']} ({row['task_name']}): {row['task_cmd'] or ''}")
 
 
 def ensure_queue_tables(context: Context) -> None:

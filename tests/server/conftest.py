@@ -14,8 +14,7 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-PROJECTS = ("mice", "rats", "birds")
-MEMBERS = {"alice": ("mice",), "bob": ("rats",), "carol": ("mice", "rats")}
+from lab_accounts import MEMBERS, PROJECTS  # noqa: E402 - after the path insert
 
 
 @dataclass

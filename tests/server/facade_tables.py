@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import click
+
+from labdata.compute.analysis import Analysis
+from labdata.compute.task import RunningTask
 from labdata.schema import dj
 
 schema = dj.Schema("user", locals())
@@ -15,3 +21,14 @@ class LabNote(dj.Manual):
     ---
     note_text : varchar(200)
     """
+
+
+class DeleteNote(Analysis):
+    """A compute task that deletes a lab note (its commit shows the task in ``labdata history``)."""
+
+    name = "delete-note"
+    params: ClassVar[list[click.Parameter]] = [click.Option(["--note"], type=int, required=True)]
+    per_dataset = False
+
+    def compute(self, task: RunningTask) -> None:
+        (LabNote(task.context) & {"note_id": task.parameters["note"]}).delete(safemode=False)

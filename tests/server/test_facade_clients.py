@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -120,11 +121,12 @@ CHANGE_NOTE = """
 import sys
 from labdata.catalog import Context, Lake, use
 from facade_tables import LabNote
-with Lake("sqlite", sys.argv[1]) as lake, use(Context(lake, "mice")):
+from labdata.compute.queue import submit
+with Lake("sqlite", sys.argv[1]) as lake, use(Context(lake, "mice")) as context:
     if sys.argv[2] == "update":
         LabNote.update1(dict(note_id=900, note_text="edited"))
-    else:
-        (LabNote & {"note_id": 900}).delete(safemode=False)
+    else:  # a compute task (its own process, `labdata task N`) deletes the note
+        assert submit(context, "delete-note", target="local", args=["--note", "900"]).job_ids
 """
 
 
@@ -141,15 +143,19 @@ def test_a_row_keeps_its_history_from_every_surface_with_who_and_what(lab, tmp_p
     script = tmp_path / "edit_note.py"
     script.write_text(CHANGE_NOTE)
     here = os.path.dirname(__file__)
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
-    for action, user in (("update", "bob"), ("delete", "carol")):
+    preferences = tmp_path / "prefs.json"
+    preferences.write_text(json.dumps({"compute": {"analysis": {"delete-note": "facade_tables.DeleteNote"}}}))
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]),
+                       LABDATA_PREFERENCES=str(preferences))
+    for action, user in (("update", "bob"), ("task", "carol")):
         subprocess.run([sys.executable, str(script), str(lab.root), action], check=True, timeout=120,
                        env=dict(environment, LABDATA_USER=user), capture_output=True)
     changes = row_history(LabNote(Context(lab.lake, "mice")), {"note_id": 900})
     seen = [(c["author"], c["change"], c["values"]["note_text"], c["command"].split(" ")[0]) for c in changes]
     assert seen == [("alice", "insert", "first", "facade:"), ("bob", "update (old)", "first", "edit_note.py"),
-                    ("bob", "update (new)", "edited", "edit_note.py"), ("carol", "delete", "edited", "edit_note.py")]
+                    ("bob", "update (new)", "edited", "edit_note.py"), ("carol", "delete", "edited", "task")]
     assert "INSERT INTO lab_data_mice_user.lab_note" in changes[0]["command"]
+    assert "delete-note" in changes[3]["command"], "the task's analysis and command are noted"
     history = subprocess.run([sys.executable, "-m", "labdata.cli", "history", "facade_tables.LabNote",
                               "-r", "note_id = 900", "-p", "mice", "--path", str(lab.root)], capture_output=True,
                              text=True, timeout=120, env=dict(environment, LABDATA_PATH=str(tmp_path)))

@@ -6,8 +6,7 @@ import itertools
 
 import pymysql
 import pytest
-
-from conftest import MEMBERS, PROJECTS
+from lab_accounts import MEMBERS, PROJECTS
 
 # per schema kind: a table, a new row's columns (keyed by a number), the column UPDATE changes, and its key column
 KINDS = {
