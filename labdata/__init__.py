@@ -86,7 +86,7 @@ def connect(path: str | None = None, *, project: str | None = None, kind: str | 
         same_kind = kind == settings.kind
         lake = Lake(kind, path or settings.lake_path, dsn=dsn or (settings.dsn if same_kind else None),
                     data_path=data_path or (settings.data_path if path is None else None),
-                    replica=settings.replica)
+                    replica=settings.replica, data_storage=settings.data_storage)
         project = project or preferences.project
     context = Context(lake, project or DEFAULT_PROJECT, preferences)
     default_contexts.set(context)

@@ -24,8 +24,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from labdata.cli import compute, containers, demo, export, files, lab, server, sorting, sql, subjects, upload
+    from labdata.cli import admin, compute, containers, demo, export, files, lab, server, sorting, sql, subjects, upload
 
+    main.add_command(admin.admin)
     main.add_command(compute.run)
     main.add_command(compute.task)
     main.add_command(compute.task_reset)

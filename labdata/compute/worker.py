@@ -53,5 +53,5 @@ def context_from_environment(preferences: Preferences) -> Context | None:
     spec = json.loads(text)
     dsn = spec["dsn"] if spec["dsn"] is not None or spec["kind"] != "postgres" else preferences.catalog.dsn
     lake = Lake(spec["kind"], spec["root"], dsn=dsn, metadata_schema=spec["metadata_schema"],
-                data_path=spec["data_path"])
+                data_path=spec["data_path"], data_storage=preferences.storage_of(spec["data_path"] or ""))
     return Context(lake, spec["project"], preferences)

@@ -48,6 +48,7 @@ from labdata.core.prefs_file import (
     validate,
     write_json,
 )
+from labdata.core.storage import StorageSettings
 
 __all__ = [
     "ENV_OVERRIDES",
@@ -108,6 +109,9 @@ class CatalogSettings:
         Root of the lake: an absolute local path or a URL.
     replica : bool
         Serve queries from an in-memory copy of the tables they read (``catalog.replica``).
+    data_storage : StorageSettings, optional
+        For a ``data_path`` on S3: the storage of the preferences whose bucket holds it (its endpoint and keys
+        let DuckDB read and write the Parquet files; they are never written to the catalog).
     """
 
     kind: CatalogKind
@@ -115,6 +119,7 @@ class CatalogSettings:
     data_path: str
     lake_path: str
     replica: bool = True
+    data_storage: StorageSettings | None = field(default=None, repr=False)
 
 
 class Preferences(Mapping[str, Any]):
@@ -327,7 +332,18 @@ class Preferences(Mapping[str, Any]):
                                   hint="Set catalog.dsn to a local SQLite file path.")
             dsn = location(dsn) if dsn else os.path.join(lake, "catalog", "catalog.sqlite")
         return CatalogSettings(kind=kind, dsn=dsn or "", data_path=data_path, lake_path=lake,
-                               replica=self._data["catalog"].get("replica", True))
+                               replica=self._data["catalog"].get("replica", True),
+                               data_storage=self.storage_of(data_path))
+
+    def storage_of(self, url: str) -> StorageSettings | None:
+        """The S3 storage whose bucket holds ``url`` (an ``s3://`` URL), or None."""
+        if not url.startswith("s3://"):
+            return None
+        bucket = url[len("s3://"):].split("/", 1)[0]
+        for name, entry in sorted((self._data.get("storage") or {}).items()):
+            if isinstance(entry, dict) and entry.get("bucket") == bucket and entry.get("protocol", "s3") == "s3":
+                return StorageSettings.from_prefs(self, name)
+        return None
 
     def _effective(self, stored: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults < stored < environment, validated, plus ``hostname``."""

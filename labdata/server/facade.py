@@ -79,8 +79,7 @@ class Facade:
                  imports: Iterable[str] = (), query_timeout: float | None = None) -> None:
         self.lake, self.lab_name, self.preferences = lake, lab_name.lower(), preferences
         self.query_timeout = query_timeout
-        self.reader = Lake(lake.kind, lake.root, dsn=lake.dsn, metadata_schema=lake.metadata_schema, read_only=True,
-                           data_path=None if lake._default_data_path else lake.data_path, replica=False)
+        self.reader = lake.reopened(read_only=True, replica=False)
         self._classes = list(documented) + [cls for name in imports for cls in _tables_in(name)]
         self._lock = threading.Lock()
         self._state: CatalogState | None = None

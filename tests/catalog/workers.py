@@ -38,6 +38,17 @@ def insert_sessions(spec: dict, first: int, count: int) -> None:
     print("done", flush=True)
 
 
+def insert_parameter_sets(spec: dict, first: int, count: int) -> None:
+    """Insert spike-sorting parameter sets ``first .. first+count-1``, one commit each (a writer meanwhile)."""
+    from labdata.schema import SpikeSortingParams
+
+    with use(open_context(spec)):
+        for number in range(first, first + count):
+            SpikeSortingParams.insert1(dict(parameter_set_num=number, algorithm_name="kilosort",
+                                            parameters_dict="{}"))
+    print("done", flush=True)
+
+
 def multi_table(spec: dict, name: str, pause: bool) -> None:
     """Insert a subject, a session and two datasets in one transaction, printing a marker after each.
 
@@ -76,7 +87,7 @@ if __name__ == "__main__":
     command, spec, *args = sys.argv[1:]
     arguments = [json.loads(a) for a in args]
     {"setup": setup, "insert_sessions": insert_sessions, "multi_table": multi_table,
-     "delete_subject": delete_subject}[command](
+     "delete_subject": delete_subject, "insert_parameter_sets": insert_parameter_sets}[command](
         json.loads(spec), *arguments)
 
 

@@ -3,6 +3,7 @@ what a concurrent writer can make fail for a moment."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import random
 import time
@@ -50,6 +51,60 @@ def extension_path(name: str) -> str:
             hint=f"pip install '{wheel}=={duckdb.__version__}' (labdata never downloads extensions).",
         )
     return str(files[0])
+
+
+def configure_s3(connection: duckdb.DuckDBPyConnection, data_path: str, storage: Any) -> None:
+    """Let ``connection`` read and write the Parquet files of an ``s3://`` ``data_path``.
+
+    ``storage`` (a :class:`~labdata.core.storage.StorageSettings`) gives the endpoint and keys; they go into a
+    temporary DuckDB secret scoped to the bucket, never into the catalog.
+
+    Raises
+    ------
+    CatalogError
+        No storage of the preferences holds the bucket.
+    """
+    bucket = data_path[len("s3://"):].split("/", 1)[0]
+    if storage is None:
+        raise CatalogError(f"No storage of the preferences holds the bucket of catalog.data_path {data_path!r}.",
+                           hint=f"Add a storage with protocol s3, bucket {bucket!r}, its endpoint and keys.")
+    connection.execute(f"LOAD '{quote(extension_path('httpfs'))}'")
+    options = {"KEY_ID": storage.access_key, "SECRET": storage.secret_key, "SCOPE": f"s3://{bucket}"}
+    url = storage.endpoint_url
+    if url is not None:
+        secure, _, host = url.partition("://")
+        options |= {"ENDPOINT": host.rstrip("/"), "URL_STYLE": "path", "USE_SSL": secure == "https"}
+    listed = ", ".join(f"{key} {_secret_value(value)}" for key, value in options.items() if value is not None)
+    connection.execute(f"CREATE OR REPLACE SECRET labdata_data_path (TYPE s3, {listed})")
+
+
+def _secret_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else f"'{quote(str(value))}'"
+
+
+def prepare_sqlite_file(catalog_file: Path, lock: Any, *, read_only: bool) -> None:
+    """Create a new SQLite catalog file in WAL mode, so that readers never block writers.
+
+    An existing file is left alone: opening it with Python's sqlite3 while DuckDB
+    holds it in this process would drop DuckDB's POSIX locks when closed. ``lock``
+    (a file lock, or None) serialises two processes creating it.
+    """
+    import sqlite3
+
+    if catalog_file.exists():
+        return
+    if read_only:
+        raise CatalogError(f"No catalog at {catalog_file}.",
+                           hint="Check the lake path; a lake is created by opening it writable.")
+    catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock or contextlib.nullcontext():
+        if catalog_file.exists():
+            return
+        database = sqlite3.connect(catalog_file, timeout=60)
+        try:
+            database.execute("PRAGMA journal_mode=WAL")
+        finally:
+            database.close()
 
 
 def quote(text: str) -> str:

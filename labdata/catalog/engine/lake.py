@@ -33,7 +33,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
-from labdata.catalog.engine.attach import EXTENSIONS, backoff, extension_path, is_conflict, quote, retry_on_conflict
+from labdata.catalog.engine.attach import (
+    EXTENSIONS,
+    backoff,
+    configure_s3,
+    extension_path,
+    is_conflict,
+    prepare_sqlite_file,
+    quote,
+    retry_on_conflict,
+)
 from labdata.catalog.engine.commit_notes import CommitNotesMixin
 from labdata.catalog.engine.deferred import DeferredWrites
 from labdata.catalog.engine.listing import GUARD_SCHEMA, CatalogListing
@@ -80,6 +89,8 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
         Serve queries outside write transactions from an in-memory copy of the tables
         they read, kept at the latest snapshot (see :mod:`labdata.catalog.engine.replica`).
         Off for a lake opened at a snapshot.
+    data_storage : StorageSettings, optional
+        The S3 storage holding an ``s3://`` ``data_path`` (endpoint and keys, see ``configure_s3``).
     """
 
     alias = "lake"
@@ -89,7 +100,7 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
                  data_path: str | None = None, metadata_schema: str | None = None,
                  read_only: bool = False, snapshot_version: int | None = None,
                  snapshot_time: Any = None, inline_row_limit: int = 500,
-                 replica: bool = True, attach_timeout: float = 60.0) -> None:
+                 replica: bool = True, attach_timeout: float = 60.0, data_storage: Any = None) -> None:
         if kind not in EXTENSIONS:
             raise CatalogError(f"Unknown catalog kind {kind!r}.", hint="Use 'sqlite' or 'postgres'.")
         if kind == "postgres" and not dsn:
@@ -102,6 +113,7 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
         self.read_only = read_only or snapshot_version is not None or snapshot_time is not None
         self.snapshot_version, self.snapshot_time = snapshot_version, snapshot_time
         self.inline_row_limit = inline_row_limit
+        self.data_storage = data_storage
         self._local = threading.local()
         self.ensured: set[tuple[int, int, str]] = set()  # (registry id, its version, project)
         self._internal: set[tuple[str, str]] = set()
@@ -116,6 +128,7 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
     def from_settings(cls, settings: Any, **kwargs: Any) -> Lake:
         """Open the lake described by a ``CatalogSettings`` (kind, dsn, data_path, lake_path)."""
         kwargs.setdefault("replica", getattr(settings, "replica", True))
+        kwargs.setdefault("data_storage", getattr(settings, "data_storage", None))
         return cls(settings.kind, settings.lake_path, dsn=settings.dsn,
                    data_path=settings.data_path, **kwargs)
 
@@ -152,34 +165,13 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
                                             "autoload_known_extensions": False})
         for name in EXTENSIONS[self.kind]:
             connection.execute(f"LOAD '{quote(extension_path(name))}'")
+        if self.data_path.startswith("s3://"):
+            configure_s3(connection, self.data_path, self.data_storage)
         if self.kind == "sqlite":
-            self._prepare_sqlite_file()
+            prepare_sqlite_file(self.catalog_file, self._lock, read_only=self.read_only)
         statement = f"ATTACH '{quote(self._catalog_url())}' AS {self.alias} ({self._attach_options()})"
         retry_on_conflict(lambda: connection.execute(statement), timeout, "attach the catalog")
         return connection
-
-    def _prepare_sqlite_file(self) -> None:
-        """Create a new catalog file in WAL mode, so that readers never block writers.
-
-        An existing file is left alone: opening it with Python's sqlite3 while DuckDB
-        holds it in this process would drop DuckDB's POSIX locks when closed.
-        """
-        import sqlite3
-
-        if self.catalog_file.exists():
-            return
-        if self.read_only:
-            raise CatalogError(f"No catalog at {self.catalog_file}.",
-                               hint="Check the lake path; a lake is created by opening it writable.")
-        self.catalog_file.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock or contextlib.nullcontext():
-            if self.catalog_file.exists():
-                return
-            database = sqlite3.connect(self.catalog_file, timeout=60)
-            try:
-                database.execute("PRAGMA journal_mode=WAL")
-            finally:
-                database.close()
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -381,9 +373,14 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
         if (version is None) == (timestamp is None):
             raise CatalogError("Give exactly one of version= or timestamp=.",
                                hint="lake.snapshots() lists the versions and their times.")
-        return Lake(self.kind, self.root, dsn=self.dsn, data_path=self.data_path,
-                    metadata_schema=self.metadata_schema, snapshot_version=version,
-                    snapshot_time=timestamp)
+        return self.reopened(snapshot_version=version, snapshot_time=timestamp)
+
+    def reopened(self, **options: Any) -> Lake:
+        """The same catalog opened again (its own DuckDB database) with ``options`` of :class:`Lake`."""
+        same = dict(dsn=self.dsn, metadata_schema=self.metadata_schema, data_storage=self.data_storage,
+                    data_path=None if self._default_data_path else self.data_path)
+        return Lake(self.kind, self.root, **(same | options))
+
 
 # CALLs (ducklake_flush_inlined_data, merges, expiry) change no rows' values, and DuckLake 1.5.5 fails an
 # internal assertion when a flush shares a transaction with the guard-row update: they run on their own.

@@ -106,8 +106,7 @@ def _reader(lake: Lake) -> Lake:
         return lake
     reader: Lake | None = getattr(lake, "_sql_reader", None)
     if reader is None:
-        reader = Lake(lake.kind, lake.root, dsn=lake.dsn, metadata_schema=lake.metadata_schema, read_only=True,
-                      data_path=None if lake._default_data_path else lake.data_path, replica=False)
+        reader = lake.reopened(read_only=True, replica=False)
         lake._sql_reader = reader  # type: ignore[attr-defined]  # kept with the lake it reads, closed with it
         weakref.finalize(lake, reader.close)
     return reader

@@ -29,7 +29,8 @@ __all__ = ["populate_in_processes"]
 def _lake_spec(table: Table) -> dict[str, Any]:
     lake = table.context.lake
     return {"kind": lake.kind, "root": str(lake.root), "dsn": lake.dsn, "metadata_schema": lake.metadata_schema,
-            "data_path": None if lake._default_data_path else lake.data_path, "project": table.context.project}
+            "data_path": None if lake._default_data_path else lake.data_path, "project": table.context.project,
+            "data_storage": lake.data_storage}
 
 
 def _table_path(table: Table) -> tuple[str, str]:
@@ -47,7 +48,7 @@ def _worker(module: str, name: str, spec: dict[str, Any], keys: list[dict[str, A
     for part in name.split("."):
         cls = getattr(cls, part)
     lake = Lake(spec["kind"], spec["root"], dsn=spec["dsn"], metadata_schema=spec["metadata_schema"],
-                data_path=spec["data_path"])
+                data_path=spec["data_path"], data_storage=spec["data_storage"])
     try:
         result = make_keys(cls(Context(lake, spec["project"])), keys, reserve_jobs=True,
                            suppress_errors=suppress_errors, display_progress=False, make_kwargs=make_kwargs)
