@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def _psql(sql: str) -> None:
 
 
 @pytest.fixture
-def database() -> str:
+def database() -> Iterator[str]:
     """A PostgreSQL database of its own (the lab's catalog), dropped afterwards."""
     name = f"ld_deploy_{uuid.uuid4().hex[:10]}"
     _psql(f"CREATE DATABASE {name}")
@@ -137,13 +138,15 @@ def _keys(s3, bucket: str, prefix: str) -> set[str]:
     return {item["Key"] for page in pages for item in page.get("Contents", ())}
 
 
-def _serve(prefs: Path) -> tuple[subprocess.Popen, int]:
-    server = subprocess.Popen([sys.executable, "-m", "labdata.cli", "serve", "--port", "0"], text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env={**os.environ, "LABDATA_PREFERENCES": str(prefs)})
-    line = server.stderr.readline()
-    found = re.search(r"on [\d.]+:(\d+)", line)
-    assert found, line + server.stderr.read() if server.poll() is not None else line
+def _serve(prefs: Path, log: Path) -> tuple[subprocess.Popen, int]:
+    """``labdata serve --port 0`` in a process of its own; the port it says it listens on."""
+    with log.open("w") as stream:
+        server = subprocess.Popen([sys.executable, "-m", "labdata.cli", "serve", "--port", "0"], text=True,
+                                  stdout=stream, stderr=stream, env={**os.environ, "LABDATA_PREFERENCES": str(prefs)})
+    deadline = time.monotonic() + 120
+    while (found := re.search(r"on [\d.]+:(\d+)", log.read_text())) is None:
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
     return server, int(found.group(1))
 
 
@@ -176,7 +179,7 @@ def test_a_lab_on_postgresql_and_s3_from_rig_to_facade_then_maintained(tmp_path,
     inside.lake.close()
 
     password = _labdata(prefs["server"], "account", "add", "alice", "-p", "mice").stdout.split()[-1]
-    server, port = _serve(prefs["server"])
+    server, port = _serve(prefs["server"], tmp_path / "serve.log")
     try:
         import pymysql
 
