@@ -25,6 +25,7 @@ from labdata.catalog.tables.table import Table
 from labdata.core.errors import AccountError
 from labdata.schema._registry import registry as documented
 from labdata.server import accounts
+from labdata.server.admin_views import FacadeError
 from labdata.server.catalog_info import TableInfo, describe_keys, describe_lake
 from labdata.server.grants import Grants, kind_of
 from labdata.server.statements import FacadeStatementError, TableRef
@@ -87,7 +88,7 @@ class Facade:
         self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._described: tuple[int, dict[tuple[str, str], TableInfo]] | None = None
         self.sessions: dict[int, SessionRecord] = {}
-        self.errors: collections.deque[tuple[float, str, str, str]] = collections.deque(maxlen=200)
+        self.errors: collections.deque[FacadeError] = collections.deque(maxlen=200)
 
     def close(self) -> None:
         """Close the read-only attach (the lake is the caller's)."""

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from labdata.core.errors import AccessDeniedError, DuplicateError, IntegrityError, LabdataError, MissingParentError
 from labdata.server.accounts import account_grants
+from labdata.server.admin_views import FacadeError, check_kill, processlist, recent_errors
 from labdata.server.catalog_info import info_schema, show_create_table
 from labdata.server.client_statements import ARROW_MARKER, CLIENT_MARKER, arrow_batches, as_mysql_names
 from labdata.server.facade import SessionRecord
@@ -149,10 +150,13 @@ class FacadeSession(Session):
 
     async def _show_create_middleware(self, q: Any) -> Any:
         expression = q.expression
-        if isinstance(expression, exp.Show) and expression.name.upper() == "PROCESSLIST":
-            return self._processlist()
+        shown = expression.name.upper() if isinstance(expression, exp.Show) else ""
+        if shown == "PROCESSLIST":
+            return processlist(self.facade.sessions.values(), self._account())
+        if shown == "ERRORS":
+            return recent_errors(self.facade.errors, self._account())
         if isinstance(expression, exp.Kill):
-            self._check_kill(expression)
+            check_kill(expression.this.name, self.facade.sessions, self._account())
             return await q.next()
         if not (isinstance(expression, exp.Show) and expression.name.upper() == "CREATE TABLE"):
             return await q.next()
@@ -168,9 +172,10 @@ class FacadeSession(Session):
 
     async def handle_query(self, sql: str, attrs: dict[str, str]) -> Any:
         if len(sql) > MAX_STATEMENT_BYTES:
-            self.facade.errors.append((time.time(), self.username or "", sql[:200], "packet too large"))
-            raise MysqlError(f"Got a packet bigger than 'max_allowed_packet' bytes ({MAX_STATEMENT_BYTES})",
-                             code=1153)
+            too_large = MysqlError(f"Got a packet bigger than 'max_allowed_packet' bytes ({MAX_STATEMENT_BYTES})",
+                                   code=1153)
+            self._keep(sql, too_large)
+            raise too_large
         record = self.facade.sessions.get(self.connection.connection_id)
         if record is not None:
             record.statement, record.started = sql, time.time()
@@ -182,31 +187,22 @@ class FacadeSession(Session):
             if record is not None:
                 record.statement = record.started = None
 
-    def _check_kill(self, expression: exp.Kill) -> None:
-        """KILL [QUERY] id: an admin may end any connection, others only their own (MySQL's 1095 otherwise)."""
-        grants = self._account()
-        record = self.facade.sessions.get(int(expression.this.name)) if expression.this.name.isdigit() else None
-        if not grants.admin and (record is None or record.account != grants.account):
-            raise MysqlError(f"You are not owner of thread {expression.this.name}", code=1095)
-
-    def _processlist(self) -> Any:
-        """``SHOW PROCESSLIST``: every connection for an admin, one's own otherwise (MySQL's columns)."""
-        grants, now = self._account(), time.time()
-        rows = [(r.connection_id, r.account, "%", None, "Query" if r.statement else "Sleep",
-                 int(now - (r.started or r.connected)), "executing" if r.statement else "", r.statement)
-                for r in list(self.facade.sessions.values()) if grants.admin or r.account == grants.account]
-        return rows, ["Id", "User", "Host", "db", "Command", "Time", "State", "Info"]
-
     async def query(self, expression: exp.Expr, sql: str, attrs: dict[str, str]) -> Any:
         return await self._reported(sql, self._run(expression, sql))
 
     async def _reported(self, sql: str, work: Any) -> Any:
-        """Await ``work``; an error is kept for the admin (``labdata server errors``) and sent as a MySQL error."""
+        """Await ``work``; an error is kept for the admin (``SHOW ERRORS``) and sent as a MySQL error."""
         try:
             return await work
         except BaseException as error:
-            self.facade.errors.append((time.time(), self.username or "", sql[:500], str(error)[:500]))
-            raise _mysql_error(error) from error
+            sent = _mysql_error(error)
+            self._keep(sql, sent)
+            raise sent from error
+
+    def _keep(self, sql: str, error: MysqlError) -> None:
+        """Keep ``error`` among the facade's recent errors (``SHOW ERRORS`` for an admin)."""
+        self.facade.errors.append(FacadeError(time.time(), self.username or "", sql[:500], int(error.code),
+                                              str(error.msg)[:500]))
 
     async def _client_statement(self, sql: str) -> Any:
         """A labdata client's statement (remote mode), checked like any other; a query is answered as Arrow IPC."""

@@ -194,3 +194,23 @@ def test_a_tls_certificate_that_cannot_be_read_is_a_configuration_error(tmp_path
     (tmp_path / "key.pem").write_text("not a key")
     with pytest.raises(ConfigError, match="certificate"):
         tls_context(tmp_path / "missing.pem", tmp_path / "key.pem")
+
+
+def test_an_admin_sees_recent_errors_of_every_account_others_only_their_own(lab) -> None:
+    import pymysql
+
+    with lab.cursor("bob") as cursor, pytest.raises(pymysql.err.OperationalError):
+        cursor.execute("SELECT * FROM lab_data_mice.subject WHERE subject_name = 'bob-was-here'")
+    with lab.cursor("alice") as cursor, pytest.raises(pymysql.err.ProgrammingError):
+        cursor.execute("SELECT * FROM lab_data_mice.no_such_table_of_alice")
+    with lab.cursor("boss") as cursor:
+        cursor.execute("SHOW ERRORS")
+        columns = [d[0] for d in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    assert columns == ["Level", "Code", "Message", "Time", "User", "Statement"]
+    bob = next(r for r in rows if "bob-was-here" in r["Statement"])
+    assert (bob["User"], bob["Code"]) == ("bob", 1044) and "Access denied" in bob["Message"]
+    assert any(r["User"] == "alice" and r["Code"] == 1146 for r in rows)
+    with lab.cursor("bob") as cursor:
+        cursor.execute("SHOW ERRORS")
+        assert {row[4] for row in cursor.fetchall()} == {"bob"}
