@@ -23,6 +23,7 @@ from mysql_mimic.constants import KillKind
 from labdata.core.errors import ConfigError
 from labdata.server.facade import Facade
 from labdata.server.session import FacadeIdentity, FacadeSession, register_sql_states
+from labdata.server.starttls import TlsSafeControl
 
 __all__ = ["FacadeServer", "tls_context"]
 
@@ -67,7 +68,7 @@ class FacadeServer:
     def _mysql_server(self) -> MysqlServer:
         register_sql_states()
         return MysqlServer(session_factory=lambda: FacadeSession(self.facade),
-                           identity_provider=FacadeIdentity(self.facade), ssl=self.tls)
+                           identity_provider=FacadeIdentity(self.facade), ssl=self.tls, control=TlsSafeControl())
 
     async def _start(self) -> None:
         self._server = self._mysql_server()

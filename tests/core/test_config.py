@@ -51,7 +51,7 @@ def test_first_load_creates_defaults(home: Path, env: dict[str, str]) -> None:
     assert on_disk["compute"]["analysis"]["populate"] == "labdata.compute.PopulateCompute"
     assert len(on_disk["compute"]["analysis"]) == 7
     assert on_disk["catalog"] == {"kind": "sqlite", "dsn": None, "data_path": None, "replica": True,
-                                  "arrays_storage": None}
+                                  "arrays_storage": None, "retention_days": 30}
     assert on_disk["database"]["name"] == "lab_data"
     assert mode(path) == 0o600
     assert sorted(os.listdir(home)) == ["user_preferences.json"]  # no key file until a secret

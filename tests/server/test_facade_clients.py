@@ -187,6 +187,35 @@ def test_an_admin_sees_every_connection_and_may_end_it_others_see_and_end_only_t
         cursor.execute("SELECT 1 FROM lab_data_mice.subject LIMIT 1")
 
 
+def test_tls_handshakes_succeed_every_time_when_a_certificate_is_configured(lab, tmp_path) -> None:
+    """20 handshakes in a row: before TlsSafeStream about half waited 60 s for a ClientHello already read."""
+    import ssl
+
+    import pymysql
+
+    from labdata.server import FacadeServer, tls_context
+
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(certificate), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    server = FacadeServer(lab.facade, port=0, tls=tls_context(certificate, key)).start()
+    try:
+        for _ in range(20):
+            connection = pymysql.connect(host="127.0.0.1", port=server.port, user="alice",
+                                         password=lab.passwords["alice"], ssl={"ca": str(certificate)},
+                                         connect_timeout=10, read_timeout=10)
+            try:
+                assert isinstance(connection._sock, ssl.SSLSocket), "the password crossed an encrypted connection"
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM lab_data_mice.subject")
+                    assert cursor.fetchone()[0] >= 4
+            finally:
+                connection.close()
+    finally:
+        server.stop()
+
+
 def test_a_tls_certificate_that_cannot_be_read_is_a_configuration_error(tmp_path) -> None:
     from labdata.core.errors import ConfigError
     from labdata.server import tls_context
