@@ -8,6 +8,9 @@ pymysql, from this process:
 * what the seeds write: ``LIKE`` with an aggregate (``... WHERE label LIKE 'a%' GROUP BY subject``);
 * streaming: ``SELECT * FROM bench_row`` through an unbuffered cursor (rows/s).
 
+Part c) runs what an analyst writes in Python (a point fetch1, a LIKE restriction, a grouped count, all rows) on
+the lake in this process and through the facade in remote mode (``labdata.connect("mysql://...")``).
+
 Direct DuckDB runs the same SQL on the lake as any DuckDB client does (``ATTACH 'ducklake:...'``). A last column
 is mysql-mimic itself answering from memory (a constant row; for the scan as many rows from an async generator,
 as a server that streams must): the floor of a MySQL server written in Python, whatever it serves.
@@ -40,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _dj_process  # noqa: E402
+import _facade_remote  # noqa: E402
 from _facade_load import expected_answers, run_load  # noqa: E402
 from _table import machine, print_table  # noqa: E402
 
@@ -242,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
             facade = measure_mysql(connect, args)
             progress(f"b) {args.clients} clients for {args.seconds:.0f} s")
             load = run_load(connect, answers, args.clients, args.seconds)
+            progress("c) the Python API, local and remote")
+            python_sides = python_api(root, served.port, password, args)
         finally:
             served.stop()
         mariadb, why = mariadb_side(args)
@@ -251,6 +257,22 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(work, ignore_errors=True)
     report(args, facade, mariadb, why, duck, floor)
     report_load(args, load)
+    _facade_remote.report(args.rows, *python_sides)
+
+
+def python_api(root: Path, port: int, password: str, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """Part c): the same Python queries on the lake and through the facade."""
+    from labdata.catalog import Lake
+    from labdata.catalog.engine.remote import RemoteAddress, RemoteLake
+
+    with Lake("sqlite", root, read_only=True) as lake:
+        local = _facade_remote.measure(lake, args.rows, args.points, args.repeat)
+    remote_lake = RemoteLake(RemoteAddress("127.0.0.1", port, "bench", password), root=root)
+    try:
+        remote = _facade_remote.measure(remote_lake, args.rows, args.points, args.repeat)
+    finally:
+        remote_lake.close()
+    return local, remote
 
 
 def report(args: argparse.Namespace, facade: dict[str, float], mariadb: dict[str, float] | None, why: str,
