@@ -8,7 +8,6 @@ reflection parses) read like the original's MySQL tables.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mysql_mimic.schema import Column, InfoSchema, info_schema_tables
 
 from labdata.catalog.declare.registry import schema_name
+from labdata.catalog.ops.declarations import recorded_declarations
 from labdata.server.grants import database_of
 
 if TYPE_CHECKING:
@@ -95,19 +95,10 @@ def _declared_tables(registry: Any, projects: Iterable[str]) -> dict[tuple[str, 
     return found
 
 
-def _recorded(lake: Lake) -> dict[tuple[str, str], dict[str, Any]]:
-    """The declarations the lake recorded for a lab's own tables (primary key, attribute types)."""
-    from labdata.catalog.ops.declarations import _COLUMNS, _TABLE
-
-    table = lake.internal_table(_TABLE, _COLUMNS)
-    rows = lake.execute(f"SELECT schema_name, table_name, declaration FROM {table}").fetchall()
-    return {(schema, name): json.loads(text) for schema, name, text in rows}
-
-
 def describe_keys(lake: Lake, projects: Iterable[str], registry: Any) -> dict[tuple[str, str], tuple[str, ...]]:
     """The primary key of each declared table, by (lake schema, table): documented tables and the lab's own."""
     keys = {place: table.primary_key for place, table in _declared_tables(registry, projects).items()}
-    for place, declaration in _recorded(lake).items():
+    for place, declaration in recorded_declarations(lake).items():
         keys.setdefault(place, tuple(declaration.get("primary_key", ())))
     return keys
 
@@ -137,7 +128,7 @@ def describe_lake(lake: Lake, schemas: Iterable[str], lab_name: str, registry: A
         "SELECT schema_name, table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
         f"WHERE database_name = ? AND schema_name IN ({marks}) ORDER BY schema_name, table_name, column_index",
         [lake.alias, *wanted]).fetchall()
-    declared, recorded = _declared_tables(registry, projects), _recorded(lake)
+    declared, recorded = _declared_tables(registry, projects), recorded_declarations(lake)
     columns: dict[tuple[str, str], list[ColumnInfo]] = {}
     for schema, table, name, duckdb_type, nullable in rows:
         columns.setdefault((schema, table), []).append(

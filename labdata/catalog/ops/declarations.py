@@ -24,10 +24,18 @@ if TYPE_CHECKING:
     from labdata.catalog.declare.definition import Attribute, TableSchema
     from labdata.catalog.engine.context import Context
 
-__all__ = ["declaration_of", "differences", "forget_declarations", "forget_table_declaration", "sync_declarations"]
+__all__ = ["declaration_of", "differences", "forget_declarations", "forget_table_declaration", "recorded_declarations",
+           "sync_declarations"]
 
 _TABLE = "table_declarations"
 _COLUMNS = "schema_name VARCHAR, table_name VARCHAR, class_name VARCHAR, declaration VARCHAR"
+
+
+def recorded_declarations(lake: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every declaration the lake recorded for a lab's own tables, by (schema, table): primary key, attributes."""
+    table = lake.internal_table(_TABLE, _COLUMNS)
+    rows = lake.execute(f"SELECT schema_name, table_name, declaration FROM {table}").fetchall()
+    return {(schema, name): json.loads(text) for schema, name, text in rows}
 
 
 def _describe(attribute: Attribute) -> str:
