@@ -86,6 +86,7 @@ class Facade:
         self._state: CatalogState | None = None
         self._checked = 0.0
         self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._keys_snapshot: int | None = None
         self._described: tuple[int, dict[tuple[str, str], TableInfo]] | None = None
         self.sessions: dict[int, SessionRecord] = {}
         self.errors: collections.deque[FacadeError] = collections.deque(maxlen=200)
@@ -159,10 +160,11 @@ class Facade:
         return catalog if catalog == replica.alias else None
 
     def _key_of(self, schema: str, name: str) -> tuple[str, ...]:
-        if (schema, name) not in self._keys:
-            state = self.state()
-            for (place, info) in describe_keys(self.lake, state.projects, _Registry(self._classes)).items():
-                self._keys[place] = info
+        """The table's primary key (empty for a table nothing declares), described again once per snapshot."""
+        state = self.state()
+        if (schema, name) not in self._keys and self._keys_snapshot != state.snapshot:
+            self._keys.update(describe_keys(self.lake, state.projects, _Registry(self._classes)))
+            self._keys_snapshot = state.snapshot
         return self._keys.get((schema, name), ())
 
     # ---- writes ------------------------------------------------------------------------------------------
