@@ -104,6 +104,13 @@ class Facade:
             return None
 
     # ---- the catalog as of its latest snapshot -------------------------------------------------------
+    def fresh_state(self) -> CatalogState | None:
+        """The state when it was checked less than ``STATE_SECONDS`` ago (no catalog read), else None."""
+        with self._lock:
+            if self._state is not None and time.monotonic() - self._checked < STATE_SECONDS:
+                return self._state
+        return None
+
     def state(self) -> CatalogState:
         """Schemas, projects and tables at the latest snapshot, checked at most every ``STATE_SECONDS``
         (a table or project created elsewhere shows within that; the facade's own writes show at once)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 from mysql_mimic import ResultColumn, Session
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FacadeIdentity", "FacadeSession"]
 
+T = TypeVar("T")
 BATCH_ROWS = 2048
 ARROW_BATCH_ROWS = 65536
 MAX_STATEMENT_BYTES = 8 * 1024 * 1024  # reported as max_allowed_packet; MySQL's 1153 beyond
@@ -212,12 +213,14 @@ class FacadeSession(Session):
         if not query:
             return await self._run(expression, sql)
         checked = await self._checked(expression)
-        result = await self._select(checked)
-        return arrow_batches(await asyncio.to_thread(result.to_arrow_reader, ARROW_BATCH_ROWS))
+        _, reader = await self._select(checked, lambda result: result.to_arrow_reader(ARROW_BATCH_ROWS))
+        return arrow_batches(reader)
 
     async def _checked(self, expression: exp.Expr) -> Plan:
         grants, facade = self._account(), self.facade
-        state = await asyncio.to_thread(facade.state)
+        state = facade.fresh_state()
+        if state is None:
+            state = await asyncio.to_thread(facade.state)
         return plan(expression, grants, self.database, facade.lab_name, state.schemas, state.projects,
                     lambda schema: state.tables.get(schema, frozenset()), facade.reader.alias)
 
@@ -233,21 +236,28 @@ class FacadeSession(Session):
                 facade.forget_state()
             self._affected = affected
             return None
-        return _streamed(await self._select(checked))
+        result, first = await self._select(checked, lambda result: result.fetchmany(BATCH_ROWS))
+        return _streamed(result, first)
 
-    async def _select(self, checked: Plan) -> duckdb.DuckDBPyConnection:
-        """Run a checked read on the session's cursor (or the replica's) within the query timeout."""
+    async def _select(self, checked: Plan, then: Callable[[duckdb.DuckDBPyConnection], T]
+                      ) -> tuple[duckdb.DuckDBPyConnection, T]:
+        """Run a checked read and ``then(result)`` (its first rows) in one hop off the event loop, on the session's
+        cursor or, when the replica answers, the replica's; within the query timeout."""
         facade = self.facade
-        catalog = await asyncio.to_thread(facade.read_catalog, checked.reads)
-        cursor = self.cursor
-        if catalog is not None:  # the replica answers: same names, its catalog
-            for table in checked.expression.find_all(exp.Table):
-                if table.catalog == facade.reader.alias:
-                    table.set("catalog", exp.to_identifier(catalog))
-            cursor = self.replica_cursor
-        sql = checked.expression.sql(dialect="duckdb")
-        assert cursor is not None
-        return await self._timed(cursor, lambda: cursor.execute(sql))
+
+        def run() -> tuple[duckdb.DuckDBPyConnection, T]:
+            catalog = facade.read_catalog(checked.reads)
+            cursor = self.cursor
+            if catalog is not None:  # the replica answers: same names, its catalog
+                for table in checked.expression.find_all(exp.Table):
+                    if table.catalog == facade.reader.alias:
+                        table.set("catalog", exp.to_identifier(catalog))
+                cursor = self.replica_cursor
+            assert cursor is not None
+            result = cursor.execute(checked.expression.sql(dialect="duckdb"))
+            return result, then(result)
+
+        return await self._timed(run)
 
     def _write(self, checked: Any, table: Any, sql: str) -> int:
         """Carry out a checked write, its commit noted with the account and the statement (see ``labdata history``)."""
@@ -260,9 +270,9 @@ class FacadeSession(Session):
         assert self.cursor is not None
         return self.cursor.execute(sql)
 
-    async def _timed(self, cursor: duckdb.DuckDBPyConnection, work: Any) -> Any:
+    async def _timed(self, work: Callable[[], T]) -> T:
         timeout = self.facade.query_timeout
-        handle = asyncio.get_running_loop().call_later(timeout, cursor.interrupt) if timeout and cursor else None
+        handle = asyncio.get_running_loop().call_later(timeout, self._interrupt) if timeout else None
         try:
             return await asyncio.to_thread(work)
         except duckdb.InterruptException as error:
@@ -274,9 +284,15 @@ class FacadeSession(Session):
             if handle is not None:
                 handle.cancel()
 
+    def _interrupt(self) -> None:
+        for cursor in (self.cursor, self.replica_cursor):
+            if cursor is not None:
+                cursor.interrupt()
 
-def _streamed(result: duckdb.DuckDBPyConnection) -> tuple[AsyncIterator[Sequence[Any]], list[Any]]:
-    """The rows of ``result`` fetched in batches off the event loop, with their MySQL column types."""
+
+def _streamed(result: duckdb.DuckDBPyConnection, first: list[Any]) -> tuple[AsyncIterator[Sequence[Any]], list[Any]]:
+    """The rows of ``result`` (``first``, fetched with the query, then batches off the event loop) with their MySQL
+    column types; a first batch shorter than ``BATCH_ROWS`` was the whole result."""
     columns: list[Any] = []
     for name, type_code, *_ in result.description or []:
         kind = _COLUMN_TYPES.get(str(type_code).upper())
@@ -285,11 +301,12 @@ def _streamed(result: duckdb.DuckDBPyConnection) -> tuple[AsyncIterator[Sequence
         columns.append(ResultColumn(name=name, type=kind) if kind is not None else name)
 
     async def rows() -> AsyncIterator[Sequence[Any]]:
-        while True:
-            batch = await asyncio.to_thread(result.fetchmany, BATCH_ROWS)
-            if not batch:
-                return
+        batch = first
+        while batch:
             for row in batch:
                 yield row
+            if len(batch) < BATCH_ROWS:
+                return
+            batch = await asyncio.to_thread(result.fetchmany, BATCH_ROWS)
 
     return rows(), columns
