@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import getpass
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -36,6 +37,8 @@ from labdata.core.errors import AccessDeniedError, CatalogError, NotAllowedError
 __all__ = ["ARROW_MARKER", "CLIENT_MARKER", "RemoteAddress", "RemoteLake", "sql_literal"]
 
 T = TypeVar("T")
+#: a quoted literal or identifier (kept), or a named parameter ``$name`` (replaced by its value)
+_PARAMETER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$([A-Za-z_]\w*)")
 ARROW_MARKER = "/*labdata:arrow*/"
 CLIENT_MARKER = "/*labdata:client*/"
 _DENIED = (1044, 1045, 1142, 1095)
@@ -214,23 +217,36 @@ def _labdata_error(error: Exception, doing: str) -> Exception:
 
 def with_relations(sql: str, params: Any) -> str:
     """``sql`` with its named parameters inlined: values as literals, Arrow tables (the key lists a compiled
-    query joins) as ``WITH`` tables."""
+    query joins) as ``WITH`` tables.
+
+    Examples
+    --------
+    >>> with_relations("SELECT '$p1' AS a FROM t WHERE b = $p1", {"p1": "it's"})
+    "SELECT '$p1' AS a FROM t WHERE b = 'it''s'"
+    """
     if not params:
         return sql
     if not isinstance(params, dict):
         raise QueryError("A remote query carries named parameters only.")
-    import sqlglot
-    from sqlglot import exp
 
-    expression = sqlglot.parse_one(sql, read="duckdb")
-    for node in list(expression.find_all(exp.Placeholder)):
-        if node.name not in params or isinstance(params[node.name], pa.Table):
-            raise QueryError(f"The remote query has no value for the parameter {node.name!r}.")
-        node.replace(sqlglot.parse_one(sql_literal(params[node.name]), read="duckdb"))
-    for name, value in params.items():
-        if isinstance(value, pa.Table):
-            expression = expression.with_(name, as_=_values_sql(value))  # type: ignore[attr-defined]
-    return str(expression.sql(dialect="duckdb"))
+    def value(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name is None:  # a quoted literal or identifier: kept as it is
+            return found.group(0)
+        if name not in params or isinstance(params[name], pa.Table):
+            raise QueryError(f"The remote query has no value for the parameter {name!r}.")
+        return sql_literal(params[name])
+
+    sql = _PARAMETER.sub(value, sql)
+    tables = [f'"{name}" AS ({_values_sql(table)})' for name, table in params.items() if isinstance(table, pa.Table)]
+    if not tables:
+        return sql
+    if re.match(r"\s*WITH\s+RECURSIVE\b", sql, re.IGNORECASE):
+        raise QueryError("A remote query cannot join key lists into a recursive query.")
+    opened = re.match(r"\s*WITH\s+", sql, re.IGNORECASE)
+    if opened:
+        return f"WITH {', '.join(tables)}, {sql[opened.end():]}"
+    return f"WITH {', '.join(tables)} {sql}"
 
 
 def _values_sql(table: pa.Table) -> str:
