@@ -120,6 +120,8 @@ def test_a_duckdb_process_without_labdata_reads_the_views_file_and_the_documente
     "PRAGMA enable_profiling",
     "CALL ducklake_flush_inlined_data('lake')",
     "SELECT * FROM ducklake_flush_inlined_data('lake')",
+    "LOAD '/tmp/not-an-extension.duckdb_extension'",
+    "INSTALL httpfs",
 ])
 def test_sql_refuses_writes_and_changes_nothing(lake_path, query):
     before = state(lake_path)

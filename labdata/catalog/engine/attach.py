@@ -15,7 +15,16 @@ import duckdb
 
 from labdata.core.errors import CatalogError, ExtensionMissingError
 
-__all__ = ["EXTENSIONS", "backoff", "extension_path", "is_conflict", "quote", "retry_on_conflict"]
+__all__ = ["DUCKDB_CONFIG", "EXTENSIONS", "backoff", "connect_duckdb", "extension_path", "is_conflict", "quote",
+           "retry_on_conflict"]
+
+#: The settings of every DuckDB database labdata opens. Extensions are loaded by file path from the installed
+#: ``duckdb-extension-*`` wheels, never downloaded or auto-loaded. DuckDB's signature check hashes the whole
+#: file on every LOAD (35 MB: ~60 ms per extension, two per lake opened, measured); the wheel was checked
+#: against the package index's hash when pip installed it, so the check is off. No SQL surface can LOAD another
+#: file: ``labdata.sql`` and the facade refuse LOAD and INSTALL statements.
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                 "allow_unsigned_extensions": True}
 
 EXTENSIONS = {"sqlite": ("ducklake", "sqlite_scanner"), "postgres": ("ducklake", "postgres_scanner")}
 _CONFLICT_MARKERS = ("database is locked", "transaction conflict", "conflict", "busy",
@@ -28,6 +37,11 @@ def is_conflict(error: BaseException) -> bool:
         return False
     text = str(error).lower()
     return isinstance(error, duckdb.TransactionException) or any(m in text for m in _CONFLICT_MARKERS)
+
+
+def connect_duckdb(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with :data:`DUCKDB_CONFIG`."""
+    return duckdb.connect(database, config=dict(DUCKDB_CONFIG))
 
 
 def extension_path(name: str) -> str:

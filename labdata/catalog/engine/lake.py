@@ -37,6 +37,7 @@ from labdata.catalog.engine.attach import (
     EXTENSIONS,
     backoff,
     configure_s3,
+    connect_duckdb,
     extension_path,
     is_conflict,
     prepare_sqlite_file,
@@ -161,8 +162,7 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
         return ", ".join(options)
 
     def _connect(self, timeout: float) -> duckdb.DuckDBPyConnection:
-        connection = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                            "autoload_known_extensions": False})
+        connection = connect_duckdb()
         for name in EXTENSIONS[self.kind]:
             connection.execute(f"LOAD '{quote(extension_path(name))}'")
         if self.data_path.startswith("s3://"):

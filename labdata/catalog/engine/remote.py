@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from labdata.catalog.engine.attach import connect_duckdb
 from labdata.catalog.engine.lake import Lake
 from labdata.catalog.engine.verified import VerifiedKeys
 from labdata.core.errors import AccessDeniedError, CatalogError, NotAllowedError, QueryError
@@ -102,8 +103,7 @@ class RemoteLake(Lake):
         self.verified = VerifiedKeys()
         self._lock = None
         self.replica = None
-        self._connection = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                                  "autoload_known_extensions": False})
+        self._connection = connect_duckdb()
         self._mysql()  # log in now: a wrong password fails here, not at the first query
 
     def __repr__(self) -> str:

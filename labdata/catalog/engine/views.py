@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from labdata.catalog.declare.registry import LAB_SCHEMA
-from labdata.catalog.engine.attach import extension_path
+from labdata.catalog.engine.attach import connect_duckdb, extension_path
 from labdata.catalog.engine.npy_sql import MACROS
 from labdata.catalog.engine.sqlquery import require_project
 from labdata.core.errors import CatalogError, ConfigError
@@ -89,8 +89,7 @@ def write_views(context: Context, output: str | Path) -> ViewsFile:
     _check_output(output)
     statement = attach_statement(context.lake)
     tables = _tables(context)
-    connection = duckdb.connect(str(output), config={"autoinstall_known_extensions": False,
-                                                      "autoload_known_extensions": False})
+    connection = connect_duckdb(str(output))
     try:
         _load_extensions(connection)
         connection.execute(statement)
