@@ -41,11 +41,9 @@ def require_postgres() -> None:
 
 def drop_pg_schema(name: str) -> None:
     """Drop a PostgreSQL schema holding a test lake's DuckLake metadata."""
-    import duckdb
+    from labdata.catalog.engine.attach import connect_duckdb, extension_path
 
-    from labdata.catalog.engine.attach import extension_path
-
-    connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    connection = connect_duckdb()
     connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")
     connection.execute(f"ATTACH '{PG_DSN}' AS pgadmin (TYPE postgres)")
     connection.execute(f"CALL postgres_execute('pgadmin', 'SET lock_timeout = ''20s''; "

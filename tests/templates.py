@@ -115,11 +115,9 @@ _pg_built: dict[tuple[str, bool], str] = {}
 
 
 def _pg_execute(dsn: str, sql: str) -> None:
-    import duckdb
+    from labdata.catalog.engine.attach import connect_duckdb, extension_path
 
-    from labdata.catalog.engine.lake import extension_path
-
-    connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    connection = connect_duckdb()
     try:
         connection.execute(f"LOAD '{extension_path('postgres_scanner')}'")
         connection.execute(f"ATTACH '{dsn}' AS pgadmin (TYPE postgres)")
