@@ -92,7 +92,7 @@ class RemoteLake(Lake):
         self.address = address
         self._password = password or address.password or getpass.getpass(f"Password for {address.user}: ")
         self.root = Path(root).expanduser().resolve() if root else Path.cwd()
-        self.dsn = self.metadata_schema = None
+        self.dsn = self.metadata_schema = self.data_storage = None
         self.data_path = ""
         self._default_data_path = False
         self.read_only, self.snapshot_version, self.snapshot_time = False, None, None
