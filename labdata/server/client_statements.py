@@ -20,6 +20,7 @@ from mysql_mimic.charset import CharacterSet
 from mysql_mimic.types import ColumnType
 from sqlglot import exp
 
+from labdata.catalog.engine.lake import Lake
 from labdata.catalog.engine.remote import ARROW_MARKER, CLIENT_MARKER
 from labdata.server.grants import database_of
 from labdata.server.statements import FacadeStatementError
@@ -27,7 +28,6 @@ from labdata.server.statements import FacadeStatementError
 __all__ = ["ARROW_COLUMN", "ARROW_MARKER", "CLIENT_MARKER", "arrow_batches", "as_mysql_names", "ipc_rows"]
 
 ARROW_COLUMN = "labdata_arrow_ipc"
-CLIENT_CATALOG = "lake"
 
 
 def as_mysql_names(sql: str, lab_name: str, *, writes: bool) -> exp.Expr:
@@ -53,7 +53,7 @@ def as_mysql_names(sql: str, lab_name: str, *, writes: bool) -> exp.Expr:
     for table in expression.find_all(exp.Table):
         if not table.db and table.name.lower() in ctes:
             continue
-        if table.catalog.lower() != CLIENT_CATALOG or not table.db:
+        if table.catalog.lower() != Lake.alias or not table.db:
             raise FacadeStatementError(f"Only tables of the lake can be read here, not {table.sql()}", 1235)
         table.set("catalog", None)
         table.set("db", exp.to_identifier(database_of(table.db, lab_name)))

@@ -114,9 +114,9 @@ class Facade:
     def state(self) -> CatalogState:
         """Schemas, projects and tables at the latest snapshot, checked at most every ``STATE_SECONDS``
         (a table or project created elsewhere shows within that; the facade's own writes show at once)."""
-        with self._lock:
-            if self._state is not None and time.monotonic() - self._checked < STATE_SECONDS:
-                return self._state
+        fresh = self.fresh_state()
+        if fresh is not None:
+            return fresh
         snapshot = self.lake.current_snapshot()
         with self._lock:
             self._checked = time.monotonic()

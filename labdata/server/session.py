@@ -159,7 +159,7 @@ class FacadeSession(Session):
         if isinstance(expression, exp.Kill):
             check_kill(expression.this.name, self.facade.sessions, self._account())
             return await q.next()
-        if not (isinstance(expression, exp.Show) and expression.name.upper() == "CREATE TABLE"):
+        if shown != "CREATE TABLE":
             return await q.next()
         database = expression.text("db") or self.database
         if not database:

@@ -55,7 +55,7 @@ from labdata.core.errors import CatalogError, TransactionConflictError
 if TYPE_CHECKING:
     from labdata.catalog.engine.replica import TableRef
 
-__all__ = ["Lake", "extension_path", "is_conflict"]
+__all__ = ["Lake", "extension_path", "is_conflict", "may_write"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -211,7 +211,7 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
         it is serialised with every other writer.
         """
         params = self._register_relations(params)
-        if not _may_write(sql):
+        if not may_write(sql):
             return self.cursor().execute(sql, params)
         if self.in_transaction:
             self.forget_keys()
@@ -387,7 +387,8 @@ class Lake(CatalogListing, KnownKeysMixin, CommitNotesMixin):
 _WRITING = ("INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "COPY", "TRUNCATE")
 
 
-def _may_write(sql: str) -> bool:
+def may_write(sql: str) -> bool:
+    """Whether ``sql`` starts as a statement that may change rows or tables (a CALL changes no rows' values)."""
     return sql.lstrip().upper().startswith(_WRITING)
 
 

@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from labdata.catalog.engine.attach import connect_duckdb
-from labdata.catalog.engine.lake import Lake
+from labdata.catalog.engine.lake import Lake, may_write
 from labdata.catalog.engine.verified import VerifiedKeys
 from labdata.core.errors import AccessDeniedError, CatalogError, NotAllowedError, QueryError
 
@@ -144,7 +144,7 @@ class RemoteLake(Lake):
     # ---- reading ----------------------------------------------------------------
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         """Run one query on the facade; the result is read from a local DuckDB cursor."""
-        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "CALL")):
+        if may_write(sql) or sql.lstrip().upper().startswith("CALL"):  # CALLs change the catalog too
             raise NotAllowedError("A remote lake runs queries only; this statement changes the catalog.",
                                   hint="Insert and delete through the tables; ask an admin for the rest.")
         rows = self._send(ARROW_MARKER + with_relations(sql, params))

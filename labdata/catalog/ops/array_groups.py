@@ -50,7 +50,7 @@ LAYOUT = 1
 _CODEC = Blosc("lz4", clevel=1, shuffle=Blosc.SHUFFLE, blocksize=8192)
 
 
-_REF_TAG = b"ZREF\x00"
+REF_TAG = b"ZREF\x00"  # what a longblob value holding an ArrayRef starts with
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class ArrayRef:
                                   "shape": list(self.shape), "dtype": self.dtype}
         extra = {"storage": self.storage, "chunk": self.chunk, "delta": self.delta or None, "stored": self.stored}
         fields.update({k: v for k, v in extra.items() if v is not None})
-        return _REF_TAG + json.dumps(fields, separators=(",", ":")).encode()
+        return REF_TAG + json.dumps(fields, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> ArrayRef:
@@ -103,7 +103,7 @@ class ArrayRef:
     @classmethod
     def decode_many(cls, datas: list[bytes]) -> list[ArrayRef]:
         """Parse many references at once (one JSON parse for all of them)."""
-        skip = len(_REF_TAG)
+        skip = len(REF_TAG)
         fields = json.loads(b"[" + b",".join(d[skip:] for d in datas) + b"]")
         return [cls(f["store"], int(f["offset"]), int(f["count"]), tuple(f["shape"]), f["dtype"], f.get("storage"),
                     f.get("chunk"), bool(f.get("delta", False)), f.get("stored")) for f in fields]
@@ -111,7 +111,7 @@ class ArrayRef:
     @staticmethod
     def is_reference(data: bytes) -> bool:
         """Whether longblob bytes are a reference (rather than the value itself)."""
-        return data.startswith(_REF_TAG)
+        return data.startswith(REF_TAG)
 
 
 @dataclass(frozen=True)

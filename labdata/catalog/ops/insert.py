@@ -81,9 +81,9 @@ def insert_rows(table: Table, rows: Any, *, replace: bool, skip_duplicates: bool
     prepared = check_batch_keys(prepared, schema, skip_duplicates=skip_duplicates, replace=replace)
     if not prepared:
         return 0
+    _serialise_blobs(prepared, schema, context)
     if context.lake.remote:
         return _insert_remote(table, schema, context, prepared, replace=replace, skip_duplicates=skip_duplicates)
-    _serialise_blobs(prepared, schema, context)
     deferred = context.lake.deferred
     if deferred is not None:  # populate commits these rows with the other keys of its batch
         deferred.add((context.schema_for(schema.tier_group), schema.sql_name),
@@ -98,11 +98,6 @@ def _insert_remote(table: Table, schema: TableSchema, context: Context, rows: li
     if replace:
         raise NotAllowedError(f"{table._full_name}: replace=True is not available through a facade.",
                               hint="Delete the rows, then insert them again.")
-    for attribute in schema.attributes:
-        if attribute.type.kind in ("blob", "longblob"):
-            for row in rows:
-                if row[attribute.name] is not None:
-                    row[attribute.name] = encode_blob(row[attribute.name], attribute.name)
     lake = cast("RemoteLake", context.lake)
     return lake.insert_rows(context.schema_for(schema.tier_group), schema.sql_name, rows,
                             skip_duplicates=skip_duplicates)
@@ -153,8 +148,9 @@ def _write_unique(table: Table, schema: TableSchema, context: Context, rows: lis
 
 def _serialise_blobs(rows: list[dict[str, Any]], schema: TableSchema, context: Context) -> None:
     location = f"{context.schema_for(schema.tier_group)}/{schema.sql_name}"
+    inline = ("blob", "longblob") if context.lake.remote else ("blob",)  # a facade's server writes the arrays
     for attribute in schema.attributes:
-        if attribute.type.kind == "blob":
+        if attribute.type.kind in inline:
             for row in rows:
                 if row[attribute.name] is not None:
                     row[attribute.name] = encode_blob(row[attribute.name], attribute.name)

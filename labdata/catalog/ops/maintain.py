@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from labdata.catalog.engine.attach import retry_on_conflict
 from labdata.catalog.engine.listing import GUARD_SCHEMA
 from labdata.catalog.engine.metadata import metadata_table, nonempty_tables
-from labdata.catalog.ops.array_groups import ArrayRef
+from labdata.catalog.ops.array_groups import REF_TAG, ArrayRef
 
 if TYPE_CHECKING:
     from labdata.catalog.engine.lake import Lake
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ARRAYS_FOLDER", "MaintenanceReport", "maintain"]
 
 ARRAYS_FOLDER = "catalog/arrays"
-_REF_PREFIX = "ZREF"
+_REF_PATTERN = REF_TAG.split(b"\x00")[0].decode() + "%"  # BLOB as VARCHAR shows the tag's NUL escaped
 _REF_MAX_BYTES = 4096  # a reference is a short JSON; larger blobs are values, not references
 
 
@@ -162,9 +162,9 @@ def referenced_groups(lake: Lake, since: int) -> set[str]:
         if not parts:
             continue
         sql = (f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) "
-               f"WHERE octet_length(v) < {_REF_MAX_BYTES} AND CAST(v AS VARCHAR) LIKE '{_REF_PREFIX}%'")
-        references = [bytes(row[0]) for row in lake.execute(sql).fetchall()]
-        groups.update(_group_of(ref) for ref in ArrayRef.decode_many(references) if _group_of(ref))
+               f"WHERE octet_length(v) < {_REF_MAX_BYTES} AND CAST(v AS VARCHAR) LIKE ?")
+        references = [bytes(row[0]) for row in lake.execute(sql, [_REF_PATTERN]).fetchall()]
+        groups.update(filter(None, map(_group_of, ArrayRef.decode_many(references))))
     return groups
 
 
